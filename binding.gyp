@@ -1,0 +1,32 @@
+# Two addons from one source tree:
+#   procmeter_core: Node-API only, ABI-stable, the process sampler.
+#   procmeter_v8:   also uses V8's C++ API (GC callbacks, heap statistics),
+#                   so it is built per Node ABI (see scripts/prebuild.mjs).
+{
+  "target_defaults": {
+    "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+    "defines": [
+      "NAPI_VERSION=8",
+      "NAPI_DISABLE_CPP_EXCEPTIONS",
+      "NODE_ADDON_API_DISABLE_DEPRECATED",
+    ],
+    "cflags!": ["-fexceptions"],
+    "cflags_cc!": ["-fexceptions"],
+    "cflags_cc": ["-fno-exceptions", "-fvisibility=hidden", "-Wall", "-Wextra"],
+    # Resolve every symbol at load time: a missing one makes require() fail,
+    # where the loader can fall back, instead of aborting at first call.
+    "ldflags": ["-Wl,-z,now", "-Wl,-z,relro"],
+  },
+  "targets": [
+    {
+      "target_name": "procmeter_core",
+      "cflags_cc": ["-std=c++17"],
+      "sources": [
+        "native/addon_core.cc",
+        "native/process_sampler.cc",
+        "native/procfs_parse.cc",
+        "native/proc_directory.cc",
+      ],
+    },
+  ],
+}

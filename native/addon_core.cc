@@ -1,0 +1,45 @@
+// procmeter_core: the Node-API-only addon (ABI-stable across Node majors).
+// It samples the process; GC and heap figures come from procmeter_v8, or
+// from JavaScript when no V8-specific binary fits the running Node.
+#include <napi.h>
+
+#include "process_sampler.h"
+#include "snapshot_layout.h"
+#include "typed_array_arg.h"
+
+namespace procmeter {
+
+// Per-environment state: each worker thread that loads the addon gets its
+// own instance (its own kept fds), released when that environment exits.
+class CoreAddon : public Napi::Addon<CoreAddon> {
+ public:
+  CoreAddon(Napi::Env env, Napi::Object exports) {
+    DefineAddon(exports, {
+        InstanceMethod("sample", &CoreAddon::Sample),
+        InstanceMethod("close", &CoreAddon::Close),
+        InstanceValue("layoutSignature", Napi::String::New(env, kLayoutSignature)),
+        InstanceValue("variant", Napi::String::New(env, "core")),
+    });
+  }
+
+ private:
+  // sample(slots: Float64Array): fills the snapshot slots, allocates nothing.
+  Napi::Value Sample(const Napi::CallbackInfo& info) {
+    double* slots = Float64ArrayData(info.Env(), info[0], kSlotCount);
+    if (slots != nullptr) sampler_.Sample(slots);
+    return Napi::Value();
+  }
+
+  // close(): releases the kept fds early (tests and explicit teardown).
+  Napi::Value Close(const Napi::CallbackInfo&) {
+    sampler_.Close();
+    return Napi::Value();
+  }
+
+  ProcessSampler sampler_;
+};
+
+}  // namespace procmeter
+
+using procmeter::CoreAddon;
+NODE_API_ADDON(CoreAddon)

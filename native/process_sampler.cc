@@ -1,0 +1,180 @@
+#include "process_sampler.h"
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "proc_directory.h"
+#include "procfs_parse.h"
+#include "snapshot_layout.h"
+
+namespace procmeter {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kInfinity = std::numeric_limits<double>::infinity();
+
+// glibc >= 2.33 binds fstat() to fstat@GLIBC_2.33, which would not load on
+// the glibc 2.28 that Node's own Linux builds support. The raw syscall has
+// no symbol version and the same cost.
+int FstatRaw(int fd, struct stat* st) {
+  return static_cast<int>(syscall(SYS_fstat, fd, st));
+}
+
+int OpenReadOnly(const char* path, int extra_flags) {
+  int fd;
+  do {
+    fd = open(path, O_RDONLY | O_CLOEXEC | extra_flags);
+  } while (fd < 0 && errno == EINTR);
+  return fd;
+}
+
+void CloseIfOpen(int* fd) {
+  if (*fd >= 0) close(*fd);  // never retried on EINTR: the fd is gone either way
+  *fd = -1;
+}
+
+ssize_t PreadFully(int fd, char* buffer, size_t capacity) {
+  ssize_t n;
+  do {
+    n = pread(fd, buffer, capacity, 0);
+  } while (n < 0 && errno == EINTR);
+  return n;
+}
+
+double TimevalSeconds(const struct timeval& tv) {
+  return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
+}
+
+double LimitValue(rlim_t limit) {
+  return limit == RLIM_INFINITY ? kInfinity : static_cast<double>(limit);
+}
+
+double TimespecSeconds(const struct timespec& ts) {
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+// Start time in Unix seconds: field 22 of /proc/self/stat is the start in
+// clock ticks since boot; the boot instant is CLOCK_REALTIME - CLOCK_BOOTTIME.
+// (/proc/stat's btime is the same instant truncated to whole seconds, which
+// would throw away the sub-second part.)
+double ReadStartTimeSeconds() {
+  const int fd = OpenReadOnly("/proc/self/stat", 0);
+  if (fd < 0) return kNaN;
+  char text[1024];
+  const ssize_t n = PreadFully(fd, text, sizeof text);
+  close(fd);
+  uint64_t start_ticks;
+  if (n <= 0 || !ParseStatStartTicks(text, static_cast<size_t>(n), &start_ticks)) {
+    return kNaN;
+  }
+  const long ticks_per_second = sysconf(_SC_CLK_TCK);
+  struct timespec realtime, boottime;
+  if (ticks_per_second <= 0 || clock_gettime(CLOCK_REALTIME, &realtime) != 0 ||
+      clock_gettime(CLOCK_BOOTTIME, &boottime) != 0) {
+    return kNaN;
+  }
+  const double boot_unix_seconds = TimespecSeconds(realtime) - TimespecSeconds(boottime);
+  return boot_unix_seconds +
+         static_cast<double>(start_ticks) / static_cast<double>(ticks_per_second);
+}
+
+}  // namespace
+
+ProcessSampler::ProcessSampler()
+    : page_size_bytes_(static_cast<double>(sysconf(_SC_PAGESIZE))),
+      start_time_seconds_(kNaN) {}
+
+ProcessSampler::~ProcessSampler() { Close(); }
+
+void ProcessSampler::Close() {
+  CloseIfOpen(&statm_fd_);
+  CloseIfOpen(&fd_dir_fd_);
+  CloseIfOpen(&task_dir_fd_);
+  owner_pid_ = -1;
+}
+
+void ProcessSampler::EnsureOpen(pid_t pid) {
+  if (pid != owner_pid_) {
+    Close();
+    owner_pid_ = pid;
+    start_time_seconds_ = kNaN;
+  }
+  // A source that failed to open (say, at EMFILE) is retried on the next
+  // sample; once open, it keeps working whatever happens to the fd table.
+  if (statm_fd_ < 0) statm_fd_ = OpenReadOnly("/proc/self/statm", 0);
+  if (fd_dir_fd_ < 0) fd_dir_fd_ = OpenReadOnly("/proc/self/fd", O_DIRECTORY);
+  if (task_dir_fd_ < 0) task_dir_fd_ = OpenReadOnly("/proc/self/task", O_DIRECTORY);
+  if (std::isnan(start_time_seconds_)) start_time_seconds_ = ReadStartTimeSeconds();
+}
+
+void ProcessSampler::Sample(double* slots) {
+  EnsureOpen(getpid());
+
+  struct rusage usage;
+  if (getrusage(RUSAGE_SELF, &usage) == 0) {
+    slots[CPU_USER_SECONDS] = TimevalSeconds(usage.ru_utime);
+    slots[CPU_SYSTEM_SECONDS] = TimevalSeconds(usage.ru_stime);
+    slots[MAX_RESIDENT_MEMORY_BYTES] = static_cast<double>(usage.ru_maxrss) * 1024.0;
+    slots[VOLUNTARY_CONTEXT_SWITCHES] = static_cast<double>(usage.ru_nvcsw);
+    slots[INVOLUNTARY_CONTEXT_SWITCHES] = static_cast<double>(usage.ru_nivcsw);
+    slots[MINOR_PAGE_FAULTS] = static_cast<double>(usage.ru_minflt);
+    slots[MAJOR_PAGE_FAULTS] = static_cast<double>(usage.ru_majflt);
+  } else {
+    slots[CPU_USER_SECONDS] = slots[CPU_SYSTEM_SECONDS] = kNaN;
+    slots[MAX_RESIDENT_MEMORY_BYTES] = kNaN;
+    slots[VOLUNTARY_CONTEXT_SWITCHES] = slots[INVOLUNTARY_CONTEXT_SWITCHES] = kNaN;
+    slots[MINOR_PAGE_FAULTS] = slots[MAJOR_PAGE_FAULTS] = kNaN;
+  }
+
+  char statm_text[256];
+  StatmPages pages;
+  const ssize_t statm_length =
+      statm_fd_ >= 0 ? PreadFully(statm_fd_, statm_text, sizeof statm_text) : -1;
+  if (statm_length > 0 && ParseStatm(statm_text, static_cast<size_t>(statm_length), &pages)) {
+    slots[RESIDENT_MEMORY_BYTES] = static_cast<double>(pages.resident) * page_size_bytes_;
+    slots[VIRTUAL_MEMORY_BYTES] = static_cast<double>(pages.size) * page_size_bytes_;
+    slots[DATA_BYTES] = static_cast<double>(pages.data) * page_size_bytes_;
+  } else {
+    slots[RESIDENT_MEMORY_BYTES] = slots[VIRTUAL_MEMORY_BYTES] = slots[DATA_BYTES] = kNaN;
+  }
+
+  // Since Linux 6.2 st_size of /proc/self/fd is the number of open fds;
+  // older kernels report 0 and the entries must be counted. Either way the
+  // directory fd we count with is one of them.
+  struct stat st;
+  if (fd_dir_fd_ >= 0 && FstatRaw(fd_dir_fd_, &st) == 0) {
+    slots[OPEN_FDS] = st.st_size > 0 ? static_cast<double>(st.st_size) - 1
+                                     : CountDirectoryEntries(fd_dir_fd_) - 1;
+  } else {
+    slots[OPEN_FDS] = kNaN;
+  }
+
+  // st_nlink of /proc/self/task is 2 plus the number of threads.
+  if (task_dir_fd_ >= 0 && FstatRaw(task_dir_fd_, &st) == 0 && st.st_nlink > 2) {
+    slots[THREADS] = static_cast<double>(st.st_nlink - 2);
+  } else {
+    slots[THREADS] = kNaN;
+  }
+
+  // Read every time: setrlimit() or prlimit from outside can change it.
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    slots[MAX_FDS] = LimitValue(limit.rlim_cur);
+    slots[MAX_FDS_HARD] = LimitValue(limit.rlim_max);
+  } else {
+    slots[MAX_FDS] = slots[MAX_FDS_HARD] = kNaN;
+  }
+
+  slots[START_TIME_SECONDS] = start_time_seconds_;
+}
+
+}  // namespace procmeter

@@ -1,0 +1,42 @@
+// Process-wide readings from Linux: CPU, memory, fds, threads, limits.
+#ifndef PROCMETER_PROCESS_SAMPLER_H_
+#define PROCMETER_PROCESS_SAMPLER_H_
+
+#include <sys/types.h>
+
+namespace procmeter {
+
+// One per Node environment (main thread or worker), never shared. It keeps
+// /proc/self/statm, /proc/self/fd and /proc/self/task open so that a sample
+// costs a handful of syscalls, does not grow with the number of open fds, and
+// still works when the process has run out of file descriptors.
+class ProcessSampler {
+ public:
+  ProcessSampler();
+  ~ProcessSampler();
+  ProcessSampler(const ProcessSampler&) = delete;
+  ProcessSampler& operator=(const ProcessSampler&) = delete;
+
+  // Writes every process slot of `slots` (kSlotCount doubles). Never fails:
+  // a source that cannot be read leaves NaN in its slots.
+  void Sample(double* slots);
+
+  // Closes the kept descriptors; Sample() reopens them if called again.
+  void Close();
+
+ private:
+  // Kept descriptors point at the process that opened them, so after a
+  // fork() the child must reopen them (and re-read its own start time).
+  void EnsureOpen(pid_t pid);
+
+  pid_t owner_pid_ = -1;
+  int statm_fd_ = -1;
+  int fd_dir_fd_ = -1;
+  int task_dir_fd_ = -1;
+  double page_size_bytes_;
+  double start_time_seconds_;
+};
+
+}  // namespace procmeter
+
+#endif  // PROCMETER_PROCESS_SAMPLER_H_

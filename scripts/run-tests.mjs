@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+// `npm test`: the behaviour suites under test/snapshot run once against the
+// native addon and once against the JavaScript fallback (same tests, same
+// expectations); the other suites run once.
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const testDir = fileURLToPath(new URL('../test/', import.meta.url));
+
+function testFiles(...dirs) {
+  return dirs.flatMap((dir) =>
+    readdirSync(join(testDir, dir))
+      .filter((name) => name.endsWith('.test.mjs'))
+      .sort()
+      .map((name) => join(testDir, dir, name)),
+  );
+}
+
+const runs = [
+  { label: 'snapshot behaviour, native', files: testFiles('snapshot'), env: { PROCMETER_TEST_IMPLEMENTATION: 'native' } },
+  {
+    label: 'snapshot behaviour, fallback',
+    files: testFiles('snapshot'),
+    env: { PROCMETER_TEST_IMPLEMENTATION: 'fallback', PROCMETER_FORCE_FALLBACK: '1' },
+  },
+  { label: 'loading, consistency, native units', files: testFiles('loading', 'consistency', 'native'), env: {} },
+];
+
+const only = process.argv.slice(2);
+let failed = false;
+for (const run of runs) {
+  const files = only.length ? run.files.filter((file) => only.some((part) => file.includes(part))) : run.files;
+  if (files.length === 0) continue;
+  console.log(`\n# ${run.label}`);
+  const result = spawnSync(process.execPath, ['--test', ...files], {
+    stdio: 'inherit',
+    env: { ...process.env, PROCMETER_FORCE_FALLBACK: '', ...run.env },
+  });
+  if (result.status !== 0) failed = true;
+}
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,194 @@
+// The pure-JavaScript process sampler: the same slots as the native addon,
+// from Node built-ins and procfs. Used where no native binary loads.
+import * as fs from 'node:fs';
+import { isMainThread } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+
+import {
+  parseKernelPageSize,
+  parseOpenFileLimits,
+  parseStatStartTicks,
+  parseStatm,
+  parseUptimeSeconds,
+} from './procfs';
+import { SLOT, SLOT_COUNT } from '../generated/layout';
+import type { ProcessSampler } from '../sampler';
+
+// USER_HZ, the unit of /proc/<pid>/stat times, is 100 on every architecture
+// Node runs on; Node offers no sysconf(_SC_CLK_TCK) to ask.
+const CLOCK_TICKS_PER_SECOND = 100;
+const DIRECTORY_FLAGS = fs.constants.O_RDONLY | (fs.constants.O_DIRECTORY ?? 0);
+
+export interface FallbackOptions {
+  /**
+   * Keep procfs files open between samples (default: on the main thread).
+   * Kept files still read when the process is out of fds, but a worker
+   * thread cannot close them when it ends, so workers open them per sample.
+   */
+  keepFilesOpen?: boolean;
+  /** Count /proc/self/fd entries as kernels before 6.2 require (tests). */
+  forceDirectoryScan?: boolean;
+}
+
+/** A procfs file read from offset 0, kept open or opened per read. */
+class ProcFile {
+  private fd = -1;
+  private readonly buffer: Buffer;
+
+  constructor(
+    private readonly path: string,
+    private readonly keepOpen: boolean,
+    capacityBytes: number,
+  ) {
+    this.buffer = Buffer.allocUnsafe(capacityBytes);
+  }
+
+  read(): string | undefined {
+    try {
+      if (!this.keepOpen) {
+        const fd = fs.openSync(this.path, 'r');
+        try {
+          return this.readFrom(fd);
+        } finally {
+          fs.closeSync(fd);
+        }
+      }
+      if (this.fd < 0) this.fd = fs.openSync(this.path, 'r');
+      return this.readFrom(this.fd);
+    } catch {
+      return undefined;
+    }
+  }
+
+  private readFrom(fd: number): string {
+    const length = fs.readSync(fd, this.buffer, 0, this.buffer.length, 0);
+    return this.buffer.toString('latin1', 0, length);
+  }
+}
+
+/**
+ * A procfs directory whose fstat tells a count: st_size of /proc/self/fd is
+ * the number of open fds (Linux >= 6.2), st_nlink of /proc/self/task is 2
+ * plus the number of threads.
+ */
+class ProcDirectory {
+  private fd = -1;
+
+  constructor(
+    private readonly path: string,
+    private readonly keepOpen: boolean,
+  ) {}
+
+  /** The stat, and whether a kept fd of ours was one of the fds counted. */
+  stat(): { stats: fs.Stats; countedOwnFd: boolean } | undefined {
+    try {
+      if (!this.keepOpen) return { stats: fs.statSync(this.path), countedOwnFd: false };
+      if (this.fd < 0) this.fd = fs.openSync(this.path, DIRECTORY_FLAGS);
+      return { stats: fs.fstatSync(this.fd), countedOwnFd: true };
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+export class FallbackProcessSampler implements ProcessSampler {
+  private readonly statm: ProcFile;
+  private readonly limits: ProcFile;
+  private readonly fdDirectory: ProcDirectory;
+  private readonly taskDirectory: ProcDirectory;
+  private readonly forceDirectoryScan: boolean;
+  private pageSizeBytes = NaN;
+  private startTimeSeconds = NaN;
+
+  constructor(options: FallbackOptions = {}) {
+    const keepOpen = options.keepFilesOpen ?? isMainThread;
+    this.statm = new ProcFile('/proc/self/statm', keepOpen, 256);
+    this.limits = new ProcFile('/proc/self/limits', keepOpen, 4096);
+    this.fdDirectory = new ProcDirectory('/proc/self/fd', keepOpen);
+    this.taskDirectory = new ProcDirectory('/proc/self/task', keepOpen);
+    this.forceDirectoryScan = options.forceDirectoryScan ?? false;
+  }
+
+  sample(slots: Float64Array): void {
+    slots.fill(NaN, 0, SLOT_COUNT);
+    try {
+      this.sampleResourceUsage(slots);
+      if (process.platform === 'linux') {
+        this.sampleProcfs(slots);
+      } else {
+        slots[SLOT.residentMemoryBytes] = process.memoryUsage.rss();
+        slots[SLOT.startTimeSeconds] = performance.timeOrigin / 1000;
+      }
+    } catch {
+      // A reading that failed stays NaN; sampling never throws.
+    }
+  }
+
+  private sampleResourceUsage(slots: Float64Array): void {
+    const usage = process.resourceUsage();
+    slots[SLOT.cpuUserSeconds] = usage.userCPUTime / 1e6;
+    slots[SLOT.cpuSystemSeconds] = usage.systemCPUTime / 1e6;
+    slots[SLOT.maxResidentMemoryBytes] = usage.maxRSS * 1024;
+    slots[SLOT.voluntaryContextSwitches] = usage.voluntaryContextSwitches;
+    slots[SLOT.involuntaryContextSwitches] = usage.involuntaryContextSwitches;
+    slots[SLOT.minorPageFaults] = usage.minorPageFault;
+    slots[SLOT.majorPageFaults] = usage.majorPageFault;
+  }
+
+  private sampleProcfs(slots: Float64Array): void {
+    if (Number.isNaN(this.pageSizeBytes)) this.pageSizeBytes = readPageSizeBytes();
+    const statmText = this.statm.read();
+    const pages = statmText === undefined ? undefined : parseStatm(statmText);
+    if (pages) {
+      slots[SLOT.residentMemoryBytes] = pages.resident * this.pageSizeBytes;
+      slots[SLOT.virtualMemoryBytes] = pages.size * this.pageSizeBytes;
+      slots[SLOT.dataBytes] = pages.data * this.pageSizeBytes;
+    }
+
+    slots[SLOT.openFds] = this.countOpenFds();
+
+    const task = this.taskDirectory.stat();
+    if (task && task.stats.nlink > 2) slots[SLOT.threads] = task.stats.nlink - 2;
+
+    const limitsText = this.limits.read();
+    const limits = limitsText === undefined ? undefined : parseOpenFileLimits(limitsText);
+    if (limits) {
+      slots[SLOT.maxFds] = limits.soft;
+      slots[SLOT.maxFdsHard] = limits.hard;
+    }
+
+    if (Number.isNaN(this.startTimeSeconds)) this.startTimeSeconds = readStartTimeSeconds();
+    slots[SLOT.startTimeSeconds] = this.startTimeSeconds;
+  }
+
+  private countOpenFds(): number {
+    const directory = this.fdDirectory.stat();
+    if (!directory) return NaN;
+    const ownFds = directory.countedOwnFd ? 1 : 0;
+    if (directory.stats.size > 0 && !this.forceDirectoryScan) return directory.stats.size - ownFds;
+    // Kernels before 6.2 report size 0: list the directory. The listing also
+    // shows the fd readdir itself opened.
+    try {
+      return fs.readdirSync('/proc/self/fd').length - 1 - ownFds;
+    } catch {
+      return NaN;
+    }
+  }
+}
+
+function readPageSizeBytes(): number {
+  // Node has no sysconf(_SC_PAGESIZE); the first mapping in smaps states the
+  // kernel's page size. Reading only its first 4 KiB keeps this cheap.
+  const text = new ProcFile('/proc/self/smaps', false, 4096).read();
+  return (text === undefined ? undefined : parseKernelPageSize(text)) ?? 4096;
+}
+
+function readStartTimeSeconds(): number {
+  const statText = new ProcFile('/proc/self/stat', false, 1024).read();
+  const uptimeText = new ProcFile('/proc/uptime', false, 128).read();
+  const nowSeconds = Date.now() / 1000;
+  const startTicks = statText === undefined ? undefined : parseStatStartTicks(statText);
+  const uptimeSeconds = uptimeText === undefined ? undefined : parseUptimeSeconds(uptimeText);
+  if (startTicks === undefined || uptimeSeconds === undefined) return performance.timeOrigin / 1000;
+  return nowSeconds - uptimeSeconds + startTicks / CLOCK_TICKS_PER_SECOND;
+}

@@ -1,0 +1,46 @@
+// Parsers for the procfs text the fallback reads. Pure; no I/O.
+
+/** /proc/<pid>/statm fields, in pages. Returns undefined unless all seven parse. */
+export function parseStatm(text: string): { size: number; resident: number; data: number } | undefined {
+  const fields = text.trim().split(' ');
+  if (fields.length < 7) return undefined;
+  const numbers = fields.slice(0, 7).map(Number);
+  if (!numbers.every((n) => Number.isSafeInteger(n) && n >= 0)) return undefined;
+  return { size: numbers[0]!, resident: numbers[1]!, data: numbers[5]! };
+}
+
+/**
+ * Field 22 of /proc/<pid>/stat, the start time in clock ticks since boot.
+ * The command name (field 2) may contain spaces and parentheses, so fields
+ * are counted from the last ')'.
+ */
+export function parseStatStartTicks(text: string): number | undefined {
+  const closeParen = text.lastIndexOf(')');
+  if (closeParen < 0) return undefined;
+  const fields = text.slice(closeParen + 1).trim().split(/ +/);
+  // fields[0] is field 3 (state), so field 22 is fields[19].
+  const ticks = Number(fields[19]);
+  return Number.isSafeInteger(ticks) && ticks >= 0 ? ticks : undefined;
+}
+
+/** The soft and hard "Max open files" limits from /proc/<pid>/limits. */
+export function parseOpenFileLimits(text: string): { soft: number; hard: number } | undefined {
+  const match = /^Max open files\s+(\S+)\s+(\S+)/m.exec(text);
+  if (!match) return undefined;
+  const limit = (value: string): number => (value === 'unlimited' ? Infinity : Number(value));
+  const soft = limit(match[1]!);
+  const hard = limit(match[2]!);
+  return Number.isNaN(soft) || Number.isNaN(hard) ? undefined : { soft, hard };
+}
+
+/** Seconds since boot, the first number of /proc/uptime. */
+export function parseUptimeSeconds(text: string): number | undefined {
+  const seconds = Number(text.split(' ')[0]);
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds : undefined;
+}
+
+/** The kernel's base page size from the first mapping in /proc/<pid>/smaps. */
+export function parseKernelPageSize(text: string): number | undefined {
+  const match = /^KernelPageSize:\s+(\d+) kB$/m.exec(text);
+  return match ? Number(match[1]) * 1024 : undefined;
+}

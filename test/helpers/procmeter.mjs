@@ -1,0 +1,15 @@
+// Loads procmeter as a user would and checks the implementation under test
+// is the one that loaded: a native run that silently fell back must fail.
+import assert from 'node:assert/strict';
+import * as procmeter from 'procmeter';
+
+export const expectedImplementation = process.env.PROCMETER_TEST_IMPLEMENTATION ?? 'native';
+
+assert.equal(
+  procmeter.implementation,
+  expectedImplementation,
+  `expected the ${expectedImplementation} implementation; load diagnostics: ${JSON.stringify(procmeter.loadDiagnostics())}`,
+);
+
+export const isNative = expectedImplementation === 'native';
+export default procmeter;

@@ -1,0 +1,53 @@
+// collect(into) is the hot-path form: it must not allocate on the JS heap.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { isNative } from '../helpers/procmeter.mjs';
+import { runNode } from '../helpers/child.mjs';
+
+// Measured in a fresh process so nothing else allocates meanwhile. Heap use
+// is read around a run of 0 calls (what the measuring itself costs) and
+// around a run of 1,000,000 calls; no GC may run in between. A single
+// 16-byte HeapNumber per call would show as 16 MB and several scavenges.
+const measure = (call) => `
+  import { collect, createSnapshot } from 'procmeter';
+  import { getHeapStatistics } from 'node:v8';
+  import { PerformanceObserver } from 'node:perf_hooks';
+  const into = createSnapshot();
+  let kept;
+  function run(calls) {
+    for (let i = 0; i < calls; i++) kept = ${call};
+  }
+  for (let round = 0; round < 5; round++) run(20_000); // optimise, settle shapes
+  let gcs = 0;
+  const observer = new PerformanceObserver((list) => { gcs += list.getEntries().length; });
+  observer.observe({ entryTypes: ['gc'] });
+  globalThis.gc();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  gcs = 0;
+  function grownBy(calls) {
+    const before = getHeapStatistics().used_heap_size;
+    run(calls);
+    return getHeapStatistics().used_heap_size - before;
+  }
+  grownBy(0);
+  const harnessBytes = grownBy(0);
+  const calls = 1_000_000;
+  const grewBytes = grownBy(calls);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  observer.disconnect();
+  console.log(JSON.stringify({ calls, harnessBytes, grewBytes, gcs, residentMemoryBytes: kept.residentMemoryBytes }));
+`;
+
+test('collect(into) allocates nothing on the JS heap', { skip: !isNative && 'the fallback calls Node APIs that allocate' }, () => {
+  const result = runNode(measure('collect(into)'), { nodeArgs: ['--expose-gc'] }).json();
+  assert.ok(result.residentMemoryBytes > 0);
+  assert.equal(result.gcs, 0, `${result.gcs} GCs ran during ${result.calls} calls: ${JSON.stringify(result)}`);
+  const perCall = (result.grewBytes - result.harnessBytes) / result.calls;
+  assert.ok(perCall < 0.01, `${perCall} bytes per call: ${JSON.stringify(result)}`);
+});
+
+test('the allocation harness does see a snapshot allocated per call (control)', { skip: !isNative && 'native only' }, () => {
+  const result = runNode(measure('collect()'), { nodeArgs: ['--expose-gc'] }).json();
+  assert.ok(result.gcs > 0, `no GC over ${result.calls} allocating calls: ${JSON.stringify(result)}`);
+});

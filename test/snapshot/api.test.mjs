@@ -1,0 +1,107 @@
+// collect(), collect(into), createSnapshot() and diff(): shapes, semantics, errors.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { closeSync, openSync } from 'node:fs';
+
+import procmeter from '../helpers/procmeter.mjs';
+import { assertClose, busyLoop } from '../helpers/assertions.mjs';
+
+const { collect, createSnapshot, diff, SLOTS } = procmeter;
+
+test('collect() returns a new plain object each time', () => {
+  const first = collect();
+  const second = collect();
+  assert.notEqual(first, second);
+  assert.equal(Object.getPrototypeOf(first), Object.prototype);
+});
+
+test('collect(into) refills and returns the same object', () => {
+  const into = createSnapshot();
+  for (const slot of SLOTS) assert.ok(Number.isNaN(into[slot.field]), `${slot.field} starts NaN`);
+  const returned = collect(into);
+  assert.equal(returned, into);
+  for (const slot of SLOTS) assert.ok(!Number.isNaN(into[slot.field]), `${slot.field} filled`);
+  const fd = openSync('/dev/null', 'r');
+  try {
+    const openBefore = into.openFds;
+    collect(into);
+    assert.equal(into.openFds, openBefore + 1);
+  } finally {
+    closeSync(fd);
+  }
+});
+
+test('collect(into) accepts a snapshot that went through JSON', () => {
+  const copy = JSON.parse(JSON.stringify(collect()));
+  assert.equal(collect(copy), copy);
+  assert.ok(copy.residentMemoryBytes > 0);
+});
+
+test('collect() rejects anything but a snapshot object with a TypeError naming the argument', () => {
+  for (const bad of [42, 'snapshot', null, true, [], () => {}]) {
+    assert.throws(() => collect(bad), (error) => {
+      assert.ok(error instanceof TypeError, `${typeof bad}: ${error}`);
+      assert.match(error.message, /collect\(into\): into must be a snapshot object/);
+      return true;
+    });
+  }
+});
+
+test('diff() rejects missing or non-snapshot arguments with a TypeError', () => {
+  const good = collect();
+  const cases = [
+    [[{}, null], /before must be a snapshot/],
+    [[collect(), null], /after must be a snapshot.*got null/],
+    [[{}, good], /before must be a snapshot.*without snapshot fields/],
+    [[null, good], /before must be a snapshot.*got null/],
+    [[good, 42], /after must be a snapshot.*got number 42/],
+    [[good, good, 'x'], /into must be a snapshot/],
+    [[good], /after must be a snapshot.*got undefined/],
+  ];
+  for (const [args, message] of cases) {
+    assert.throws(() => diff(...args), (error) => error instanceof TypeError && message.test(error.message));
+  }
+});
+
+test('diff() subtracts counters and takes gauges from the later snapshot', () => {
+  const cpuBefore = process.cpuUsage();
+  const before = collect();
+  busyLoop(150);
+  const fds = Array.from({ length: 25 }, () => openSync('/dev/null', 'r'));
+  try {
+    const after = collect();
+    const cpuSpent = process.cpuUsage(cpuBefore);
+    const change = diff(before, after);
+    // Ground truth for the counters: Node's own CPU accounting over the section.
+    assertClose(change.cpuUserSeconds, cpuSpent.user / 1e6, 0.01, 'user CPU spent');
+    assertClose(change.cpuSystemSeconds, cpuSpent.system / 1e6, 0.01, 'system CPU spent');
+    assert.ok(change.cpuUserSeconds > 0.1);
+    for (const slot of SLOTS) {
+      if (slot.kind === 'counter') {
+        assert.ok(change[slot.field] >= 0, `${slot.field} counter went backwards: ${change[slot.field]}`);
+        assert.ok(change[slot.field] <= after[slot.field], `${slot.field} is a difference, not a total`);
+      } else {
+        assert.equal(change[slot.field], after[slot.field], `${slot.field} is the later gauge value`);
+      }
+    }
+    assert.equal(change.openFds, before.openFds + 25);
+  } finally {
+    for (const fd of fds) closeSync(fd);
+  }
+});
+
+test('diff(before, after, into) writes into the given object', () => {
+  const into = createSnapshot();
+  const result = diff(collect(), collect(), into);
+  assert.equal(result, into);
+  assert.ok(into.cpuUserSeconds >= 0);
+});
+
+test('the slot table documents every field with a kind and a unit', () => {
+  const kinds = new Set(SLOTS.map((slot) => slot.kind));
+  assert.deepEqual([...kinds].sort(), ['counter', 'gauge']);
+  for (const slot of SLOTS) {
+    assert.ok(slot.unit.length > 0 && slot.description.length > 10, slot.field);
+  }
+  assert.deepEqual(SLOTS.map((slot) => slot.index), SLOTS.map((_, i) => i));
+});

@@ -1,0 +1,99 @@
+// Open fd counting: exact under churn, and still working at EMFILE.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { closeSync, openSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+
+import procmeter from '../helpers/procmeter.mjs';
+import { listedOpenFds, openFileLimits } from '../helpers/ground-truth.mjs';
+import { runNode } from '../helpers/child.mjs';
+
+const { collect } = procmeter;
+
+test('openFds follows opening and closing 1,000 fds exactly', () => {
+  const baseline = collect().openFds;
+  assert.equal(baseline, listedOpenFds() - 1);
+  const fds = [];
+  for (let i = 0; i < 1000; i++) fds.push(openSync('/dev/null', 'r'));
+  assert.equal(collect().openFds, baseline + 1000);
+  assert.equal(collect().openFds, listedOpenFds() - 1);
+  for (const fd of fds.splice(0, 400)) closeSync(fd);
+  assert.equal(collect().openFds, baseline + 600);
+  for (const fd of fds) closeSync(fd);
+  assert.equal(collect().openFds, baseline);
+});
+
+test('maxFds follows `ulimit -n` in a child process', () => {
+  for (const limit of [64, 1234, 4321]) {
+    const child = runNode(
+      `import { collect } from 'procmeter';
+       import { readFileSync } from 'node:fs';
+       const s = collect();
+       const limits = /^Max open files\\s+(\\S+)\\s+(\\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+       console.log(JSON.stringify({ maxFds: s.maxFds, maxFdsHard: s.maxFdsHard, soft: Number(limits[1]), hard: Number(limits[2]) }));`,
+      { shellPrefix: `ulimit -n ${limit}` },
+    ).json();
+    assert.deepEqual(child, { maxFds: limit, maxFdsHard: limit, soft: limit, hard: limit });
+  }
+});
+
+test('maxFds follows a limit changed at run time from outside (prlimit)', async () => {
+  const child = spawn(
+    process.execPath,
+    ['--input-type=module', '-e', `
+      import { collect } from 'procmeter';
+      import { createInterface } from 'node:readline';
+      for await (const line of createInterface({ input: process.stdin })) {
+        const s = collect();
+        console.log(JSON.stringify({ maxFds: s.maxFds, maxFdsHard: s.maxFdsHard }));
+      }`],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const lines = child.stdout.setEncoding('utf8')[Symbol.asyncIterator]();
+  const ask = async () => {
+    child.stdin.write('\n');
+    const { value } = await lines.next();
+    return JSON.parse(value);
+  };
+  try {
+    const initial = await ask();
+    assert.equal(initial.maxFds, openFileLimits(child.pid).soft);
+    const lowered = initial.maxFds - 7;
+    const prlimit = spawn('prlimit', ['--pid', String(child.pid), `--nofile=${lowered}:${initial.maxFdsHard}`]);
+    const [code] = await once(prlimit, 'exit');
+    assert.equal(code, 0, 'prlimit failed');
+    assert.deepEqual(await ask(), { maxFds: lowered, maxFdsHard: initial.maxFdsHard });
+  } finally {
+    child.stdin.end();
+    await once(child, 'exit');
+  }
+});
+
+test('a child that exhausts its fd limit still gets a correct snapshot', () => {
+  const limit = 256;
+  const child = runNode(
+    `import { collect } from 'procmeter';
+     import { openSync } from 'node:fs';
+     const before = collect();
+     let error;
+     const fds = [];
+     try { for (;;) fds.push(openSync('/dev/null', 'r')); } catch (e) { error = e.code; }
+     const atLimit = collect();
+     console.log(JSON.stringify({ error, opened: fds.length, before, atLimit }));`,
+    { shellPrefix: `ulimit -n ${limit}` },
+  ).json();
+  assert.equal(child.error, 'EMFILE');
+  const { atLimit, before } = child;
+  // open() hands out the lowest free fd, so EMFILE means fds 0..limit-1 are
+  // all open; procmeter's count leaves out its own counting fd.
+  assert.equal(atLimit.openFds, limit - 1);
+  assert.equal(atLimit.openFds, before.openFds + child.opened);
+  assert.equal(atLimit.maxFds, limit);
+  for (const [field, value] of Object.entries(atLimit)) {
+    assert.ok(Number.isFinite(value) && value >= 0, `${field} = ${value} at EMFILE`);
+  }
+  assert.ok(atLimit.residentMemoryBytes > 10 * 1024 * 1024);
+  assert.ok(atLimit.threads >= 1);
+  assert.equal(atLimit.startTimeSeconds, before.startTimeSeconds);
+});
