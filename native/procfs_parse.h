@@ -1,5 +1,5 @@
 // Parsers for the procfs text formats procmeter reads. Pure functions with no
-// I/O, so they can be fuzzed on their own (see test/native/fuzz_procfs_parse.cc).
+// I/O, unit-tested on their own (test/native/unit_test.cc).
 #ifndef PROCMETER_PROCFS_PARSE_H_
 #define PROCMETER_PROCFS_PARSE_H_
 

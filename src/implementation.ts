@@ -4,7 +4,6 @@
 import { debuglog } from 'node:util';
 
 import { FallbackProcessSampler } from './fallback/process-sampler';
-import { SLOT_COUNT } from './generated/layout';
 import { loadNativeBinding, type LoadAttempt } from './native-loader';
 import type { ProcessSampler } from './sampler';
 
@@ -40,11 +39,8 @@ function choose(): { sampler: ProcessSampler; diagnostics: LoadDiagnostics } {
 }
 
 function fallback(attempts: readonly LoadAttempt[], reason: string) {
-  const sampler = new FallbackProcessSampler();
-  // Open the kept procfs files now, while fds are surely available.
-  sampler.sample(new Float64Array(SLOT_COUNT));
   return {
-    sampler,
+    sampler: new FallbackProcessSampler(),
     diagnostics: { implementation: 'fallback' as const, binaryPath: undefined, attempts, fallbackReason: reason },
   };
 }

@@ -30,6 +30,14 @@ export interface FallbackOptions {
   forceDirectoryScan?: boolean;
 }
 
+function tryOpen(path: string, flags: string | number): number {
+  try {
+    return fs.openSync(path, flags);
+  } catch {
+    return -1;
+  }
+}
+
 /** A procfs file read from offset 0, kept open or opened per read. */
 class ProcFile {
   private fd = -1;
@@ -41,6 +49,8 @@ class ProcFile {
     capacityBytes: number,
   ) {
     this.buffer = Buffer.allocUnsafe(capacityBytes);
+    // Open now, while fds are surely available; read() retries if this fails.
+    if (keepOpen) this.fd = tryOpen(path, 'r');
   }
 
   read(): string | undefined {
@@ -77,7 +87,9 @@ class ProcDirectory {
   constructor(
     private readonly path: string,
     private readonly keepOpen: boolean,
-  ) {}
+  ) {
+    if (keepOpen) this.fd = tryOpen(path, DIRECTORY_FLAGS);
+  }
 
   /** The stat, and whether a kept fd of ours was one of the fds counted. */
   stat(): { stats: fs.Stats; countedOwnFd: boolean } | undefined {

@@ -1,0 +1,198 @@
+// Unit tests of the native sampler's internals, built and run by
+// native-units.test.mjs under AddressSanitizer and UBSan: the procfs parsers
+// on hostile input, the getdents64 counting path that kernels before 6.2
+// need, reopening after fork(), and sampling at EMFILE.
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "proc_directory.h"
+#include "process_sampler.h"
+#include "procfs_parse.h"
+#include "snapshot_layout.h"
+
+using namespace procmeter;
+
+static int failures = 0;
+#define CHECK(condition)                                                      \
+  do {                                                                        \
+    if (!(condition)) {                                                       \
+      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #condition); \
+      ++failures;                                                             \
+    }                                                                         \
+  } while (0)
+
+static bool Statm(const std::string& text, StatmPages* pages) {
+  return ParseStatm(text.data(), text.size(), pages);
+}
+
+static bool StartTicks(const std::string& text, uint64_t* ticks) {
+  return ParseStatStartTicks(text.data(), text.size(), ticks);
+}
+
+static void TestParseStatm() {
+  StatmPages pages;
+  CHECK(Statm("182061 10087 4941 11018 0 12185 0\n", &pages));
+  CHECK(pages.size == 182061 && pages.resident == 10087 && pages.data == 12185);
+  CHECK(!Statm("", &pages));
+  CHECK(!Statm("1 2 3", &pages));
+  CHECK(!Statm("1 2 3 4 5 x 7", &pages));
+  CHECK(!Statm("-1 2 3 4 5 6 7", &pages));
+  CHECK(!Statm("99999999999999999999 2 3 4 5 6 7", &pages));  // overflows uint64
+  CHECK(Statm("18446744073709551615 2 3 4 5 6 7", &pages) && pages.size == UINT64_MAX);
+  // Not NUL-terminated: the parser must stop at the length.
+  const char truncated[] = {'1', ' ', '2', ' ', '3', ' ', '4', ' ', '5', ' ', '6', ' ', '7'};
+  CHECK(ParseStatm(truncated, sizeof truncated, &pages) && pages.dirty == 7);
+  CHECK(!ParseStatm(truncated, sizeof truncated - 2, &pages));
+}
+
+static void TestParseStartTicks() {
+  // Fields 3..22 after the command name; field 22 is 4242.
+  const std::string tail = " S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 4242 19 20\n";
+  uint64_t ticks = 0;
+  CHECK(StartTicks("123 (node)" + tail, &ticks) && ticks == 4242);
+  CHECK(StartTicks("123 (a) (b c) d)" + tail, &ticks) && ticks == 4242);  // hostile comm
+  CHECK(StartTicks("123 ()" + tail, &ticks) && ticks == 4242);
+  CHECK(!StartTicks("123 (node) S 1 2 3", &ticks));
+  CHECK(!StartTicks("no parenthesis at all", &ticks));
+  CHECK(!StartTicks("", &ticks));
+  CHECK(!StartTicks("1 (x) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 -5 1", &ticks));
+}
+
+static void TestCountDirectoryEntries() {
+  char dir_template[] = "/tmp/procmeter-unit-XXXXXX";
+  const char* dir = mkdtemp(dir_template);
+  CHECK(dir != nullptr);
+  if (dir == nullptr) return;
+  const int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  CHECK(CountDirectoryEntries(dir_fd) == 0);
+  // Enough entries to need several getdents64 calls with the 8 KiB buffer.
+  for (int i = 0; i < 1500; ++i) {
+    const std::string path = std::string(dir) + "/entry-with-a-longish-name-" + std::to_string(i);
+    close(open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
+  }
+  CHECK(CountDirectoryEntries(dir_fd) == 1500);
+  CHECK(CountDirectoryEntries(dir_fd) == 1500);  // rewinds each time
+  for (int i = 0; i < 1500; ++i) unlink((std::string(dir) + "/entry-with-a-longish-name-" + std::to_string(i)).c_str());
+  close(dir_fd);
+  rmdir(dir);
+  CHECK(std::isnan(CountDirectoryEntries(-1)));
+
+  // On /proc/self/fd the scan and st_size (Linux >= 6.2) must agree.
+  const int fd_dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  struct stat st;
+  fstat(fd_dir, &st);
+  const double scanned = CountDirectoryEntries(fd_dir);
+  if (st.st_size > 0) CHECK(scanned == static_cast<double>(st.st_size));
+  close(fd_dir);
+}
+
+static int CountFdsByScan() {
+  const int fd_dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const int count = static_cast<int>(CountDirectoryEntries(fd_dir)) - 1;
+  close(fd_dir);
+  return count;
+}
+
+static void* Sleeper(void*) {
+  pause();
+  return nullptr;
+}
+
+static void TestSamplerFollowsFork() {
+  ProcessSampler sampler;
+  double parent[kSlotCount];
+  sampler.Sample(parent);
+  CHECK(parent[OPEN_FDS] == CountFdsByScan() - 1);  // minus its own counting fd
+  pthread_t thread;
+  pthread_create(&thread, nullptr, Sleeper, nullptr);
+  sampler.Sample(parent);
+  CHECK(parent[THREADS] == 2);
+
+  const pid_t child = fork();
+  if (child == 0) {
+    // The inherited kept fds describe the parent; the sampler must notice
+    // the new pid and reopen them for the child.
+    usleep(20000);  // a start time measurably later than the parent's
+    double slots[kSlotCount];
+    sampler.Sample(slots);
+    int bad = 0;
+    if (slots[THREADS] != 1) bad |= 1;  // fork() copies only the calling thread
+    if (slots[OPEN_FDS] != CountFdsByScan() - 1) bad |= 2;
+    if (!(slots[START_TIME_SECONDS] >= parent[START_TIME_SECONDS])) bad |= 4;
+    if (std::isnan(slots[RESIDENT_MEMORY_BYTES])) bad |= 8;
+    _exit(bad);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+    std::fprintf(stderr, "child after fork: failure bits %d\n", WEXITSTATUS(status));
+  }
+  double again[kSlotCount];
+  sampler.Sample(again);
+  CHECK(again[THREADS] == 2);
+  CHECK(again[START_TIME_SECONDS] == parent[START_TIME_SECONDS]);
+  pthread_cancel(thread);
+  pthread_join(thread, nullptr);
+}
+
+static void TestSamplerAtEmfile() {
+  const pid_t child = fork();
+  if (child == 0) {
+    ProcessSampler sampler;
+    double slots[kSlotCount];
+    sampler.Sample(slots);  // opens the kept fds
+    // Inherited fds above the new limit would stay open and be counted.
+    for (int fd = 64; fd < 65536; ++fd) close(fd);
+    struct rlimit limit = {64, 64};
+    setrlimit(RLIMIT_NOFILE, &limit);
+    while (open("/dev/null", O_RDONLY) >= 0) {
+    }
+    const bool emfile = errno == EMFILE;
+    sampler.Sample(slots);
+    int bad = emfile ? 0 : 1;
+    for (size_t i = 0; i < kSlotCount; ++i) {
+      if (std::isnan(slots[i])) bad |= 2;
+    }
+    if (slots[OPEN_FDS] != 63) bad |= 4;  // all of 0..63 open, less the counting fd
+    if (slots[MAX_FDS] != 64) bad |= 8;
+    _exit(bad);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+    std::fprintf(stderr, "child at EMFILE: failure bits %d\n", WEXITSTATUS(status));
+  }
+}
+
+static void TestCloseThenSample() {
+  ProcessSampler sampler;
+  double slots[kSlotCount];
+  sampler.Sample(slots);
+  const double open_before = slots[OPEN_FDS];
+  sampler.Close();
+  sampler.Sample(slots);
+  CHECK(slots[OPEN_FDS] == open_before);
+}
+
+int main() {
+  TestParseStatm();
+  TestParseStartTicks();
+  TestCountDirectoryEntries();
+  TestSamplerFollowsFork();
+  TestSamplerAtEmfile();
+  TestCloseThenSample();
+  if (failures == 0) std::printf("native unit tests passed\n");
+  return failures == 0 ? 0 : 1;
+}
