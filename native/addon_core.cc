@@ -4,13 +4,15 @@
 #include <napi.h>
 
 #include "process_sampler.h"
+#include "slot_buffer.h"
 #include "snapshot_layout.h"
 #include "typed_array_arg.h"
 
 namespace procmeter {
 
 // Per-environment state: each worker thread that loads the addon gets its
-// own instance (its own kept fds), released when that environment exits.
+// own instance (its own kept fds and slot buffer), released when that
+// environment exits.
 class CoreAddon : public Napi::Addon<CoreAddon> {
  public:
   CoreAddon(Napi::Env env, Napi::Object exports) {
@@ -20,13 +22,20 @@ class CoreAddon : public Napi::Addon<CoreAddon> {
         InstanceValue("layoutSignature", Napi::String::New(env, kLayoutSignature)),
         InstanceValue("variant", Napi::String::New(env, "core")),
     });
+    slots_.Export(env, exports);
   }
 
  private:
-  // sample(slots: Float64Array): fills the snapshot slots, allocates nothing.
+  // sample(): fills the exported `slots` Float64Array.
+  // sample(buffer): fills a caller's Float64Array instead.
+  // Allocates nothing either way.
   Napi::Value Sample(const Napi::CallbackInfo& info) {
-    double* slots = Float64ArrayData(info.Env(), info[0], kSlotCount);
-    if (slots != nullptr) sampler_.Sample(slots);
+    double* slots = slots_.data();
+    if (info.Length() > 0) {
+      slots = Float64ArrayData(info.Env(), info[0], kSlotCount);
+      if (slots == nullptr) return Napi::Value();
+    }
+    sampler_.Sample(slots);
     return Napi::Value();
   }
 
@@ -37,6 +46,7 @@ class CoreAddon : public Napi::Addon<CoreAddon> {
   }
 
   ProcessSampler sampler_;
+  SlotBuffer<kSlotCount> slots_;
 };
 
 }  // namespace procmeter

@@ -29,9 +29,9 @@ function choose(): { sampler: ProcessSampler; diagnostics: LoadDiagnostics } {
     return fallback([], `${FORCE_FALLBACK_ENV} is set`);
   }
   const result = loadNativeBinding();
-  if (result.binding) {
+  if (result.sampler) {
     return {
-      sampler: result.binding,
+      sampler: result.sampler,
       diagnostics: { implementation: 'native', binaryPath: result.path, attempts: result.attempts, fallbackReason: undefined },
     };
   }

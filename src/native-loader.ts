@@ -1,14 +1,19 @@
 // Finds and validates the native addon. Every candidate that fails is kept
 // with its reason, for loadDiagnostics() and NODE_DEBUG=procmeter.
 import * as path from 'node:path';
+import { markAsUntransferable } from 'node:worker_threads';
 
 import { LAYOUT_SIGNATURE, SLOT_COUNT } from './generated/layout';
 import type { ProcessSampler } from './sampler';
 
 /** The surface both native addons export (see native/addon_core.cc). */
-export interface NativeBinding extends ProcessSampler {
+export interface NativeBinding {
   readonly layoutSignature: string;
   readonly variant: string;
+  /** The addon's own slots; absent where V8 forbids external buffers. */
+  readonly slots?: Float64Array;
+  /** Fills `slots`, or `buffer` when given. */
+  sample(buffer?: Float64Array): void;
   close(): void;
 }
 
@@ -21,6 +26,7 @@ export interface LoadAttempt {
 
 export interface NativeLoadResult {
   readonly binding: NativeBinding | undefined;
+  readonly sampler: ProcessSampler | undefined;
   readonly path: string | undefined;
   readonly attempts: readonly LoadAttempt[];
 }
@@ -43,12 +49,25 @@ export function loadNativeBinding(candidates: readonly string[] = nativeCandidat
     try {
       const binding = validate(require(candidate) as Partial<NativeBinding>);
       attempts.push({ path: candidate });
-      return { binding, path: candidate, attempts };
+      return { binding, sampler: samplerOf(binding), path: candidate, attempts };
     } catch (error) {
       attempts.push({ path: candidate, error: describeError(error) });
     }
   }
-  return { binding: undefined, path: undefined, attempts };
+  return { binding: undefined, sampler: undefined, path: undefined, attempts };
+}
+
+/** A ProcessSampler over a binding: its own slots when it exports them. */
+function samplerOf(binding: NativeBinding): ProcessSampler {
+  const own = binding.slots;
+  if (own instanceof Float64Array && own.length === SLOT_COUNT) {
+    // The addon writes into this memory for its whole life: never let it be
+    // transferred to another thread.
+    markAsUntransferable(own.buffer);
+    return { slots: own, sample: () => binding.sample() };
+  }
+  const slots = new Float64Array(SLOT_COUNT);
+  return { slots, sample: () => binding.sample(slots) };
 }
 
 function validate(candidate: Partial<NativeBinding>): NativeBinding {

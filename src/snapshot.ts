@@ -16,10 +16,6 @@ export type Snapshot = ProcessSnapshot;
 
 const debug = debuglog('procmeter');
 
-// The one buffer every collect() in this thread fills: collect(into) then
-// allocates nothing.
-const slots = new Float64Array(SLOT_COUNT);
-
 /** A new snapshot with every field NaN, to pass to collect(into) later. */
 export function createSnapshot(): Snapshot {
   return createProcessSnapshot();
@@ -40,19 +36,23 @@ export function collect(into?: Snapshot): Snapshot {
       `procmeter.collect(into): into must be a snapshot object (from collect() or createSnapshot()) or undefined; got ${describeValue(into)}`,
     );
   }
-  sampleSlots(slots);
-  readProcessSlots(target, slots);
+  readProcessSlots(target, sampleSlots());
   return target;
 }
 
-/** Fills `buffer` with one reading; on any failure the slots hold NaN. */
-export function sampleSlots(buffer: Float64Array): void {
+/**
+ * Takes one reading into the sampler's own slots and returns them (valid
+ * until the next call). On any failure the slots hold NaN.
+ */
+export function sampleSlots(): Float64Array {
+  const slots = processSampler.slots;
   try {
-    processSampler.sample(buffer);
+    processSampler.sample();
   } catch (error) {
-    buffer.fill(NaN, 0, SLOT_COUNT);
+    slots.fill(NaN, 0, SLOT_COUNT);
     debug('sample failed: %o', error);
   }
+  return slots;
 }
 
 /**

@@ -104,6 +104,7 @@ class ProcDirectory {
 }
 
 export class FallbackProcessSampler implements ProcessSampler {
+  readonly slots = new Float64Array(SLOT_COUNT);
   private readonly statm: ProcFile;
   private readonly limits: ProcFile;
   private readonly fdDirectory: ProcDirectory;
@@ -121,8 +122,9 @@ export class FallbackProcessSampler implements ProcessSampler {
     this.forceDirectoryScan = options.forceDirectoryScan ?? false;
   }
 
-  sample(slots: Float64Array): void {
-    slots.fill(NaN, 0, SLOT_COUNT);
+  sample(): void {
+    const slots = this.slots;
+    slots.fill(NaN);
     try {
       this.sampleResourceUsage(slots);
       if (process.platform === 'linux') {

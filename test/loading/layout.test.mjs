@@ -34,3 +34,23 @@ test('the native addon refuses a buffer of the wrong type or length instead of t
   binding.sample(exact);
   assert.ok(exact.every((value) => !Number.isNaN(value)));
 });
+
+test('the addon’s own slot buffer cannot be transferred away from it', async () => {
+  await import('procmeter');
+  const binding = require('../../build/Release/procmeter_core.node');
+  assert.ok(binding.slots instanceof Float64Array);
+  assert.equal(binding.slots.length, layout.SLOT_COUNT);
+  binding.sample();
+  assert.ok(binding.slots.every((value) => !Number.isNaN(value)));
+  // Node 20 ignores an untransferable buffer in a transfer list (and
+  // copies); Node 21+ throws DataCloneError. Either way it stays attached.
+  try {
+    structuredClone(binding.slots, { transfer: [binding.slots.buffer] });
+  } catch (error) {
+    assert.equal(error.name, 'DataCloneError');
+  }
+  assert.equal(binding.slots.length, layout.SLOT_COUNT, 'the buffer was detached');
+  binding.slots.fill(0);
+  binding.sample();
+  assert.ok(binding.slots[0] > 0, 'the view still works after the refused transfer');
+});

@@ -1,0 +1,98 @@
+// One process of the collect() benchmark: brings the process to a target
+// number of open fds, then times every candidate side by side (or, with
+// --bytes, measures JS heap bytes per call). Prints one JSON object.
+//
+// usage: node collect-child.mjs --fds N [--bytes] [--rounds R]
+import { closeSync, openSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { parseArgs } from 'node:util';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
+
+import { measureSideBySide } from './lib/stats.mjs';
+
+const require = createRequire(import.meta.url);
+const { values: args } = parseArgs({
+  options: { fds: { type: 'string' }, bytes: { type: 'boolean' }, rounds: { type: 'string', default: '15' } },
+});
+
+const procmeter = require('procmeter');
+if (procmeter.implementation !== 'native') {
+  throw new Error(`the benchmark needs the native addon: ${procmeter.loadError?.message}`);
+}
+const { FallbackProcessSampler } = require('../dist/cjs/fallback/process-sampler.js');
+const promClient = require('prom-client');
+
+function promClientProcessRegistry() {
+  // The process_* collectors of prom-client's collectDefaultMetrics().
+  const registry = new promClient.Registry();
+  for (const name of ['processCpuTotal', 'processStartTime', 'osMemoryHeap', 'processOpenFileDescriptors', 'processMaxFileDescriptors']) {
+    require(`prom-client/lib/metrics/${name}`)(registry, {});
+  }
+  return registry;
+}
+
+function promClientDefaultRegistry() {
+  const registry = new promClient.Registry();
+  promClient.collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+const held = [];
+const target = Number(args.fds);
+while (readdirSync('/proc/self/fd').length - 1 < target) held.push(openSync('/dev/null', 'r'));
+const { openFds, threads } = procmeter.collect();
+
+const into = procmeter.createSnapshot();
+const fallbackSampler = new FallbackProcessSampler();
+const processRegistry = promClientProcessRegistry();
+const defaultRegistry = promClientDefaultRegistry();
+
+const candidates = [
+  { name: 'procmeter collect(into)', fn: () => procmeter.collect(into) },
+  { name: 'procmeter collect()', fn: () => procmeter.collect() },
+  { name: 'procmeter fallback sample', fn: () => fallbackSampler.sample() },
+  { name: 'prom-client process_* collectors', fn: () => processRegistry.metrics(), async: true },
+  { name: 'prom-client all default metrics', fn: () => defaultRegistry.metrics(), async: true },
+  { name: 'process.resourceUsage()', fn: () => process.resourceUsage() },
+  { name: 'process.memoryUsage.rss()', fn: () => process.memoryUsage.rss() },
+  { name: "fs.readdirSync('/proc/self/fd')", fn: () => readdirSync('/proc/self/fd').length },
+];
+
+let result;
+if (args.bytes) {
+  // Heap bytes per call, from used_heap_size around a run with no GC in it
+  // (run with a large young generation); the harness's own cost subtracted.
+  let gcs = 0;
+  new PerformanceObserver((list) => (gcs += list.getEntries().length)).observe({ entryTypes: ['gc'] });
+  const bytes = {};
+  const runSync = (fn, calls) => {
+    for (let i = 0; i < calls; i++) fn();
+  };
+  const runAsync = async (fn, calls) => {
+    for (let i = 0; i < calls; i++) await fn();
+  };
+  for (const candidate of candidates) {
+    const calls = candidate.async ? 200 : 20_000;
+    const run = (n) => (candidate.async ? runAsync(candidate.fn, n) : runSync(candidate.fn, n));
+    for (let round = 0; round < 3; round++) await run(calls); // optimise the loop itself
+    globalThis.gc();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const gcsBefore = gcs;
+    const grownBy = async (n) => {
+      const before = getHeapStatistics().used_heap_size;
+      await run(n);
+      return getHeapStatistics().used_heap_size - before;
+    };
+    await grownBy(0);
+    const harness = await grownBy(0);
+    const grown = await grownBy(calls);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    bytes[candidate.name] = gcs === gcsBefore ? Math.max(0, (grown - harness) / calls) : null;
+  }
+  result = { openFds, threads, bytesPerCall: bytes };
+} else {
+  result = { openFds, threads, timings: await measureSideBySide(candidates, { rounds: Number(args.rounds) }) };
+}
+for (const fd of held) closeSync(fd);
+console.log(JSON.stringify(result));

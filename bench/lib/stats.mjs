@@ -1,0 +1,50 @@
+// Small statistics and timing helpers for the benchmarks.
+
+export function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/** ns per call of `fn`, timed over `calls` calls with process.hrtime.bigint(). */
+export function timeSync(fn, calls) {
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < calls; i++) fn();
+  return Number(process.hrtime.bigint() - start) / calls;
+}
+
+/** ns per call of an async `fn`, awaited one after another. */
+export async function timeAsync(fn, calls) {
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < calls; i++) await fn();
+  return Number(process.hrtime.bigint() - start) / calls;
+}
+
+/**
+ * Measures every candidate in rounds, each round visiting all of them in
+ * turn, so that drift in machine speed hits them alike. Returns, per
+ * candidate, the median ns/op over the rounds.
+ */
+export async function measureSideBySide(candidates, { rounds, targetSampleMs = 20 }) {
+  const perCall = new Map();
+  // Calibrate calls per sample so each sample lasts about targetSampleMs.
+  for (const candidate of candidates) {
+    const probe = candidate.async ? await timeAsync(candidate.fn, 20) : timeSync(candidate.fn, 200);
+    perCall.set(candidate.name, Math.max(5, Math.round((targetSampleMs * 1e6) / probe)));
+  }
+  const samples = new Map(candidates.map((c) => [c.name, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const candidate of candidates) {
+      const calls = perCall.get(candidate.name);
+      const ns = candidate.async ? await timeAsync(candidate.fn, calls) : timeSync(candidate.fn, calls);
+      samples.get(candidate.name).push(ns);
+    }
+  }
+  return candidates.map((c) => ({ name: c.name, nsPerOp: median(samples.get(c.name)), samples: samples.get(c.name) }));
+}
+
+export function formatNs(ns) {
+  if (ns >= 1e6) return `${(ns / 1e6).toFixed(2)} ms`;
+  if (ns >= 1e3) return `${(ns / 1e3).toFixed(2)} us`;
+  return `${ns.toFixed(0)} ns`;
+}
