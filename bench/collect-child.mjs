@@ -73,8 +73,13 @@ if (args.bytes) {
     for (let i = 0; i < calls; i++) await fn();
   };
   for (const candidate of candidates) {
-    const calls = candidate.async ? 200 : 20_000;
     const run = (n) => (candidate.async ? runAsync(candidate.fn, n) : runSync(candidate.fn, n));
+    // About 0.2 s of calls each: enough to see a byte per call, not minutes
+    // for the candidates that take milliseconds at 10,000 fds.
+    const probeStart = process.hrtime.bigint();
+    await run(10);
+    const probeNs = Number(process.hrtime.bigint() - probeStart) / 10;
+    const calls = Math.max(20, Math.min(20_000, Math.round(2e8 / probeNs)));
     for (let round = 0; round < 3; round++) await run(calls); // optimise the loop itself
     globalThis.gc();
     await new Promise((resolve) => setTimeout(resolve, 20));
