@@ -28,5 +28,18 @@
         "native/proc_directory.cc",
       ],
     },
+    {
+      # No -std here: V8's headers decide (C++17 up to Node 22, C++20 after),
+      # through the common.gypi of the Node they come from.
+      "target_name": "procmeter_v8",
+      "sources": [
+        "native/addon_v8.cc",
+        "native/gc_tracker.cc",
+        "native/heap_sampler.cc",
+        "native/process_sampler.cc",
+        "native/procfs_parse.cc",
+        "native/proc_directory.cc",
+      ],
+    },
   ],
 }

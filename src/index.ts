@@ -1,20 +1,39 @@
 // procmeter: process and runtime metrics for Node.js.
 import { diagnostics, type Implementation, type LoadDiagnostics } from './implementation';
 
-export { collect, createSnapshot, diff, type Snapshot } from './snapshot';
-export { SLOTS, type SlotInfo, type SlotKind, type ProcessSnapshot } from './generated/layout';
+export { collect, createSnapshot, diff, drainGcPauses, gcPauseRingCapacity } from './snapshot';
+export {
+  GC_KINDS,
+  GC_KIND_DESCRIPTIONS,
+  GC_FIELD_INFO,
+  HEAP_SPACE_FIELD_INFO,
+  SLOTS,
+  type FieldInfo,
+  type GcKind,
+  type GcKindStats,
+  type GcStats,
+  type HeapSpaceStats,
+  type ProcessFields,
+  type RuntimeFields,
+  type SlotInfo,
+  type SlotKind,
+  type Snapshot,
+} from './generated/layout';
 export type { Implementation, LoadDiagnostics } from './implementation';
 export type { LoadAttempt } from './native-loader';
 
-/** 'native' when the addon loaded, 'fallback' when the JavaScript sampler is in use. */
+/** 'native' when the addon reads the process, 'fallback' when JavaScript does. */
 export const implementation: Implementation = diagnostics.implementation;
 
-/** Why the native addon was not used, if it was not; undefined when native. */
+/** 'native' when V8 GC callbacks and heap statistics come from the addon. */
+export const gcImplementation: Implementation = diagnostics.gcImplementation;
+
+/** Why the native addon is not (fully) used; undefined when it is. */
 export const loadError: Error | undefined =
-  diagnostics.implementation === 'native'
+  diagnostics.fallbackReason === undefined
     ? undefined
     : new Error(
-        `procmeter is using its JavaScript fallback: ${diagnostics.fallbackReason}` +
+        `procmeter: ${diagnostics.fallbackReason}` +
           diagnostics.attempts.map((a) => `\n  ${a.path}: ${a.error ?? 'loaded'}`).join(''),
       );
 

@@ -1,20 +1,29 @@
-// Finds and validates the native addon. Every candidate that fails is kept
+// Finds and validates the native addons. Every candidate that fails is kept
 // with its reason, for loadDiagnostics() and NODE_DEBUG=procmeter.
 import * as path from 'node:path';
-import { markAsUntransferable } from 'node:worker_threads';
+import * as v8 from 'node:v8';
 
-import { LAYOUT_SIGNATURE, SLOT_COUNT } from './generated/layout';
-import type { ProcessSampler } from './sampler';
+import { LAYOUT_SIGNATURE, SLOT, SLOT_COUNT } from './generated/layout';
 
-/** The surface both native addons export (see native/addon_core.cc). */
+/** What both addons export (native/addon_core.cc, native/addon_v8.cc). */
 export interface NativeBinding {
   readonly layoutSignature: string;
-  readonly variant: string;
+  readonly variant: 'core' | 'v8';
   /** The addon's own slots; absent where V8 forbids external buffers. */
   readonly slots?: Float64Array;
   /** Fills `slots`, or `buffer` when given. */
   sample(buffer?: Float64Array): void;
   close(): void;
+}
+
+/** procmeter_v8 adds GC and heap statistics. */
+export interface V8Binding extends NativeBinding {
+  readonly variant: 'v8';
+  readonly nodeModuleVersion: number;
+  readonly v8Version: string;
+  readonly pauseRingCapacity: number;
+  start(): { heapSpaceNames: string[]; heapTrusted: boolean };
+  drainGcPauses(out: Float64Array): number;
 }
 
 export interface LoadAttempt {
@@ -24,10 +33,24 @@ export interface LoadAttempt {
   readonly error?: string;
 }
 
+export interface LoadedV8Binding {
+  readonly binding: V8Binding;
+  readonly path: string;
+  readonly heapSpaceNames: readonly string[];
+  /** False when the native heap figures failed their checks. */
+  readonly heapTrusted: boolean;
+}
+
+export interface LoadedCoreBinding {
+  readonly binding: NativeBinding;
+  readonly path: string;
+}
+
 export interface NativeLoadResult {
-  readonly binding: NativeBinding | undefined;
-  readonly sampler: ProcessSampler | undefined;
-  readonly path: string | undefined;
+  /** The full addon, when one fits this Node. */
+  readonly full: LoadedV8Binding | undefined;
+  /** The Node-API-only addon, tried only when no full addon fits. */
+  readonly core: LoadedCoreBinding | undefined;
   readonly attempts: readonly LoadAttempt[];
 }
 
@@ -37,40 +60,58 @@ export const BINARY_PATH_ENV = 'PROCMETER_BINARY_PATH';
 // dist/cjs/native-loader.js -> the package root.
 const packageRoot = path.resolve(__dirname, '..', '..');
 
-export function nativeCandidates(env: NodeJS.ProcessEnv = process.env): string[] {
+export interface Candidates {
+  readonly v8: readonly string[];
+  readonly core: readonly string[];
+  /** A binary named by the user: tried alone, whichever variant it is. */
+  readonly explicit: string | undefined;
+}
+
+export function nativeCandidates(env: NodeJS.ProcessEnv = process.env): Candidates {
   const explicit = env[BINARY_PATH_ENV];
-  if (explicit) return [path.resolve(explicit)];
-  return [path.join(packageRoot, 'build', 'Release', 'procmeter_core.node')];
+  if (explicit) return { v8: [], core: [], explicit: path.resolve(explicit) };
+  const release = path.join(packageRoot, 'build', 'Release');
+  return {
+    v8: [path.join(release, 'procmeter_v8.node')],
+    core: [path.join(release, 'procmeter_core.node')],
+    explicit: undefined,
+  };
 }
 
-export function loadNativeBinding(candidates: readonly string[] = nativeCandidates()): NativeLoadResult {
+export function loadNative(candidates: Candidates = nativeCandidates()): NativeLoadResult {
   const attempts: LoadAttempt[] = [];
-  for (const candidate of candidates) {
+  const tryLoad = <T>(file: string, accept: (binding: NativeBinding) => T): T | undefined => {
     try {
-      const binding = validate(require(candidate) as Partial<NativeBinding>);
-      attempts.push({ path: candidate });
-      return { binding, sampler: samplerOf(binding), path: candidate, attempts };
+      const result = accept(checkCommon(require(file) as Partial<NativeBinding>));
+      attempts.push({ path: file });
+      return result;
     } catch (error) {
-      attempts.push({ path: candidate, error: describeError(error) });
+      attempts.push({ path: file, error: describeError(error) });
+      return undefined;
     }
+  };
+  const acceptFull = (file: string) => (binding: NativeBinding) => startV8Binding(binding, file);
+  const acceptCore = (file: string) => (binding: NativeBinding): LoadedCoreBinding => ({ binding, path: file });
+
+  if (candidates.explicit !== undefined) {
+    const file = candidates.explicit;
+    const loaded = tryLoad(file, (binding) =>
+      binding.variant === 'v8' ? { full: acceptFull(file)(binding) } : { core: acceptCore(file)(binding) },
+    );
+    return { full: loaded?.full, core: loaded?.core, attempts };
   }
-  return { binding: undefined, sampler: undefined, path: undefined, attempts };
+  for (const file of candidates.v8) {
+    const full = tryLoad(file, acceptFull(file));
+    if (full) return { full, core: undefined, attempts };
+  }
+  for (const file of candidates.core) {
+    const core = tryLoad(file, acceptCore(file));
+    if (core) return { full: undefined, core, attempts };
+  }
+  return { full: undefined, core: undefined, attempts };
 }
 
-/** A ProcessSampler over a binding: its own slots when it exports them. */
-function samplerOf(binding: NativeBinding): ProcessSampler {
-  const own = binding.slots;
-  if (own instanceof Float64Array && own.length === SLOT_COUNT) {
-    // The addon writes into this memory for its whole life: never let it be
-    // transferred to another thread.
-    markAsUntransferable(own.buffer);
-    return { slots: own, sample: () => binding.sample() };
-  }
-  const slots = new Float64Array(SLOT_COUNT);
-  return { slots, sample: () => binding.sample(slots) };
-}
-
-function validate(candidate: Partial<NativeBinding>): NativeBinding {
+function checkCommon(candidate: Partial<NativeBinding>): NativeBinding {
   if (typeof candidate.sample !== 'function' || typeof candidate.close !== 'function') {
     throw new Error('not a procmeter binary (no sample/close functions)');
   }
@@ -80,6 +121,40 @@ function validate(candidate: Partial<NativeBinding>): NativeBinding {
   const binding = candidate as NativeBinding;
   binding.sample(new Float64Array(SLOT_COUNT));
   return binding;
+}
+
+/**
+ * procmeter_v8 uses V8's C++ API, whose ABI changes with every Node major: it
+ * may only start when built for exactly this Node ABI and V8 version. Its
+ * heap figures must then agree with the v8 module's, or they are not used.
+ */
+function startV8Binding(binding: NativeBinding, file: string): LoadedV8Binding {
+  const full = binding as V8Binding;
+  const runningV8 = process.versions.v8.split('.').slice(0, 2).join('.');
+  if (full.nodeModuleVersion !== Number(process.versions.modules) || full.v8Version !== runningV8) {
+    throw new Error(
+      `built for Node ABI ${full.nodeModuleVersion} (V8 ${full.v8Version}); this Node is ABI ${process.versions.modules} (V8 ${runningV8})`,
+    );
+  }
+  const started = full.start();
+  return {
+    binding: full,
+    path: file,
+    heapSpaceNames: started.heapSpaceNames,
+    heapTrusted: started.heapTrusted && heapAgrees(full, started.heapSpaceNames),
+  };
+}
+
+function heapAgrees(binding: V8Binding, heapSpaceNames: readonly string[]): boolean {
+  const slots = new Float64Array(SLOT_COUNT);
+  binding.sample(slots);
+  const expected = v8.getHeapStatistics();
+  const expectedNames = v8.getHeapSpaceStatistics().map((space) => space.space_name);
+  return (
+    slots[SLOT.heapLimitBytes] === expected.heap_size_limit &&
+    slots[SLOT.nativeContexts] === expected.number_of_native_contexts &&
+    heapSpaceNames.join() === expectedNames.slice(0, heapSpaceNames.length).join()
+  );
 }
 
 function describeError(error: unknown): string {

@@ -1,42 +1,44 @@
-// collect() and diff(): the hot-path API over the chosen sampler.
+// collect(), diff() and drainGcPauses(): the hot-path API over the sampler.
 import { debuglog } from 'node:util';
 
 import {
   SLOT_COUNT,
-  createProcessSnapshot,
-  diffProcessSnapshots,
-  readProcessSlots,
-  type ProcessSnapshot,
+  createGcStats,
+  createHeapSpaceStats,
+  createSnapshotOf,
+  diffSnapshots,
+  readSlots,
+  type Snapshot,
 } from './generated/layout';
-import { processSampler } from './implementation';
+import { sampler } from './implementation';
 import { describeValue, isObject } from './validate';
 
-/** One reading of the process and runtime. A value not available here is NaN. */
-export type Snapshot = ProcessSnapshot;
-
 const debug = debuglog('procmeter');
+const heapSpaceNames = sampler.heapSpaceNames;
 
-/** A new snapshot with every field NaN, to pass to collect(into) later. */
+/** A new snapshot with every number NaN, to pass to collect(into) later. */
 export function createSnapshot(): Snapshot {
-  return createProcessSnapshot();
+  return createSnapshotOf(heapSpaceNames);
 }
 
 /**
- * Reads the process now. Without an argument, returns a new snapshot; with
- * one, refills it and returns it (the hot-path form: no allocation).
+ * Reads the process and this thread's V8 runtime now. Without an argument,
+ * returns a new snapshot; with one, refills it and returns it (the hot-path
+ * form: with the native addon it allocates nothing).
  */
 export function collect(into?: Snapshot): Snapshot {
   let target: Snapshot;
   if (into === undefined) {
-    target = createProcessSnapshot();
+    target = createSnapshotOf(heapSpaceNames);
   } else if (isObject(into)) {
     target = into;
+    if (!hasStructure(target)) giveStructure(target);
   } else {
     throw new TypeError(
       `procmeter.collect(into): into must be a snapshot object (from collect() or createSnapshot()) or undefined; got ${describeValue(into)}`,
     );
   }
-  readProcessSlots(target, sampleSlots());
+  readSlots(target, sampleSlots());
   return target;
 }
 
@@ -45,9 +47,9 @@ export function collect(into?: Snapshot): Snapshot {
  * until the next call). On any failure the slots hold NaN.
  */
 export function sampleSlots(): Float64Array {
-  const slots = processSampler.slots;
+  const slots = sampler.slots;
   try {
-    processSampler.sample();
+    sampler.sample();
   } catch (error) {
     slots.fill(NaN, 0, SLOT_COUNT);
     debug('sample failed: %o', error);
@@ -55,31 +57,86 @@ export function sampleSlots(): Float64Array {
   return slots;
 }
 
+// A snapshot that came through JSON or from another Node version may lack the
+// nested objects, or list other heap spaces: repair it once.
+function hasStructure(target: Snapshot): boolean {
+  const spaces = target.heapSpaces as unknown;
+  return (
+    isObject(target.gc) &&
+    Array.isArray(spaces) &&
+    spaces.length === heapSpaceNames.length &&
+    (spaces.length === 0 || isObject(spaces[0]) && spaces[0]['name'] === heapSpaceNames[0])
+  );
+}
+
+function giveStructure(target: Snapshot): void {
+  const fresh = createGcStats();
+  const gc = isObject(target.gc) ? (target.gc as unknown as Record<string, unknown>) : {};
+  for (const kind of Object.keys(fresh) as (keyof typeof fresh)[]) {
+    if (!isObject(gc[kind])) gc[kind] = fresh[kind];
+  }
+  target.gc = gc as unknown as Snapshot['gc'];
+  target.heapSpaces = heapSpaceNames.map(createHeapSpaceStats);
+}
+
 /**
  * What changed between two snapshots: counters (CPU seconds, context
- * switches, page faults) are after minus before; gauges (memory, fds,
- * threads, limits, start time) are taken from `after`. Wrap it around a code
- * section to see what the section cost.
+ * switches, page faults, GC counts, pause seconds, reclaimed bytes) are after
+ * minus before; gauges (memory, fds, threads, limits, heap) are taken from
+ * `after`. Wrap it around a code section to see what the section cost.
  */
 export function diff(before: Snapshot, after: Snapshot, into?: Snapshot): Snapshot {
   checkSnapshotArgument('before', before);
   checkSnapshotArgument('after', after);
   let target: Snapshot;
-  if (into === undefined) target = createProcessSnapshot();
-  else {
+  if (into === undefined) {
+    target = createSnapshotOf(after.heapSpaces.map((space) => space.name));
+  } else {
     checkSnapshotArgument('into', into);
     target = into;
   }
-  diffProcessSnapshots(before, after, target);
+  diffSnapshots(before, after, target);
   return target;
 }
 
 function checkSnapshotArgument(name: string, value: unknown): asserts value is Snapshot {
-  if (!isObject(value) || typeof value['cpuUserSeconds'] !== 'number') {
+  const valid =
+    isObject(value) &&
+    typeof value['cpuUserSeconds'] === 'number' &&
+    isObject(value['gc']) &&
+    Array.isArray(value['heapSpaces']);
+  if (!valid) {
     throw new TypeError(
-      `procmeter.diff(before, after): ${name} must be a snapshot returned by collect(); got ${describeValue(value)}${
+      `procmeter.diff(before, after, into?): ${name} must be a snapshot returned by collect(); got ${describeValue(value)}${
         isObject(value) ? ' without snapshot fields' : ''
       }`,
     );
   }
 }
+
+/**
+ * Moves the GC pauses recorded since the last drain into `out`, as pairs of
+ * (index into GC_KINDS, pause seconds), oldest first, and returns how many
+ * pauses it moved (at most out.length / 2; call again while it fills `out`).
+ * Each pause is returned exactly once, by whichever caller drains it.
+ * Pauses that arrived while the ring held `gcPauseRingCapacity` undrained
+ * ones were dropped and are counted in Snapshot.gcPausesDropped.
+ */
+export function drainGcPauses(out: Float64Array): number {
+  if (!(out instanceof Float64Array) || out.length < 2) {
+    throw new TypeError(
+      `procmeter.drainGcPauses(out): out must be a Float64Array with room for at least one pause (length >= 2); got ${describeValue(out)}${
+        out instanceof Float64Array ? ` of length ${out.length}` : ''
+      }`,
+    );
+  }
+  try {
+    return sampler.drainGcPauses(out);
+  } catch (error) {
+    debug('drainGcPauses failed: %o', error);
+    return 0;
+  }
+}
+
+/** How many undrained pauses the ring holds before it drops new ones. */
+export const gcPauseRingCapacity: number = sampler.pauseRingCapacity;

@@ -11,8 +11,8 @@ import {
   parseStatm,
   parseUptimeSeconds,
 } from './procfs';
-import { SLOT, SLOT_COUNT } from '../generated/layout';
-import type { ProcessSampler } from '../sampler';
+import { PROCESS_SLOT_COUNT, SLOT, SLOT_COUNT } from '../generated/layout';
+import type { ProcessSource } from '../sampler';
 
 // USER_HZ, the unit of /proc/<pid>/stat times, is 100 on every architecture
 // Node runs on; Node offers no sysconf(_SC_CLK_TCK) to ask.
@@ -103,7 +103,7 @@ class ProcDirectory {
   }
 }
 
-export class FallbackProcessSampler implements ProcessSampler {
+export class FallbackProcessSampler implements ProcessSource {
   readonly slots = new Float64Array(SLOT_COUNT);
   private readonly statm: ProcFile;
   private readonly limits: ProcFile;
@@ -124,7 +124,7 @@ export class FallbackProcessSampler implements ProcessSampler {
 
   sample(): void {
     const slots = this.slots;
-    slots.fill(NaN);
+    slots.fill(NaN, 0, PROCESS_SLOT_COUNT);
     try {
       this.sampleResourceUsage(slots);
       if (process.platform === 'linux') {

@@ -12,7 +12,11 @@ import { busyLoop } from '../helpers/assertions.mjs';
 const require = createRequire(import.meta.url);
 const native = require('../../build/Release/procmeter_core.node');
 const { FallbackProcessSampler } = require('../../dist/cjs/fallback/process-sampler.js');
-const { SLOTS, SLOT_COUNT } = require('../../dist/cjs/generated/layout.js');
+const layout = require('../../dist/cjs/generated/layout.js');
+
+const { SLOT_COUNT } = layout;
+// Process fields only: the runtime fields are compared in test/runtime.
+const SLOTS = layout.SLOTS.filter((slot) => slot.scope === 'process');
 
 const VIRTUAL_MEMORY = SLOTS.find((slot) => slot.field === 'virtualMemoryBytes').index;
 const MiB = 1024 * 1024;

@@ -18,11 +18,13 @@ test('src/generated/layout.ts is up to date with native/snapshot_layout.def', ()
 test('the built native addon was compiled from the same layout', () => {
   const binding = require('../../build/Release/procmeter_core.node');
   assert.equal(binding.layoutSignature, layout.LAYOUT_SIGNATURE);
-  const fieldsInDefinition = [...readFileSync(`${root}native/snapshot_layout.def`, 'utf8').matchAll(/^PROCMETER_SLOT\(\w+, (\w+),/gm)].map(
-    (match) => match[1],
-  );
+  const fieldsInDefinition = [
+    ...readFileSync(`${root}native/snapshot_layout.def`, 'utf8').matchAll(/^PROCMETER_(?:PROCESS|RUNTIME)_SLOT\(\w+, (\w+),/gm),
+  ].map((match) => match[1]);
   assert.deepEqual(layout.SLOTS.map((slot) => slot.field), fieldsInDefinition);
-  assert.equal(layout.SLOT_COUNT, fieldsInDefinition.length);
+  assert.equal(layout.GC_SLOTS_BEGIN, fieldsInDefinition.length);
+  const v8Binding = require('../../build/Release/procmeter_v8.node');
+  assert.equal(v8Binding.layoutSignature, layout.LAYOUT_SIGNATURE);
 });
 
 test('the native addon refuses a buffer of the wrong type or length instead of touching it', () => {
@@ -32,7 +34,7 @@ test('the native addon refuses a buffer of the wrong type or length instead of t
   }
   const exact = new Float64Array(layout.SLOT_COUNT);
   binding.sample(exact);
-  assert.ok(exact.every((value) => !Number.isNaN(value)));
+  assert.ok(exact.subarray(0, layout.PROCESS_SLOT_COUNT).every((value) => !Number.isNaN(value)));
 });
 
 test('the addon’s own slot buffer cannot be transferred away from it', async () => {
@@ -41,7 +43,7 @@ test('the addon’s own slot buffer cannot be transferred away from it', async (
   assert.ok(binding.slots instanceof Float64Array);
   assert.equal(binding.slots.length, layout.SLOT_COUNT);
   binding.sample();
-  assert.ok(binding.slots.every((value) => !Number.isNaN(value)));
+  assert.ok(binding.slots.subarray(0, layout.PROCESS_SLOT_COUNT).every((value) => !Number.isNaN(value)));
   // Node 20 ignores an untransferable buffer in a transfer list (and
   // copies); Node 21+ throws DataCloneError. Either way it stays attached.
   try {

@@ -26,7 +26,8 @@ test('the native addon is used when it loads, silently', () => {
   const report = child.json();
   assert.equal(report.implementation, 'native');
   assert.equal(report.loadError, undefined);
-  assert.match(report.diagnostics.binaryPath, /procmeter_core\.node$/);
+  assert.match(report.diagnostics.binaryPath, /procmeter_v8\.node$/);
+  assert.equal(report.diagnostics.gcImplementation, 'native');
   assert.equal(child.stderr, '');
 });
 
@@ -74,7 +75,7 @@ test('a binary from another layout, or one whose sample throws, is refused', () 
 test('NODE_DEBUG=procmeter prints what was tried, on stderr only', () => {
   const child = runNode(REPORT, { env: { NODE_DEBUG: 'procmeter', PROCMETER_BINARY_PATH: '/nonexistent/x.node' } });
   assert.match(child.stderr, /PROCMETER \d+: tried \/nonexistent\/x\.node: /);
-  assert.match(child.stderr, /implementation: fallback \(no native binary could be loaded\)/);
+  assert.match(child.stderr, /implementation: fallback, GC and heap: fallback \(no native binary could be loaded\)/);
   assert.equal(JSON.parse(child.stdout).implementation, 'fallback');
 });
 

@@ -1,0 +1,136 @@
+// procmeter_v8: the process sampler plus V8 GC and heap statistics. It uses
+// V8's C++ API, which is not ABI-stable, so it is built per Node ABI and
+// touches V8 only after JavaScript has called start(), having checked that
+// nodeModuleVersion and v8Version match the running Node.
+#include <napi.h>
+#include <v8-version.h>
+#include <v8.h>
+
+// node_version.h (for NODE_MODULE_VERSION) also defines NAPI_VERSION as the
+// highest the runtime offers; keep the one pinned in binding.gyp.
+#pragma push_macro("NAPI_VERSION")
+#undef NAPI_VERSION
+#include <node_version.h>
+#undef NAPI_VERSION
+#pragma pop_macro("NAPI_VERSION")
+
+#include <limits>
+#include <memory>
+
+#include "gc_tracker.h"
+#include "heap_sampler.h"
+#include "process_sampler.h"
+#include "slot_buffer.h"
+#include "snapshot_layout.h"
+#include "typed_array_arg.h"
+
+#define PROCMETER_STRINGIFY_(x) #x
+#define PROCMETER_STRINGIFY(x) PROCMETER_STRINGIFY_(x)
+
+namespace procmeter {
+
+// Per-environment state, so each worker thread has its own isolate's
+// callbacks, counters and fds; nothing is shared between threads.
+class V8Addon : public Napi::Addon<V8Addon> {
+ public:
+  V8Addon(Napi::Env env, Napi::Object exports) {
+    DefineAddon(exports, {
+        InstanceMethod("start", &V8Addon::Start),
+        InstanceMethod("sample", &V8Addon::Sample),
+        InstanceMethod("drainGcPauses", &V8Addon::DrainGcPauses),
+        InstanceMethod("close", &V8Addon::Close),
+        InstanceValue("layoutSignature", Napi::String::New(env, kLayoutSignature)),
+        InstanceValue("variant", Napi::String::New(env, "v8")),
+        InstanceValue("nodeModuleVersion", Napi::Number::New(env, NODE_MODULE_VERSION)),
+        InstanceValue("v8Version", Napi::String::New(env, PROCMETER_STRINGIFY(V8_MAJOR_VERSION) "." PROCMETER_STRINGIFY(
+                                                              V8_MINOR_VERSION))),
+        InstanceValue("pauseRingCapacity", Napi::Number::New(env, GcTracker::kPauseRingCapacity)),
+    });
+    slots_.Export(env, exports);
+  }
+
+  ~V8Addon() {
+    // The cleanup hook normally ran already (hooks run in reverse order of
+    // registration, and Node-API's own, which destroys this object, was
+    // registered when the addon loaded, before start()).
+    if (cleanup_hook_added_) napi_remove_env_cleanup_hook(env_, CleanupHook, this);
+    if (gc_) gc_->Uninstall();
+  }
+
+ private:
+  // start(): installs the GC callbacks and returns
+  // { heapSpaceNames: string[], heapTrusted: boolean }. Idempotent.
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!heap_) {
+      v8::Isolate* isolate = v8::Isolate::GetCurrent();
+      heap_ = std::make_unique<HeapSampler>(isolate);
+      gc_ = std::make_unique<GcTracker>(isolate, heap_.get());
+      gc_->Install();
+      // Remove the callbacks while the isolate is still alive and no GC can
+      // be running: from the environment's cleanup, never a finalizer.
+      env_ = env;
+      if (napi_add_env_cleanup_hook(env, CleanupHook, this) == napi_ok) cleanup_hook_added_ = true;
+    }
+    Napi::Object result = Napi::Object::New(env);
+    Napi::Array names = Napi::Array::New(env, heap_->space_count());
+    for (size_t i = 0; i < heap_->space_count(); ++i) {
+      names.Set(static_cast<uint32_t>(i), Napi::String::New(env, heap_->space_name(i)));
+    }
+    result.Set("heapSpaceNames", names);
+    result.Set("heapTrusted", Napi::Boolean::New(env, heap_->trusted()));
+    return result;
+  }
+
+  // sample() fills the exported `slots`; sample(buffer) a caller's array.
+  Napi::Value Sample(const Napi::CallbackInfo& info) {
+    double* slots = slots_.data();
+    if (info.Length() > 0) {
+      slots = Float64ArrayData(info.Env(), info[0], kSlotCount);
+      if (slots == nullptr) return Napi::Value();
+    }
+    sampler_.Sample(slots);
+    if (heap_) {
+      heap_->Sample(slots);
+      gc_->Read(slots);
+    } else {
+      for (size_t slot = kProcessSlotCount; slot < kSlotCount; ++slot) {
+        slots[slot] = std::numeric_limits<double>::quiet_NaN();
+      }
+    }
+    return Napi::Value();
+  }
+
+  // drainGcPauses(out: Float64Array): moves pauses into `out` as
+  // (kind, seconds) pairs; returns how many pauses it moved.
+  Napi::Value DrainGcPauses(const Napi::CallbackInfo& info) {
+    size_t length = 0;
+    double* out = Float64ArrayData(info.Env(), info[0], 0, &length);
+    if (out == nullptr) return Napi::Value();
+    const size_t moved = gc_ ? gc_->DrainPauses(out, length / 2) : 0;
+    return Napi::Number::New(info.Env(), static_cast<double>(moved));
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo&) {
+    sampler_.Close();
+    return Napi::Value();
+  }
+
+  static void CleanupHook(void* data) {
+    auto* self = static_cast<V8Addon*>(data);
+    self->cleanup_hook_added_ = false;
+    self->gc_->Uninstall();
+  }
+
+  ProcessSampler sampler_;
+  std::unique_ptr<HeapSampler> heap_;
+  std::unique_ptr<GcTracker> gc_;
+  napi_env env_ = nullptr;
+  bool cleanup_hook_added_ = false;
+  SlotBuffer<kSlotCount> slots_;
+};
+
+}  // namespace procmeter
+
+using procmeter::V8Addon;
+NODE_API_ADDON(V8Addon)

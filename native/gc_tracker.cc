@@ -1,0 +1,105 @@
+#include "gc_tracker.h"
+
+#include <time.h>
+
+#include <limits>
+
+namespace procmeter {
+namespace {
+
+uint64_t MonotonicNs() {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<uint64_t>(now.tv_sec) * 1000000000u + static_cast<uint64_t>(now.tv_nsec);
+}
+
+// V8 passes one GCType bit per callback. The minor mark-sweep bit was named
+// kGCTypeMinorMarkCompact before V8 12 and kGCTypeMinorMarkSweep after, so it
+// is taken as the bit of kGCTypeAll that none of the stable names covers.
+// Returns kGcKindCount for a type this build does not know.
+size_t KindOf(v8::GCType type) {
+  constexpr int kNamed = v8::kGCTypeScavenge | v8::kGCTypeMarkSweepCompact |
+                         v8::kGCTypeIncrementalMarking | v8::kGCTypeProcessWeakCallbacks;
+  constexpr int kMinorMarkSweep = v8::kGCTypeAll & ~kNamed;
+  switch (static_cast<int>(type)) {
+    case v8::kGCTypeScavenge:
+      return GC_KIND_SCAVENGE;
+    case kMinorMarkSweep:
+      return GC_KIND_MINOR_MARK_SWEEP;
+    case v8::kGCTypeMarkSweepCompact:
+      return GC_KIND_MARK_SWEEP_COMPACT;
+    case v8::kGCTypeIncrementalMarking:
+      return GC_KIND_INCREMENTAL_MARKING;
+    case v8::kGCTypeProcessWeakCallbacks:
+      return GC_KIND_PROCESS_WEAK_CALLBACKS;
+    default:
+      return kGcKindCount;
+  }
+}
+
+}  // namespace
+
+GcTracker::GcTracker(v8::Isolate* isolate, HeapSampler* heap) : isolate_(isolate), heap_(heap) {}
+
+GcTracker::~GcTracker() { Uninstall(); }
+
+void GcTracker::Install() {
+  if (installed_) return;
+  isolate_->AddGCPrologueCallback(OnPrologue, this, v8::kGCTypeAll);
+  isolate_->AddGCEpilogueCallback(OnEpilogue, this, v8::kGCTypeAll);
+  installed_ = true;
+}
+
+void GcTracker::Uninstall() {
+  if (!installed_) return;
+  isolate_->RemoveGCPrologueCallback(OnPrologue, this);
+  isolate_->RemoveGCEpilogueCallback(OnEpilogue, this);
+  installed_ = false;
+}
+
+void GcTracker::OnPrologue(v8::Isolate*, v8::GCType type, v8::GCCallbackFlags, void* data) {
+  auto* self = static_cast<GcTracker*>(data);
+  const size_t kind = KindOf(type);
+  if (kind == kGcKindCount) return;
+  KindState& state = self->kinds_[kind];
+  size_t used = 0;
+  state.reclaimed_known = state.reclaimed_known && self->heap_->UsedHeapBytes(&used);
+  state.used_before = used;
+  state.in_progress = true;
+  state.started_ns = MonotonicNs();  // last, so the heap read is not timed
+}
+
+void GcTracker::OnEpilogue(v8::Isolate*, v8::GCType type, v8::GCCallbackFlags, void* data) {
+  const uint64_t ended_ns = MonotonicNs();  // first, for the same reason
+  auto* self = static_cast<GcTracker*>(data);
+  const size_t kind = KindOf(type);
+  if (kind == kGcKindCount) return;
+  KindState& state = self->kinds_[kind];
+  // An epilogue without its prologue (installed mid-GC) counts, with no time.
+  const uint64_t pause_ns = state.in_progress && ended_ns > state.started_ns ? ended_ns - state.started_ns : 0;
+  size_t used_after = 0;
+  if (state.in_progress && self->heap_->UsedHeapBytes(&used_after)) {
+    if (state.used_before > used_after) state.reclaimed_bytes += state.used_before - used_after;
+  } else {
+    state.reclaimed_known = false;
+  }
+  state.in_progress = false;
+  state.count += 1;
+  state.pause_ns += pause_ns;
+  if (!self->ring_.Push(GcPause{pause_ns, static_cast<uint32_t>(kind)})) self->dropped_pauses_ += 1;
+}
+
+void GcTracker::Read(double* slots) const {
+  for (size_t kind = 0; kind < kGcKindCount; ++kind) {
+    const KindState& state = kinds_[kind];
+    const auto k = static_cast<GcKind>(kind);
+    slots[GcSlot(k, GC_FIELD_COUNT)] = static_cast<double>(state.count);
+    slots[GcSlot(k, GC_FIELD_SECONDS)] = static_cast<double>(state.pause_ns) / 1e9;
+    slots[GcSlot(k, GC_FIELD_RECLAIMED_BYTES)] =
+        state.reclaimed_known ? static_cast<double>(state.reclaimed_bytes)
+                              : std::numeric_limits<double>::quiet_NaN();
+  }
+  slots[GC_PAUSES_DROPPED] = static_cast<double>(dropped_pauses_);
+}
+
+}  // namespace procmeter

@@ -1,0 +1,46 @@
+// V8 heap statistics for one isolate, read natively into the snapshot slots.
+#ifndef PROCMETER_HEAP_SAMPLER_H_
+#define PROCMETER_HEAP_SAMPLER_H_
+
+#include <v8.h>
+
+#include <cstddef>
+
+#include "snapshot_layout.h"
+
+namespace procmeter {
+
+// v8::HeapStatistics and v8::HeapSpaceStatistics grow between V8 versions.
+// V8's own constructor and getter write its layout of the struct, so they
+// are always given room beyond the size this binary was compiled with. At
+// construction that room is filled with a known pattern and checked: if V8
+// wrote into it, the layouts differ and the numbers are never trusted.
+class HeapSampler {
+ public:
+  explicit HeapSampler(v8::Isolate* isolate);
+
+  // False when V8's structs turned out larger than this build's headers say,
+  // or when it has more heap spaces than the snapshot layout holds; the
+  // heap slots are then NaN and JavaScript reads the v8 module instead.
+  bool trusted() const { return trusted_; }
+  size_t space_count() const { return space_count_; }
+  const char* space_name(size_t index) const { return space_names_[index]; }
+
+  // Writes the runtime heap slots and the heap-space slots.
+  void Sample(double* slots);
+
+  // Used heap bytes, for the GC callbacks; false if untrusted.
+  bool UsedHeapBytes(size_t* used);
+
+ private:
+  void MarkUntrusted();
+
+  v8::Isolate* isolate_;
+  size_t space_count_ = 0;
+  const char* space_names_[kMaxHeapSpaces] = {};
+  bool trusted_ = true;
+};
+
+}  // namespace procmeter
+
+#endif  // PROCMETER_HEAP_SAMPLER_H_
