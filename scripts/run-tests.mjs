@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// `npm test`: the behaviour suites under test/snapshot run once against the
-// native addon and once against the JavaScript fallback (same tests, same
-// expectations); the other suites run once.
+// `npm test`: the behaviour suites under test/snapshot and test/runtime run
+// once against the native addon and once against the JavaScript fallback
+// (same tests, same expectations); the other suites run once.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,10 +19,10 @@ function testFiles(...dirs) {
 }
 
 const runs = [
-  { label: 'snapshot behaviour, native', files: testFiles('snapshot'), env: { PROCMETER_TEST_IMPLEMENTATION: 'native' } },
+  { label: 'behaviour, native', files: testFiles('snapshot', 'runtime'), env: { PROCMETER_TEST_IMPLEMENTATION: 'native' } },
   {
-    label: 'snapshot behaviour, fallback',
-    files: testFiles('snapshot'),
+    label: 'behaviour, fallback',
+    files: testFiles('snapshot', 'runtime'),
     env: { PROCMETER_TEST_IMPLEMENTATION: 'fallback', PROCMETER_FORCE_FALLBACK: '1' },
   },
   { label: 'loading, consistency, native units', files: testFiles('loading', 'consistency', 'native'), env: {} },

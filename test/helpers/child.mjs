@@ -1,9 +1,9 @@
-// Runs a snippet of ESM in a fresh Node process (optionally under bash, for
+// Runs a snippet of ESM (or CommonJS) in a fresh Node process (optionally under bash, for
 // ulimit) with the implementation under test, and returns its JSON output.
 import { spawnSync } from 'node:child_process';
 
-export function runNode(source, { nodeArgs = [], shellPrefix = '', env = {}, timeout = 60_000 } = {}) {
-  const nodeCommand = [process.execPath, ...nodeArgs, '--input-type=module', '-e', source];
+export function runNode(source, { nodeArgs = [], shellPrefix = '', env = {}, timeout = 60_000, type = 'module' } = {}) {
+  const nodeCommand = [process.execPath, ...nodeArgs, `--input-type=${type}`, '-e', source];
   const command = shellPrefix ? 'bash' : nodeCommand[0];
   const args = shellPrefix
     ? ['-c', `${shellPrefix} && exec "$@"`, 'bash', ...nodeCommand]

@@ -11,5 +11,8 @@ assert.equal(
   `expected the ${expectedImplementation} implementation; load diagnostics: ${JSON.stringify(procmeter.loadDiagnostics())}`,
 );
 
+// The full native addon, with GC and heap, is expected whenever native is.
+assert.equal(procmeter.gcImplementation, expectedImplementation, `GC and heap: ${JSON.stringify(procmeter.loadDiagnostics())}`);
+
 export const isNative = expectedImplementation === 'native';
 export default procmeter;

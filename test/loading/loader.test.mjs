@@ -92,3 +92,75 @@ test('require() and import() share one instance with the same exports', () => {
   assert.deepEqual(report.esmKeys, report.cjsKeys);
   assert.ok(report.sameCollect, 'ESM and CJS entry points load separate copies');
 });
+
+test('a procmeter_v8 built for another Node ABI is refused before it touches V8', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'procmeter-loader-'));
+  try {
+    const { LAYOUT_SIGNATURE } = require('../../dist/cjs/generated/layout.js');
+    const foreign = join(dir, 'foreign.js');
+    writeFileSync(
+      foreign,
+      `module.exports = {
+        variant: 'v8', layoutSignature: ${JSON.stringify(LAYOUT_SIGNATURE)}, nodeModuleVersion: 1, v8Version: '1.0',
+        sample() {}, close() {}, drainGcPauses() { return 0; },
+        start() { throw new Error('start() must not be called on a foreign ABI'); },
+      };`,
+    );
+    const report = runNode(REPORT, { env: { PROCMETER_BINARY_PATH: foreign } }).json();
+    assert.equal(report.implementation, 'fallback');
+    assert.match(report.diagnostics.attempts[0].error, /built for Node ABI 1 \(V8 1\.0\); this Node is ABI \d+/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('with only the Node-API addon, the process is native and GC/heap come from JavaScript', () => {
+  const report = runNode(REPORT, {
+    env: { PROCMETER_BINARY_PATH: new URL('../../build/Release/procmeter_core.node', import.meta.url).pathname },
+  }).json();
+  assert.equal(report.implementation, 'native');
+  assert.equal(report.diagnostics.gcImplementation, 'fallback');
+  assert.match(report.loadError, /no V8-specific binary fits this Node/);
+  assert.ok(report.rss > 0);
+});
+
+test('native heap figures that fail their checks are replaced by the v8 module’s', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'procmeter-loader-'));
+  try {
+    const { LAYOUT_SIGNATURE, SLOT } = require('../../dist/cjs/generated/layout.js');
+    const real = new URL('../../build/Release/procmeter_v8.node', import.meta.url).pathname;
+    const untrusted = join(dir, 'untrusted.js');
+    // The real addon, except that it reports its heap figures untrusted.
+    writeFileSync(
+      untrusted,
+      `const real = require(${JSON.stringify(real)});
+       module.exports = {
+         variant: 'v8', layoutSignature: ${JSON.stringify(LAYOUT_SIGNATURE)},
+         nodeModuleVersion: real.nodeModuleVersion, v8Version: real.v8Version,
+         pauseRingCapacity: real.pauseRingCapacity, slots: real.slots,
+         // Heap figures as a mismatched V8 layout might produce them.
+         sample(buffer) {
+           const target = buffer ?? real.slots;
+           real.sample(target);
+           target[${SLOT.heapLimitBytes}] = 1;
+         },
+         close: () => real.close(),
+         drainGcPauses: (out) => real.drainGcPauses(out),
+         start() { real.start(); return { heapSpaceNames: [], heapTrusted: false }; },
+       };`,
+    );
+    const report = runNode(
+      `import * as procmeter from 'procmeter';
+       import * as v8 from 'node:v8';
+       const s = procmeter.collect();
+       console.log(JSON.stringify({ diagnostics: procmeter.loadDiagnostics(), limit: s.heapLimitBytes, expected: v8.getHeapStatistics().heap_size_limit, spaces: s.heapSpaces.length }));`,
+      { env: { PROCMETER_BINARY_PATH: untrusted } },
+    ).json();
+    assert.equal(report.diagnostics.gcImplementation, 'native');
+    assert.match(report.diagnostics.fallbackReason, /heap read from JavaScript/);
+    assert.equal(report.limit, report.expected);
+    assert.ok(report.spaces > 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,131 @@
+// GC counts, pause time and reclaimed bytes against V8's own account.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { isNative } from '../helpers/procmeter.mjs';
+import { runNode } from '../helpers/child.mjs';
+
+// A workload with many scavenges, a few full GCs (forced and not), and
+// dropped garbage; prints procmeter's GC totals when done.
+const WORKLOAD = `
+  const { collect, GC_KINDS } = require('procmeter');
+  const keep = [];
+  for (let round = 0; round < 60; round++) {
+    let garbage = [];
+    for (let i = 0; i < 50_000; i++) garbage.push({ round, i, text: 'x' + i });
+    if (round % 10 === 0) keep.push(garbage);
+    garbage = null;
+    if (round % 8 === 0) globalThis.gc();
+  }
+  keep.length = 0;
+  globalThis.gc();
+  setTimeout(() => {
+    const { gc } = collect();
+    process.stderr.write('PROCMETER ' + JSON.stringify(gc) + '\\n');
+  }, 20);
+`;
+
+function parseTraceGc(stdout) {
+  const counts = { scavenge: 0, minorMarkSweep: 0, markSweepCompact: 0 };
+  for (const match of stdout.matchAll(/^\[\d+:0x[0-9a-f]+\]\s+\d+ ms: (Scavenge|Minor Mark-Sweep|Mark-Compact|Mark-Sweep)/gm)) {
+    const kind = { Scavenge: 'scavenge', 'Minor Mark-Sweep': 'minorMarkSweep', 'Mark-Compact': 'markSweepCompact', 'Mark-Sweep': 'markSweepCompact' }[match[1]];
+    counts[kind] += 1;
+  }
+  return counts;
+}
+
+test('GC counts per kind equal what --trace-gc prints (within 1)', () => {
+  // -r loads procmeter before the script, so it sees (nearly) every GC.
+  const child = runNode(WORKLOAD, { nodeArgs: ['--trace-gc', '--expose-gc', '-r', 'procmeter'], type: 'commonjs' });
+  assert.equal(child.status, 0, child.stderr);
+  const ours = JSON.parse(/^PROCMETER (.*)$/m.exec(child.stderr)[1]);
+  const traced = parseTraceGc(child.stdout);
+  assert.ok(traced.scavenge >= 15 && traced.markSweepCompact >= 6, `workload too light: ${JSON.stringify(traced)}`);
+  for (const kind of Object.keys(traced)) {
+    assert.ok(Math.abs(ours[kind].count - traced[kind]) <= 1, `${kind}: procmeter ${ours[kind].count}, --trace-gc ${traced[kind]}`);
+  }
+});
+
+test('counts and pause time agree with a PerformanceObserver on the same workload', { skip: !isNative && 'the fallback is a PerformanceObserver' }, () => {
+  const result = runNode(
+    `
+    const { PerformanceObserver } = require('node:perf_hooks');
+    const observed = { count: {}, seconds: {} };
+    const KIND = { 1: 'scavenge', 2: 'minorMarkSweep', 4: 'markSweepCompact', 8: 'incrementalMarking', 16: 'processWeakCallbacks' };
+    new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) {
+        const kind = KIND[entry.detail.kind];
+        observed.count[kind] = (observed.count[kind] ?? 0) + 1;
+        observed.seconds[kind] = (observed.seconds[kind] ?? 0) + entry.duration / 1000;
+      }
+    }).observe({ entryTypes: ['gc'] });
+    const before = require('procmeter').collect();
+    ${WORKLOAD.replace("process.stderr.write('PROCMETER ' + JSON.stringify(gc) + '\\n');", "console.log(JSON.stringify({ before: before.gc, after: gc, observed }));")}
+    `,
+    { nodeArgs: ['--expose-gc'], type: 'commonjs' },
+  );
+  const { before, after, observed } = result.json();
+  let ourTotalSeconds = 0;
+  let observedTotalSeconds = 0;
+  for (const kind of Object.keys(after)) {
+    const ours = after[kind].count - before[kind].count;
+    assert.ok(Math.abs(ours - (observed.count[kind] ?? 0)) <= 1, `${kind}: procmeter ${ours}, observer ${observed.count[kind] ?? 0}`);
+    ourTotalSeconds += after[kind].seconds - before[kind].seconds;
+    observedTotalSeconds += observed.seconds[kind] ?? 0;
+  }
+  assert.ok(observedTotalSeconds > 0.005, `too little GC time to compare: ${observedTotalSeconds}`);
+  const ratio = ourTotalSeconds / observedTotalSeconds;
+  assert.ok(ratio > 0.9 && ratio < 1.1, `pause totals: procmeter ${ourTotalSeconds} s, observer ${observedTotalSeconds} s`);
+});
+
+test('global.gc() adds exactly one major GC', () => {
+  const result = runNode(
+    `
+    import { collect } from 'procmeter';
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
+    await settle();
+    const steps = [];
+    for (let i = 0; i < 5; i++) {
+      const before = collect().gc.markSweepCompact.count;
+      globalThis.gc();
+      await settle(); // the fallback's observer reports on a later tick
+      steps.push(collect().gc.markSweepCompact.count - before);
+    }
+    console.log(JSON.stringify(steps));`,
+    { nodeArgs: ['--expose-gc'] },
+  ).json();
+  assert.deepEqual(result, [1, 1, 1, 1, 1]);
+});
+
+test('reclaimed bytes rise when a large array is dropped, and never go negative', { skip: !isNative && 'perf_hooks does not report reclaimed bytes; the fallback leaves them NaN' }, () => {
+  const result = runNode(
+    `
+    import { collect, GC_KINDS } from 'procmeter';
+    const samples = [];
+    let big = Array.from({ length: 1_000_000 }, (_, i) => ({ i }));
+    globalThis.gc();
+    const before = collect();
+    samples.push(before);
+    big = null;
+    globalThis.gc();
+    const after = collect();
+    for (let i = 0; i < 30; i++) {
+      const garbage = Array.from({ length: 20_000 }, (_, j) => ({ j }));
+      samples.push(collect());
+    }
+    samples.push(collect());
+    const reclaimed = after.gc.markSweepCompact.reclaimedBytes - before.gc.markSweepCompact.reclaimedBytes;
+    const negative = [];
+    for (let i = 1; i < samples.length; i++) {
+      for (const kind of GC_KINDS) {
+        const value = samples[i].gc[kind].reclaimedBytes;
+        if (!(value >= 0) || value < samples[i - 1].gc[kind].reclaimedBytes) negative.push([i, kind, value]);
+      }
+    }
+    console.log(JSON.stringify({ reclaimed, negative }));`,
+    { nodeArgs: ['--expose-gc'] },
+  ).json();
+  // A million small objects are well over 16 MB.
+  assert.ok(result.reclaimed > 16 * 1024 * 1024, `reclaimed only ${result.reclaimed} bytes`);
+  assert.deepEqual(result.negative, []);
+});

@@ -1,0 +1,99 @@
+// Heap figures against the v8 module, read at the same moment.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as v8 from 'node:v8';
+
+import procmeter from '../helpers/procmeter.mjs';
+import { runNode } from '../helpers/child.mjs';
+
+const { collect, createSnapshot } = procmeter;
+
+// Reads v8, procmeter, v8 again until the two v8 readings of `pick` agree,
+// then procmeter must equal them exactly.
+function bracketed(readTruth, readOurs, label) {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const before = readTruth();
+    const ours = readOurs();
+    const after = readTruth();
+    if (JSON.stringify(before) === JSON.stringify(after)) {
+      assert.deepEqual(ours, before, label);
+      return;
+    }
+  }
+  assert.fail(`${label}: v8 figures never held still`);
+}
+
+const snapshot = createSnapshot();
+
+test('heap totals equal v8.getHeapStatistics()', () => {
+  const pick = (total, limit, executable, contexts, detached, external) => ({ total, limit, executable, contexts, detached, external });
+  bracketed(
+    () => {
+      const h = v8.getHeapStatistics();
+      return pick(h.total_heap_size, h.heap_size_limit, h.total_heap_size_executable, h.number_of_native_contexts, h.number_of_detached_contexts, h.external_memory);
+    },
+    () => {
+      const s = collect(snapshot);
+      return pick(s.heapTotalBytes, s.heapLimitBytes, s.heapExecutableBytes, s.nativeContexts, s.detachedContexts, s.externalMemoryBytes);
+    },
+    'heap totals',
+  );
+});
+
+test('used and physical heap agree with v8.getHeapStatistics() within what one call allocates', () => {
+  const before = v8.getHeapStatistics();
+  const s = collect(snapshot);
+  const after = v8.getHeapStatistics();
+  for (const [ours, field] of [[s.heapUsedBytes, 'used_heap_size'], [s.heapPhysicalBytes, 'total_physical_size'], [s.mallocedMemoryBytes, 'malloced_memory']]) {
+    const low = Math.min(before[field], after[field]) - 64 * 1024;
+    const high = Math.max(before[field], after[field]) + 64 * 1024;
+    assert.ok(ours >= low && ours <= high, `${field}: procmeter ${ours}, v8 ${before[field]} -> ${after[field]}`);
+  }
+  assert.ok(s.heapAvailableBytes > 0 && s.heapAvailableBytes <= s.heapLimitBytes);
+});
+
+test('heap spaces match v8.getHeapSpaceStatistics() by name and figures', () => {
+  const names = v8.getHeapSpaceStatistics().map((space) => space.space_name);
+  assert.deepEqual(collect().heapSpaces.map((space) => space.name), names);
+  bracketed(
+    () => v8.getHeapSpaceStatistics().map((space) => [space.space_name, space.space_size, space.physical_space_size]),
+    () => collect(snapshot).heapSpaces.map((space) => [space.name, space.sizeBytes, space.physicalBytes]),
+    'heap space sizes',
+  );
+  const spaces = v8.getHeapSpaceStatistics();
+  const ours = collect(snapshot).heapSpaces;
+  for (let i = 0; i < spaces.length; i++) {
+    const slack = 256 * 1024; // what the test itself allocates between the two reads
+    assert.ok(Math.abs(ours[i].usedBytes - spaces[i].space_used_size) <= slack, `${spaces[i].space_name} used`);
+    assert.ok(Math.abs(ours[i].availableBytes - spaces[i].space_available_size) <= slack, `${spaces[i].space_name} available`);
+  }
+});
+
+test('heap used follows allocation and collection', () => {
+  const result = runNode(
+    `
+    import { collect } from 'procmeter';
+    globalThis.gc();
+    const empty = collect().heapUsedBytes;
+    let big = Array.from({ length: 1_000_000 }, (_, i) => ({ i }));
+    const full = collect().heapUsedBytes;
+    big = null;
+    globalThis.gc();
+    const collected = collect().heapUsedBytes;
+    console.log(JSON.stringify({ empty, full, collected }));`,
+    { nodeArgs: ['--expose-gc'] },
+  ).json();
+  assert.ok(result.full - result.empty > 16 * 1024 * 1024, JSON.stringify(result));
+  assert.ok(result.full - result.collected > 16 * 1024 * 1024, JSON.stringify(result));
+});
+
+test('a snapshot from JSON, or without the nested objects, is given them by collect(into)', () => {
+  const fromJson = JSON.parse(JSON.stringify(collect()));
+  assert.equal(collect(fromJson), fromJson);
+  assert.equal(fromJson.heapSpaces.length, v8.getHeapSpaceStatistics().length);
+  const bare = { cpuUserSeconds: 0 };
+  collect(bare);
+  assert.ok(bare.heapUsedBytes > 0);
+  assert.equal(typeof bare.gc.scavenge.count, 'number');
+  assert.equal(bare.heapSpaces.length, v8.getHeapSpaceStatistics().length);
+});

@@ -1,0 +1,113 @@
+// procmeter in worker threads: per-isolate GC counts, and no crash or leak
+// when workers come and go.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { runNode } from '../helpers/child.mjs';
+
+const STRESS_SECONDS = Number(process.env.PROCMETER_STRESS_SECONDS ?? 30);
+
+test('each worker sees its own GC counts', () => {
+  const result = runNode(
+    `
+    import { Worker } from 'node:worker_threads';
+    import { once } from 'node:events';
+    import { collect } from 'procmeter';
+    const WORKER = \`
+      const { parentPort, workerData } = require('node:worker_threads');
+      const { collect } = require('procmeter');
+      const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
+      parentPort.once('message', async () => {
+        await settle();
+        const before = collect().gc.markSweepCompact.count;
+        for (let i = 0; i < workerData.gcs; i++) globalThis.gc();
+        await settle();
+        parentPort.postMessage(collect().gc.markSweepCompact.count - before);
+      });
+      parentPort.postMessage('ready');
+    \`;
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
+    const start = (gcs) => new Worker(WORKER, { eval: true, workerData: { gcs }, execArgv: [] });
+    const busy = start(7);
+    const idle = start(0);
+    await Promise.all([once(busy, 'message'), once(idle, 'message')]);
+    await settle();
+    const mainBefore = collect().gc.markSweepCompact.count;
+    busy.postMessage('go');
+    idle.postMessage('go');
+    const [[busyCount], [idleCount]] = await Promise.all([once(busy, 'message'), once(idle, 'message')]);
+    await settle();
+    const mainCount = collect().gc.markSweepCompact.count - mainBefore;
+    await Promise.all([busy.terminate(), idle.terminate()]);
+    console.log(JSON.stringify({ busyCount, idleCount, mainCount }));`,
+    { nodeArgs: ['--expose-gc'] },
+  ).json();
+  assert.deepEqual(result, { busyCount: 7, idleCount: 0, mainCount: 0 });
+});
+
+test(`16 workers loading procmeter, terminated at random, for ${STRESS_SECONDS} s: the process exits cleanly`, { timeout: (STRESS_SECONDS + 60) * 1000 }, () => {
+  const child = runNode(
+    `
+    import { Worker } from 'node:worker_threads';
+    const WORKER = \`
+      const { collect, drainGcPauses } = require('procmeter');
+      const out = new Float64Array(64);
+      const snapshot = collect();
+      const keep = [];
+      for (;;) {
+        for (let i = 0; i < 2000; i++) keep.push({ i, text: 'x' + i });
+        if (keep.length > 200000) keep.length = 0;
+        collect(snapshot);
+        drainGcPauses(out);
+      }
+    \`;
+    const deadline = Date.now() + ${STRESS_SECONDS} * 1000;
+    let started = 0;
+    let exited = 0;
+    function spawnOne() {
+      if (Date.now() > deadline) return;
+      started++;
+      const worker = new Worker(WORKER, { eval: true, execArgv: [] });
+      worker.on('error', (error) => { console.error('worker error', error); process.exitCode = 2; });
+      worker.on('exit', () => { exited++; spawnOne(); });
+      setTimeout(() => worker.terminate(), 5 + Math.random() * 45);
+    }
+    for (let i = 0; i < 16; i++) spawnOne();
+    process.on('exit', () => console.log(JSON.stringify({ started, exited })));`,
+    { timeout: (STRESS_SECONDS + 50) * 1000 },
+  );
+  assert.equal(child.signal, null, `killed by ${child.signal}: ${child.stderr.slice(-2000)}`);
+  assert.equal(child.status, 0, child.stderr.slice(-2000));
+  const { started, exited } = JSON.parse(child.stdout.trim().split('\n').at(-1));
+  assert.equal(exited, started);
+  assert.ok(started >= 16 * STRESS_SECONDS, `only ${started} workers in ${STRESS_SECONDS} s`);
+});
+
+test('1,000 worker create/terminate cycles leave RSS within 20 MB of where it started', { timeout: 300_000 }, () => {
+  const result = runNode(
+    `
+    import { Worker } from 'node:worker_threads';
+    import { once } from 'node:events';
+    import { collect } from 'procmeter';
+    const WORKER = \`
+      const { collect } = require('procmeter');
+      collect();
+      require('node:worker_threads').parentPort.postMessage('loaded');
+      setInterval(() => collect(), 1);
+    \`;
+    async function cycle() {
+      const worker = new Worker(WORKER, { eval: true, execArgv: [] });
+      await once(worker, 'message');
+      await worker.terminate();
+    }
+    const rss = () => { globalThis.gc(); return collect().residentMemoryBytes; };
+    const start = rss();
+    for (let i = 0; i < 1000; i++) await cycle();
+    const end = rss();
+    const openFds = collect().openFds;
+    console.log(JSON.stringify({ start, end, openFds }));`,
+    { nodeArgs: ['--expose-gc'], timeout: 280_000 },
+  ).json();
+  const grownMiB = (result.end - result.start) / 1024 / 1024;
+  assert.ok(grownMiB < 20, `RSS grew ${grownMiB.toFixed(1)} MiB over 1,000 cycles`);
+});
