@@ -77,12 +77,23 @@ double ReadStartTimeSeconds() {
     return kNaN;
   }
   const long ticks_per_second = sysconf(_SC_CLK_TCK);
-  struct timespec realtime, boottime;
-  if (ticks_per_second <= 0 || clock_gettime(CLOCK_REALTIME, &realtime) != 0 ||
-      clock_gettime(CLOCK_BOOTTIME, &boottime) != 0) {
-    return kNaN;
+  if (ticks_per_second <= 0) return kNaN;
+  // Read BOOTTIME between two REALTIME reads and keep the tightest of a few
+  // tries: a thread preempted between the reads would skew the boot instant.
+  double boot_unix_seconds = kNaN;
+  double best_width = kInfinity;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    struct timespec before, boottime, after;
+    if (clock_gettime(CLOCK_REALTIME, &before) != 0 || clock_gettime(CLOCK_BOOTTIME, &boottime) != 0 ||
+        clock_gettime(CLOCK_REALTIME, &after) != 0) {
+      return kNaN;
+    }
+    const double width = TimespecSeconds(after) - TimespecSeconds(before);
+    if (width < best_width) {
+      best_width = width;
+      boot_unix_seconds = (TimespecSeconds(before) + TimespecSeconds(after)) / 2 - TimespecSeconds(boottime);
+    }
   }
-  const double boot_unix_seconds = TimespecSeconds(realtime) - TimespecSeconds(boottime);
   return boot_unix_seconds +
          static_cast<double>(start_ticks) / static_cast<double>(ticks_per_second);
 }

@@ -67,13 +67,23 @@ export interface Candidates {
   readonly explicit: string | undefined;
 }
 
+/**
+ * Where to look, in node-gyp-build's order: a local build (a developer's, or
+ * one compiled by hand after install) before the shipped prebuilds.
+ */
 export function nativeCandidates(env: NodeJS.ProcessEnv = process.env): Candidates {
   const explicit = env[BINARY_PATH_ENV];
   if (explicit) return { v8: [], core: [], explicit: path.resolve(explicit) };
   const release = path.join(packageRoot, 'build', 'Release');
+  const prebuilds = path.join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`);
+  // Only glibc binaries are built; on musl they fail to load and are skipped.
+  const libc = 'glibc';
   return {
-    v8: [path.join(release, 'procmeter_v8.node')],
-    core: [path.join(release, 'procmeter_core.node')],
+    v8: [
+      path.join(release, 'procmeter_v8.node'),
+      path.join(prebuilds, `procmeter_v8.abi${process.versions.modules}.${libc}.node`),
+    ],
+    core: [path.join(release, 'procmeter_core.node'), path.join(prebuilds, `procmeter_core.${libc}.node`)],
     explicit: undefined,
   };
 }

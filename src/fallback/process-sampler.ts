@@ -199,10 +199,24 @@ function readPageSizeBytes(): number {
 
 function readStartTimeSeconds(): number {
   const statText = new ProcFile('/proc/self/stat', false, 1024).read();
-  const uptimeText = new ProcFile('/proc/uptime', false, 128).read();
-  const nowSeconds = Date.now() / 1000;
   const startTicks = statText === undefined ? undefined : parseStatStartTicks(statText);
-  const uptimeSeconds = uptimeText === undefined ? undefined : parseUptimeSeconds(uptimeText);
-  if (startTicks === undefined || uptimeSeconds === undefined) return performance.timeOrigin / 1000;
-  return nowSeconds - uptimeSeconds + startTicks / CLOCK_TICKS_PER_SECOND;
+  if (startTicks === undefined) return performance.timeOrigin / 1000;
+  // The boot instant is now minus uptime; read uptime between two clock
+  // reads and keep the tightest of a few tries, so a preemption between the
+  // reads cannot skew it.
+  const uptimeFile = new ProcFile('/proc/uptime', false, 128);
+  let bootSeconds = NaN;
+  let bestWidth = Infinity;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const before = performance.timeOrigin + performance.now();
+    const uptimeText = uptimeFile.read();
+    const after = performance.timeOrigin + performance.now();
+    const uptimeSeconds = uptimeText === undefined ? undefined : parseUptimeSeconds(uptimeText);
+    if (uptimeSeconds === undefined) return performance.timeOrigin / 1000;
+    if (after - before < bestWidth) {
+      bestWidth = after - before;
+      bootSeconds = (before + after) / 2000 - uptimeSeconds;
+    }
+  }
+  return bootSeconds + startTicks / CLOCK_TICKS_PER_SECOND;
 }

@@ -23,7 +23,9 @@ test('the built native addon was compiled from the same layout', () => {
   ].map((match) => match[1]);
   assert.deepEqual(layout.SLOTS.map((slot) => slot.field), fieldsInDefinition);
   assert.equal(layout.GC_SLOTS_BEGIN, fieldsInDefinition.length);
-  const v8Binding = require('../../build/Release/procmeter_v8.node');
+  // The V8 addon built for this Node (a local build or a prebuild).
+  const v8Binding = require(require('procmeter').loadDiagnostics().binaryPath);
+  assert.equal(v8Binding.variant, 'v8');
   assert.equal(v8Binding.layoutSignature, layout.LAYOUT_SIGNATURE);
 });
 

@@ -26,7 +26,7 @@ test('the native addon is used when it loads, silently', () => {
   const report = child.json();
   assert.equal(report.implementation, 'native');
   assert.equal(report.loadError, undefined);
-  assert.match(report.diagnostics.binaryPath, /procmeter_v8\.node$/);
+  assert.match(report.diagnostics.binaryPath, /procmeter_v8(\.abi\d+\.glibc)?\.node$/);
   assert.equal(report.diagnostics.gcImplementation, 'native');
   assert.equal(child.stderr, '');
 });
@@ -128,7 +128,8 @@ test('native heap figures that fail their checks are replaced by the v8 moduleâ€
   const dir = mkdtempSync(join(tmpdir(), 'procmeter-loader-'));
   try {
     const { LAYOUT_SIGNATURE, SLOT } = require('../../dist/cjs/generated/layout.js');
-    const real = new URL('../../build/Release/procmeter_v8.node', import.meta.url).pathname;
+    // The V8 addon built for this Node (a local build or a prebuild).
+    const real = require('procmeter').loadDiagnostics().binaryPath;
     const untrusted = join(dir, 'untrusted.js');
     // The real addon, except that it reports its heap figures untrusted.
     writeFileSync(

@@ -45,7 +45,7 @@ test('each worker sees its own GC counts', () => {
   assert.deepEqual(result, { busyCount: 7, idleCount: 0, mainCount: 0 });
 });
 
-test(`16 workers loading procmeter, terminated at random, for ${STRESS_SECONDS} s: the process exits cleanly`, { timeout: (STRESS_SECONDS + 60) * 1000 }, () => {
+test(`16 workers loading procmeter, terminated at random, for ${STRESS_SECONDS} s: the process exits cleanly`, { timeout: (STRESS_SECONDS + 60) * 1000 }, (t) => {
   const child = runNode(
     `
     import { Worker } from 'node:worker_threads';
@@ -79,11 +79,12 @@ test(`16 workers loading procmeter, terminated at random, for ${STRESS_SECONDS} 
   assert.equal(child.signal, null, `killed by ${child.signal}: ${child.stderr.slice(-2000)}`);
   assert.equal(child.status, 0, child.stderr.slice(-2000));
   const { started, exited } = JSON.parse(child.stdout.trim().split('\n').at(-1));
+  t.diagnostic(`${started} workers started and terminated`);
   assert.equal(exited, started);
   assert.ok(started >= 16 * STRESS_SECONDS, `only ${started} workers in ${STRESS_SECONDS} s`);
 });
 
-test('1,000 worker create/terminate cycles leave RSS within 20 MB of where it started', { timeout: 300_000 }, () => {
+test('1,000 worker create/terminate cycles leave RSS within 20 MB of where it started', { timeout: 300_000 }, (t) => {
   const result = runNode(
     `
     import { Worker } from 'node:worker_threads';
@@ -101,13 +102,17 @@ test('1,000 worker create/terminate cycles leave RSS within 20 MB of where it st
       await worker.terminate();
     }
     const rss = () => { globalThis.gc(); return collect().residentMemoryBytes; };
+    // The first worker cycles grow glibc's per-thread malloc arenas and
+    // Node's caches whether or not procmeter is loaded (plain Node grows
+    // ~12 MB in its first 250 cycles here); measure from after 100 cycles.
+    for (let i = 0; i < 100; i++) await cycle();
     const start = rss();
     for (let i = 0; i < 1000; i++) await cycle();
     const end = rss();
-    const openFds = collect().openFds;
-    console.log(JSON.stringify({ start, end, openFds }));`,
+    console.log(JSON.stringify({ start, end }));`,
     { nodeArgs: ['--expose-gc'], timeout: 280_000 },
   ).json();
   const grownMiB = (result.end - result.start) / 1024 / 1024;
-  assert.ok(grownMiB < 20, `RSS grew ${grownMiB.toFixed(1)} MiB over 1,000 cycles`);
+  t.diagnostic(`RSS ${(result.start / 1048576).toFixed(1)} -> ${(result.end / 1048576).toFixed(1)} MiB`);
+  assert.ok(grownMiB < 20, `RSS grew ${grownMiB.toFixed(1)} MiB over 1,000 cycles (${JSON.stringify(result)})`);
 });
