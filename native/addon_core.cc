@@ -4,7 +4,7 @@
 #include <napi.h>
 
 #include "process_sampler.h"
-#include "slot_buffer.h"
+#include "attached_slots.h"
 #include "snapshot_layout.h"
 #include "typed_array_arg.h"
 
@@ -17,24 +17,27 @@ class CoreAddon : public Napi::Addon<CoreAddon> {
  public:
   CoreAddon(Napi::Env env, Napi::Object exports) {
     DefineAddon(exports, {
+        InstanceMethod("attach", &CoreAddon::Attach),
         InstanceMethod("sample", &CoreAddon::Sample),
         InstanceMethod("close", &CoreAddon::Close),
         InstanceValue("layoutSignature", Napi::String::New(env, kLayoutSignature)),
         InstanceValue("variant", Napi::String::New(env, "core")),
     });
-    slots_.Export(env, exports);
   }
 
  private:
-  // sample(): fills the exported `slots` Float64Array.
-  // sample(buffer): fills a caller's Float64Array instead.
-  // Allocates nothing either way.
+  // attach(slots): see AttachedSlots.
+  Napi::Value Attach(const Napi::CallbackInfo& info) {
+    attached_.Attach(info, kSlotCount);
+    return Napi::Value();
+  }
+
+  // sample(): fills the attached Float64Array; sample(buffer) fills
+  // `buffer` instead. Allocates nothing either way.
   Napi::Value Sample(const Napi::CallbackInfo& info) {
-    double* slots = slots_.data();
-    if (info.Length() > 0) {
-      slots = Float64ArrayData(info.Env(), info[0], kSlotCount);
-      if (slots == nullptr) return Napi::Value();
-    }
+    double* slots = info.Length() > 0 ? Float64ArrayData(info.Env(), info[0], kSlotCount)
+                                      : attached_.data(info.Env());
+    if (slots == nullptr) return Napi::Value();
     sampler_.Sample(slots);
     return Napi::Value();
   }
@@ -46,7 +49,7 @@ class CoreAddon : public Napi::Addon<CoreAddon> {
   }
 
   ProcessSampler sampler_;
-  SlotBuffer<kSlotCount> slots_;
+  AttachedSlots attached_;
 };
 
 }  // namespace procmeter

@@ -20,7 +20,7 @@
 #include "gc_tracker.h"
 #include "heap_sampler.h"
 #include "process_sampler.h"
-#include "slot_buffer.h"
+#include "attached_slots.h"
 #include "snapshot_layout.h"
 #include "typed_array_arg.h"
 
@@ -36,6 +36,7 @@ class V8Addon : public Napi::Addon<V8Addon> {
   V8Addon(Napi::Env env, Napi::Object exports) {
     DefineAddon(exports, {
         InstanceMethod("start", &V8Addon::Start),
+        InstanceMethod("attach", &V8Addon::Attach),
         InstanceMethod("sample", &V8Addon::Sample),
         InstanceMethod("drainGcPauses", &V8Addon::DrainGcPauses),
         InstanceMethod("close", &V8Addon::Close),
@@ -46,7 +47,6 @@ class V8Addon : public Napi::Addon<V8Addon> {
                                                               V8_MINOR_VERSION))),
         InstanceValue("pauseRingCapacity", Napi::Number::New(env, GcTracker::kPauseRingCapacity)),
     });
-    slots_.Export(env, exports);
   }
 
   ~V8Addon() {
@@ -82,13 +82,17 @@ class V8Addon : public Napi::Addon<V8Addon> {
     return result;
   }
 
-  // sample() fills the exported `slots`; sample(buffer) a caller's array.
+  // attach(slots): see AttachedSlots.
+  Napi::Value Attach(const Napi::CallbackInfo& info) {
+    attached_.Attach(info, kSlotCount);
+    return Napi::Value();
+  }
+
+  // sample() fills the attached array; sample(buffer) a caller's array.
   Napi::Value Sample(const Napi::CallbackInfo& info) {
-    double* slots = slots_.data();
-    if (info.Length() > 0) {
-      slots = Float64ArrayData(info.Env(), info[0], kSlotCount);
-      if (slots == nullptr) return Napi::Value();
-    }
+    double* slots = info.Length() > 0 ? Float64ArrayData(info.Env(), info[0], kSlotCount)
+                                      : attached_.data(info.Env());
+    if (slots == nullptr) return Napi::Value();
     sampler_.Sample(slots);
     if (heap_) {
       heap_->Sample(slots);
@@ -127,7 +131,7 @@ class V8Addon : public Napi::Addon<V8Addon> {
   std::unique_ptr<GcTracker> gc_;
   napi_env env_ = nullptr;
   bool cleanup_hook_added_ = false;
-  SlotBuffer<kSlotCount> slots_;
+  AttachedSlots attached_;
 };
 
 }  // namespace procmeter

@@ -32,17 +32,17 @@ export interface LoadDiagnostics {
 
 const debug = debuglog('procmeter');
 
-/** The addon's own slots when it exports them, else an array we own. */
+/**
+ * Hands the addon the array it fills when sample() gets no argument. The
+ * addon writes into this memory until the thread ends, so it must never be
+ * detached: marking it untransferable stops postMessage() and
+ * ArrayBuffer.prototype.transfer() from doing so.
+ */
 function nativeSlots(binding: NativeBinding): { slots: Float64Array; sample: () => void } {
-  const own = binding.slots;
-  if (own instanceof Float64Array && own.length === SLOT_COUNT) {
-    // The addon writes into this memory for as long as it lives: never let
-    // it be transferred to another thread.
-    markAsUntransferable(own.buffer);
-    return { slots: own, sample: () => binding.sample() };
-  }
   const slots = new Float64Array(SLOT_COUNT);
-  return { slots, sample: () => binding.sample(slots) };
+  markAsUntransferable(slots.buffer);
+  binding.attach(slots);
+  return { slots, sample: () => binding.sample() };
 }
 
 function fullNativeSampler(loaded: LoadedV8Binding): Sampler {

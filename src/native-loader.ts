@@ -9,9 +9,9 @@ import { LAYOUT_SIGNATURE, SLOT, SLOT_COUNT } from './generated/layout';
 export interface NativeBinding {
   readonly layoutSignature: string;
   readonly variant: 'core' | 'v8';
-  /** The addon's own slots; absent where V8 forbids external buffers. */
-  readonly slots?: Float64Array;
-  /** Fills `slots`, or `buffer` when given. */
+  /** Makes `slots` the array sample() fills when given no argument. */
+  attach(slots: Float64Array): void;
+  /** Fills the attached array, or `buffer` when given. */
   sample(buffer?: Float64Array): void;
   close(): void;
 }
@@ -122,8 +122,8 @@ export function loadNative(candidates: Candidates = nativeCandidates()): NativeL
 }
 
 function checkCommon(candidate: Partial<NativeBinding>): NativeBinding {
-  if (typeof candidate.sample !== 'function' || typeof candidate.close !== 'function') {
-    throw new Error('not a procmeter binary (no sample/close functions)');
+  if (typeof candidate.sample !== 'function' || typeof candidate.attach !== 'function' || typeof candidate.close !== 'function') {
+    throw new Error('not a procmeter binary (no sample/attach/close functions)');
   }
   if (candidate.layoutSignature !== LAYOUT_SIGNATURE) {
     throw new Error('built from a different snapshot layout than this version of procmeter (stale binary)');

@@ -12,7 +12,7 @@ const WORKLOAD = `
   const keep = [];
   for (let round = 0; round < 60; round++) {
     let garbage = [];
-    for (let i = 0; i < 50_000; i++) garbage.push({ round, i, text: 'x' + i });
+    for (let i = 0; i < 100_000; i++) garbage.push({ round, i, text: 'x' + i });
     if (round % 10 === 0) keep.push(garbage);
     garbage = null;
     if (round % 8 === 0) globalThis.gc();

@@ -1,0 +1,88 @@
+#!/usr/bin/env node
+// The GC-tracking overhead benchmark: a GC-heavy workload (bench/gc/
+// workload.cjs, --max-semi-space-size=1) run as whole processes with
+// nothing loaded, with procmeter (native), with procmeter's fallback, with a
+// PerformanceObserver('gc') and with @datadog/native-metrics. Each round
+// runs every variant once, in a rotating order; reported are the medians
+// over rounds of wall time, CPU time and each variant's ratio to the
+// baseline of the same round. Writes bench/results/gc-overhead.json.
+//
+// Options: --rounds N (default 9)
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+
+import { median } from './lib/stats.mjs';
+
+const benchDir = fileURLToPath(new URL('.', import.meta.url));
+const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '9' } } });
+const rounds = Number(args.rounds);
+
+const NODE_FLAGS = ['--max-semi-space-size=1'];
+const variants = [
+  { name: 'baseline (nothing loaded)', preload: [] },
+  { name: 'procmeter (native GC callbacks)', preload: ['-r', 'procmeter'] },
+  { name: 'procmeter fallback (PerformanceObserver)', preload: ['-r', 'procmeter'], env: { PROCMETER_FORCE_FALLBACK: '1' } },
+  { name: "PerformanceObserver('gc')", preload: ['-r', './gc/observer-preload.cjs'] },
+  { name: '@datadog/native-metrics', preload: ['-r', './gc/datadog-preload.cjs'] },
+];
+
+function runOnce(variant) {
+  const started = process.hrtime.bigint();
+  const result = spawnSync(process.execPath, [...NODE_FLAGS, ...variant.preload, './gc/workload.cjs'], {
+    cwd: benchDir,
+    encoding: 'utf8',
+    env: { ...process.env, PROCMETER_FORCE_FALLBACK: '', ...variant.env },
+  });
+  const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (result.status !== 0) throw new Error(`${variant.name} failed:\n${result.stderr}`);
+  const report = JSON.parse(result.stdout.trim().split('\n').at(-1));
+  return { wallSeconds, cpuSeconds: report.cpuSeconds, scavenges: report.scavenges };
+}
+
+runOnce(variants[0]); // warm the page cache
+const samples = new Map(variants.map((v) => [v.name, []]));
+for (let round = 0; round < rounds; round++) {
+  process.stderr.write(`round ${round + 1}/${rounds}\n`);
+  const order = variants.map((_, i) => variants[(i + round) % variants.length]);
+  const results = new Map(order.map((variant) => [variant.name, runOnce(variant)]));
+  const baseline = results.get(variants[0].name);
+  for (const [name, r] of results) {
+    samples.get(name).push({ ...r, wallRatio: r.wallSeconds / baseline.wallSeconds, cpuRatio: r.cpuSeconds / baseline.cpuSeconds });
+  }
+}
+
+const rows = variants.map((variant) => {
+  const s = samples.get(variant.name);
+  return {
+    name: variant.name,
+    wallSeconds: median(s.map((x) => x.wallSeconds)),
+    cpuSeconds: median(s.map((x) => x.cpuSeconds)),
+    wallOverhead: median(s.map((x) => x.wallRatio)) - 1,
+    cpuOverhead: median(s.map((x) => x.cpuRatio)) - 1,
+    scavengesCounted: s.map((x) => x.scavenges).find((x) => x !== null) ?? null,
+    samples: s,
+  };
+});
+
+const percent = (x) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
+console.log('| variant | wall (median) | CPU (median) | wall overhead | CPU overhead |');
+console.log('|---|--:|--:|--:|--:|');
+for (const r of rows) {
+  const baseline = r === rows[0];
+  console.log(
+    `| ${r.name} | ${r.wallSeconds.toFixed(3)} s | ${r.cpuSeconds.toFixed(3)} s | ${baseline ? '-' : percent(r.wallOverhead)} | ${baseline ? '-' : percent(r.cpuOverhead)} |`,
+  );
+}
+const procmeterRow = rows[1];
+console.log(`\nscavenges per run (counted by procmeter): ${procmeterRow.scavengesCounted}`);
+console.log(`procmeter overhead (goal <= 1%): wall ${percent(procmeterRow.wallOverhead)}, CPU ${percent(procmeterRow.cpuOverhead)}`);
+
+mkdirSync(`${benchDir}results`, { recursive: true });
+writeFileSync(
+  `${benchDir}results/gc-overhead.json`,
+  `${JSON.stringify({ benchmark: 'gc-overhead', date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, rounds, nodeFlags: NODE_FLAGS, rows }, null, 2)}\n`,
+);
+console.log('\nwritten to bench/results/gc-overhead.json');
