@@ -3,6 +3,7 @@
 // from JavaScript when no V8-specific binary fits the running Node.
 #include <napi.h>
 
+#include "process_claim.h"
 #include "process_sampler.h"
 #include "attached_slots.h"
 #include "snapshot_layout.h"
@@ -20,10 +21,15 @@ class CoreAddon : public Napi::Addon<CoreAddon> {
         InstanceMethod("attach", &CoreAddon::Attach),
         InstanceMethod("sample", &CoreAddon::Sample),
         InstanceMethod("close", &CoreAddon::Close),
+        InstanceMethod("claimProcessMetrics", &CoreAddon::ClaimProcess),
+        InstanceMethod("releaseProcessMetrics", &CoreAddon::ReleaseProcess),
         InstanceValue("layoutSignature", Napi::String::New(env, kLayoutSignature)),
         InstanceValue("variant", Napi::String::New(env, "core")),
     });
   }
+
+  // The environment is going away: a claim must not outlive it.
+  ~CoreAddon() { ReleaseProcessMetrics(this); }
 
  private:
   // attach(slots): see AttachedSlots.
@@ -45,6 +51,17 @@ class CoreAddon : public Napi::Addon<CoreAddon> {
   // close(): releases the kept fds early (tests and explicit teardown).
   Napi::Value Close(const Napi::CallbackInfo&) {
     sampler_.Close();
+    return Napi::Value();
+  }
+
+  // claimProcessMetrics(): true if this thread is (now) the one that
+  // reports the process-wide metrics. releaseProcessMetrics() gives it up.
+  Napi::Value ClaimProcess(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), ClaimProcessMetrics(this));
+  }
+
+  Napi::Value ReleaseProcess(const Napi::CallbackInfo&) {
+    ReleaseProcessMetrics(this);
     return Napi::Value();
   }
 

@@ -19,6 +19,7 @@
 
 #include "gc_tracker.h"
 #include "heap_sampler.h"
+#include "process_claim.h"
 #include "process_sampler.h"
 #include "attached_slots.h"
 #include "snapshot_layout.h"
@@ -40,6 +41,8 @@ class V8Addon : public Napi::Addon<V8Addon> {
         InstanceMethod("sample", &V8Addon::Sample),
         InstanceMethod("drainGcPauses", &V8Addon::DrainGcPauses),
         InstanceMethod("close", &V8Addon::Close),
+        InstanceMethod("claimProcessMetrics", &V8Addon::ClaimProcess),
+        InstanceMethod("releaseProcessMetrics", &V8Addon::ReleaseProcess),
         InstanceValue("layoutSignature", Napi::String::New(env, kLayoutSignature)),
         InstanceValue("variant", Napi::String::New(env, "v8")),
         InstanceValue("nodeModuleVersion", Napi::Number::New(env, NODE_MODULE_VERSION)),
@@ -55,6 +58,7 @@ class V8Addon : public Napi::Addon<V8Addon> {
     // registered when the addon loaded, before start()).
     if (cleanup_hook_added_) napi_remove_env_cleanup_hook(env_, CleanupHook, this);
     if (gc_) gc_->Uninstall();
+    ReleaseProcessMetrics(this);  // a claim must not outlive the environment
   }
 
  private:
@@ -117,6 +121,17 @@ class V8Addon : public Napi::Addon<V8Addon> {
 
   Napi::Value Close(const Napi::CallbackInfo&) {
     sampler_.Close();
+    return Napi::Value();
+  }
+
+  // claimProcessMetrics(): true if this thread is (now) the one that
+  // reports the process-wide metrics. releaseProcessMetrics() gives it up.
+  Napi::Value ClaimProcess(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), ClaimProcessMetrics(this));
+  }
+
+  Napi::Value ReleaseProcess(const Napi::CallbackInfo&) {
+    ReleaseProcessMetrics(this);
     return Napi::Value();
   }
 

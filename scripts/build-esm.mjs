@@ -10,7 +10,10 @@ const require = createRequire(import.meta.url);
 const distDir = fileURLToPath(new URL('../dist/', import.meta.url));
 
 // Entry points: [CommonJS module under dist/cjs, ESM file under dist/esm].
-const ENTRY_POINTS = [['index', 'index']];
+const ENTRY_POINTS = [
+  ['index', 'index'],
+  ['register', 'register'],
+];
 
 mkdirSync(`${distDir}esm`, { recursive: true });
 for (const [cjsName, esmName] of ENTRY_POINTS) {

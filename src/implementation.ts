@@ -90,7 +90,7 @@ function combine(process: ProcessSource, runtime: RuntimeSource): Sampler {
   };
 }
 
-function choose(): { sampler: Sampler; diagnostics: LoadDiagnostics } {
+function choose(): { sampler: Sampler; diagnostics: LoadDiagnostics; binding?: NativeBinding } {
   if (isSet(process.env[FORCE_FALLBACK_ENV])) {
     return {
       sampler: combine(new FallbackProcessSampler(), jsRuntimeSource()),
@@ -100,12 +100,13 @@ function choose(): { sampler: Sampler; diagnostics: LoadDiagnostics } {
   const { full, core, attempts } = loadNative();
   if (full) {
     const reason = full.heapTrusted ? undefined : 'native heap figures disagreed with the v8 module; heap read from JavaScript';
-    return { sampler: fullNativeSampler(full), diagnostics: diagnosticsOf('native', 'native', full.path, attempts, reason) };
+    return { sampler: fullNativeSampler(full), diagnostics: diagnosticsOf('native', 'native', full.path, attempts, reason), binding: full.binding };
   }
   if (core) {
     return {
       sampler: combine(nativeSlots(core.binding), jsRuntimeSource()),
       diagnostics: diagnosticsOf('native', 'fallback', core.path, attempts, 'no V8-specific binary fits this Node: GC and heap from JavaScript'),
+      binding: core.binding,
     };
   }
   return {
@@ -140,4 +141,6 @@ debug(
 );
 
 export const sampler: Sampler = chosen.sampler;
+/** The native addon in use, if any (for the process-metrics claim). */
+export const nativeBinding: NativeBinding | undefined = chosen.binding;
 export const diagnostics: LoadDiagnostics = chosen.diagnostics;

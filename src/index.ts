@@ -19,6 +19,14 @@ export {
   type SlotKind,
   type Snapshot,
 } from './generated/layout';
+export { registerProcessMetrics, type ProcessMetricsHandle } from './otel/register-metrics';
+export {
+  METRIC_GROUPS,
+  type MetricGroup,
+  type Mode,
+  type Naming,
+  type ProcessMetricsOptions,
+} from './otel/options';
 export type { Implementation, LoadDiagnostics } from './implementation';
 export type { LoadAttempt } from './native-loader';
 

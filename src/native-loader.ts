@@ -14,6 +14,9 @@ export interface NativeBinding {
   /** Fills the attached array, or `buffer` when given. */
   sample(buffer?: Float64Array): void;
   close(): void;
+  /** True if this thread now reports the process-wide metrics (see otel/process-claim). */
+  claimProcessMetrics(): boolean;
+  releaseProcessMetrics(): void;
 }
 
 /** procmeter_v8 adds GC and heap statistics. */
@@ -122,8 +125,9 @@ export function loadNative(candidates: Candidates = nativeCandidates()): NativeL
 }
 
 function checkCommon(candidate: Partial<NativeBinding>): NativeBinding {
-  if (typeof candidate.sample !== 'function' || typeof candidate.attach !== 'function' || typeof candidate.close !== 'function') {
-    throw new Error('not a procmeter binary (no sample/attach/close functions)');
+  const functions = ['sample', 'attach', 'close', 'claimProcessMetrics', 'releaseProcessMetrics'] as const;
+  if (functions.some((name) => typeof candidate[name] !== 'function')) {
+    throw new Error(`not a procmeter binary (needs functions ${functions.join(', ')})`);
   }
   if (candidate.layoutSignature !== LAYOUT_SIGNATURE) {
     throw new Error('built from a different snapshot layout than this version of procmeter (stale binary)');

@@ -53,12 +53,12 @@ test('a binary from another layout, or one whose sample throws, is refused', () 
   const dir = mkdtempSync(join(tmpdir(), 'procmeter-loader-'));
   try {
     const stale = join(dir, 'stale.js');
-    writeFileSync(stale, `module.exports = { sample() {}, attach() {}, close() {}, layoutSignature: 'cpuSeconds,', variant: 'core' };`);
+    writeFileSync(stale, `module.exports = { sample() {}, attach() {}, close() {}, claimProcessMetrics() { return true; }, releaseProcessMetrics() {}, layoutSignature: 'cpuSeconds,', variant: 'core' };`);
     const broken = join(dir, 'broken.js');
     const { LAYOUT_SIGNATURE } = require('../../dist/cjs/generated/layout.js');
     writeFileSync(
       broken,
-      `module.exports = { sample() { throw new Error('boom'); }, attach() {}, close() {}, layoutSignature: ${JSON.stringify(LAYOUT_SIGNATURE)} };`,
+      `module.exports = { sample() { throw new Error('boom'); }, attach() {}, close() {}, claimProcessMetrics() { return true; }, releaseProcessMetrics() {}, layoutSignature: ${JSON.stringify(LAYOUT_SIGNATURE)} };`,
     );
     const notABinding = join(dir, 'other.js');
     writeFileSync(notABinding, 'module.exports = {};');
@@ -102,7 +102,7 @@ test('a procmeter_v8 built for another Node ABI is refused before it touches V8'
       foreign,
       `module.exports = {
         variant: 'v8', layoutSignature: ${JSON.stringify(LAYOUT_SIGNATURE)}, nodeModuleVersion: 1, v8Version: '1.0',
-        sample() {}, attach() {}, close() {}, drainGcPauses() { return 0; },
+        sample() {}, attach() {}, close() {}, claimProcessMetrics() { return true; }, releaseProcessMetrics() {}, drainGcPauses() { return 0; },
         start() { throw new Error('start() must not be called on a foreign ABI'); },
       };`,
     );
@@ -148,6 +148,8 @@ test('native heap figures that fail their checks are replaced by the v8 moduleâ€
            target[${SLOT.heapLimitBytes}] = 1;
          },
          close: () => real.close(),
+         claimProcessMetrics: () => real.claimProcessMetrics(),
+         releaseProcessMetrics: () => real.releaseProcessMetrics(),
          drainGcPauses: (out) => real.drainGcPauses(out),
          start() { real.start(); return { heapSpaceNames: [], heapTrusted: false }; },
        };`,

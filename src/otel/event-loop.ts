@@ -1,0 +1,79 @@
+// Event-loop delay, lag and utilization for one thread, the way prom-client
+// measures them: a monitorEventLoopDelay() histogram reset after each
+// reading, a setImmediate() lag probe, and eventLoopUtilization().
+import { monitorEventLoopDelay, performance, type EventLoopUtilization, type IntervalHistogram } from 'node:perf_hooks';
+
+export interface EventLoopReading {
+  /** Delay statistics since the previous reading, seconds (NaN if no samples). */
+  minSeconds: number;
+  maxSeconds: number;
+  meanSeconds: number;
+  stddevSeconds: number;
+  p50Seconds: number;
+  p90Seconds: number;
+  p99Seconds: number;
+  /** How late the last setImmediate() probe ran, seconds. */
+  lagSeconds: number;
+  /** Share of time the loop was busy since the previous reading, 0..1. */
+  utilization: number;
+  /** Busy and idle time since the thread started, seconds. */
+  activeSeconds: number;
+  idleSeconds: number;
+}
+
+export class EventLoopMonitor {
+  private readonly histogram: IntervalHistogram;
+  private lastUtilization: EventLoopUtilization;
+  private lagSeconds = NaN;
+  private probing = false;
+  private stopped = false;
+
+  constructor(resolutionMs: number, private readonly withStddev: boolean) {
+    this.histogram = monitorEventLoopDelay({ resolution: resolutionMs });
+    this.histogram.enable();
+    this.lastUtilization = performance.eventLoopUtilization();
+  }
+
+  /** Starts a lag probe: the delay until a setImmediate() callback runs. */
+  probeLag(): Promise<void> {
+    if (this.probing || this.stopped) return Promise.resolve();
+    this.probing = true;
+    const started = process.hrtime.bigint();
+    return new Promise((resolve) => {
+      setImmediate(() => {
+        this.lagSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+        this.probing = false;
+        resolve();
+      });
+    });
+  }
+
+  read(): EventLoopReading {
+    const h = this.histogram;
+    const seconds = (ns: number) => (h.count > 0 && Number.isFinite(ns) ? ns / 1e9 : NaN);
+    const now = performance.eventLoopUtilization();
+    const sinceLast = performance.eventLoopUtilization(now, this.lastUtilization);
+    this.lastUtilization = now;
+    const reading: EventLoopReading = {
+      minSeconds: seconds(h.min),
+      maxSeconds: seconds(h.max),
+      meanSeconds: seconds(h.mean),
+      // Computing stddev walks the whole histogram: only when asked for.
+      stddevSeconds: this.withStddev ? seconds(h.stddev) : NaN,
+      p50Seconds: seconds(h.percentile(50)),
+      p90Seconds: seconds(h.percentile(90)),
+      p99Seconds: seconds(h.percentile(99)),
+      lagSeconds: this.lagSeconds,
+      utilization: sinceLast.active + sinceLast.idle > 0 ? sinceLast.utilization : NaN,
+      activeSeconds: now.active / 1000,
+      idleSeconds: now.idle / 1000,
+    };
+    h.reset();
+    return reading;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.histogram.disable();
+  }
+}

@@ -1,0 +1,36 @@
+// Hands every GC pause from this thread's ring to every registered sink
+// (one per registerProcessMetrics() call in the thread), so that each
+// registration's histogram records each pause exactly once, whichever of
+// them happens to drain the ring.
+import { drainGcPauses } from '../snapshot';
+
+export type PauseSink = (kindIndex: number, seconds: number) => void;
+
+const sinks = new Set<PauseSink>();
+const buffer = new Float64Array(2 * 512);
+
+export function addPauseSink(sink: PauseSink): () => void {
+  // Pauses from before this registration belong to the sinks already there;
+  // with none, the ring keeps them (since procmeter loaded) for this one.
+  if (sinks.size > 0) drainAll();
+  sinks.add(sink);
+  return () => {
+    drainAll();
+    sinks.delete(sink);
+  };
+}
+
+function drainInto(targets: Iterable<PauseSink>): void {
+  const list = [...targets];
+  for (let moved; (moved = drainGcPauses(buffer)) > 0; ) {
+    for (let i = 0; i < moved; i++) {
+      const kind = buffer[2 * i]!;
+      const seconds = buffer[2 * i + 1]!;
+      for (const sink of list) sink(kind, seconds);
+    }
+  }
+}
+
+export function drainAll(): void {
+  drainInto(sinks);
+}

@@ -1,0 +1,147 @@
+// Options of registerProcessMetrics(): defaults and validation. Every error
+// names the option, what it accepts and what it got.
+import type { MeterProvider } from '@opentelemetry/api';
+
+import { describeValue, isObject } from '../validate';
+
+export const NAMINGS = ['prometheus', 'semconv'] as const;
+export type Naming = (typeof NAMINGS)[number];
+
+export const MODES = ['observable', 'push'] as const;
+export type Mode = (typeof MODES)[number];
+
+export const METRIC_GROUPS = ['process', 'gc', 'heap', 'eventLoop', 'resources', 'runtime'] as const;
+export type MetricGroup = (typeof METRIC_GROUPS)[number];
+
+/** prom-client 15's default GC buckets, in seconds. */
+export const PROMETHEUS_GC_BUCKETS: readonly number[] = [0.001, 0.01, 0.1, 1, 2, 5];
+/** The bucket advice of semantic conventions for v8js.gc.duration, in seconds. */
+export const SEMCONV_GC_BUCKETS: readonly number[] = [0.01, 0.1, 1, 10];
+
+export interface ProcessMetricsOptions {
+  /** Where to create the instruments. Default: the global MeterProvider. */
+  meterProvider?: MeterProvider;
+  /** 'prometheus' (default): prom-client's names. 'semconv': OpenTelemetry semantic conventions. */
+  naming?: Naming;
+  /**
+   * 'observable' (default): asynchronous instruments read once per collection.
+   * 'push': synchronous instruments fed by update(), on a timer and on demand.
+   */
+  mode?: Mode;
+  /** Which groups to report. Default: all of them. */
+  metricGroups?: readonly MetricGroup[];
+  /** GC pause histogram bucket boundaries in seconds, ascending. Default depends on naming. */
+  gcDurationBuckets?: readonly number[];
+  /** Event-loop delay sampling resolution in milliseconds (default 10, as prom-client). */
+  eventLoopDelayResolutionMs?: number;
+  /** Also report the event-loop delay standard deviation (costs ~0.5 ms per collection). Default false. */
+  eventLoopDelayStddev?: boolean;
+  /** Push mode: update() on an unref'd timer this often, in ms (default 30,000; 0 turns it off). */
+  pushIntervalMs?: number;
+  /** Push mode: countRequest() calls update() every this many calls (default 1,000; 0 turns it off). */
+  pushEveryRequests?: number;
+}
+
+export interface ResolvedOptions {
+  readonly meterProvider: MeterProvider | undefined;
+  readonly naming: Naming;
+  readonly mode: Mode;
+  readonly metricGroups: ReadonlySet<MetricGroup>;
+  readonly gcDurationBuckets: readonly number[];
+  readonly eventLoopDelayResolutionMs: number;
+  readonly eventLoopDelayStddev: boolean;
+  readonly pushIntervalMs: number;
+  readonly pushEveryRequests: number;
+}
+
+const KNOWN_OPTIONS = new Set<string>([
+  'meterProvider',
+  'naming',
+  'mode',
+  'metricGroups',
+  'gcDurationBuckets',
+  'eventLoopDelayResolutionMs',
+  'eventLoopDelayStddev',
+  'pushIntervalMs',
+  'pushEveryRequests',
+]);
+
+const where = 'procmeter.registerProcessMetrics()';
+
+function oneOf<T extends string>(name: string, value: unknown, accepted: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (typeof value === 'string' && (accepted as readonly string[]).includes(value)) return value as T;
+  const message = `${where}: options.${name} must be one of ${accepted.map((a) => `'${a}'`).join(', ')}; got ${describeValue(value)}`;
+  throw typeof value === 'string' ? new RangeError(message) : new TypeError(message);
+}
+
+function integerInRange(name: string, value: unknown, fallback: number, min: number, max: number, unit: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number') {
+    throw new TypeError(`${where}: options.${name} must be a number of ${unit}; got ${describeValue(value)}`);
+  }
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`${where}: options.${name} must be an integer from ${min} to ${max} (${unit}); got ${value}`);
+  }
+  return value;
+}
+
+export function resolveOptions(options: unknown): ResolvedOptions {
+  if (options === undefined) options = {};
+  if (!isObject(options)) {
+    throw new TypeError(`${where}: options must be an object or undefined; got ${describeValue(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_OPTIONS.has(key)) {
+      throw new TypeError(`${where}: unknown option '${key}'; known options are ${[...KNOWN_OPTIONS].join(', ')}`);
+    }
+  }
+
+  const meterProvider = options['meterProvider'];
+  if (meterProvider !== undefined && (!isObject(meterProvider) || typeof meterProvider['getMeter'] !== 'function')) {
+    throw new TypeError(`${where}: options.meterProvider must be an OpenTelemetry MeterProvider (with getMeter()); got ${describeValue(meterProvider)}`);
+  }
+
+  const naming = oneOf('naming', options['naming'], NAMINGS, 'prometheus');
+  const mode = oneOf('mode', options['mode'], MODES, 'observable');
+
+  let metricGroups: Set<MetricGroup> = new Set(METRIC_GROUPS);
+  const groups = options['metricGroups'];
+  if (groups !== undefined) {
+    if (!Array.isArray(groups)) {
+      throw new TypeError(`${where}: options.metricGroups must be an array of ${METRIC_GROUPS.map((g) => `'${g}'`).join(', ')}; got ${describeValue(groups)}`);
+    }
+    metricGroups = new Set(groups.map((group, i) => oneOf(`metricGroups[${i}]`, group, METRIC_GROUPS, 'process')));
+  }
+
+  let gcDurationBuckets = naming === 'prometheus' ? PROMETHEUS_GC_BUCKETS : SEMCONV_GC_BUCKETS;
+  const buckets = options['gcDurationBuckets'];
+  if (buckets !== undefined) {
+    if (!Array.isArray(buckets) || buckets.some((b) => typeof b !== 'number')) {
+      throw new TypeError(`${where}: options.gcDurationBuckets must be an array of numbers (seconds); got ${describeValue(buckets)}`);
+    }
+    const ascending = buckets.every((b, i) => Number.isFinite(b) && b >= 0 && (i === 0 || b > buckets[i - 1]));
+    if (buckets.length === 0 || !ascending) {
+      throw new RangeError(`${where}: options.gcDurationBuckets must be non-empty, finite, non-negative and strictly ascending; got [${buckets.join(', ')}]`);
+    }
+    gcDurationBuckets = [...buckets];
+  }
+
+  const stddev = options['eventLoopDelayStddev'];
+  if (stddev !== undefined && typeof stddev !== 'boolean') {
+    throw new TypeError(`${where}: options.eventLoopDelayStddev must be a boolean; got ${describeValue(stddev)}`);
+  }
+
+  return {
+    meterProvider: meterProvider as MeterProvider | undefined,
+    naming,
+    mode,
+    metricGroups,
+    gcDurationBuckets,
+    // monitorEventLoopDelay() accepts resolutions from 1 ms.
+    eventLoopDelayResolutionMs: integerInRange('eventLoopDelayResolutionMs', options['eventLoopDelayResolutionMs'], 10, 1, 60_000, 'milliseconds'),
+    eventLoopDelayStddev: stddev ?? false,
+    pushIntervalMs: integerInRange('pushIntervalMs', options['pushIntervalMs'], 30_000, 0, 2 ** 31 - 1, 'milliseconds'),
+    pushEveryRequests: integerInRange('pushEveryRequests', options['pushEveryRequests'], 1000, 0, Number.MAX_SAFE_INTEGER, 'requests'),
+  };
+}

@@ -1,0 +1,294 @@
+// registerProcessMetrics(): the catalog turned into OpenTelemetry instruments,
+// fed either by one batch observable callback per collection or by update().
+import type {
+  Attributes,
+  BatchObservableCallback,
+  BatchObservableResult,
+  Counter,
+  Gauge,
+  Histogram,
+  Meter,
+  Observable,
+  UpDownCounter,
+} from '@opentelemetry/api';
+import { debuglog } from 'node:util';
+import { isMainThread, threadId } from 'node:worker_threads';
+
+import { createSnapshot, collect } from '../snapshot';
+import { catalogFor, type MetricSpec, type Reading } from './catalog';
+import { EventLoopMonitor } from './event-loop';
+import { addPauseSink, drainAll } from './gc-pauses';
+import { resolveOptions, type Mode, type Naming, type ProcessMetricsOptions } from './options';
+import { claimProcessMetrics } from './process-claim';
+import { readActiveResources } from './resources';
+
+const debug = debuglog('procmeter');
+const METER_NAME = 'procmeter';
+
+export interface ProcessMetricsHandle {
+  readonly naming: Naming;
+  readonly mode: Mode;
+  /** Whether this registration reports the process-wide metrics (one per process). */
+  readonly reportsProcessMetrics: boolean;
+  /**
+   * Push mode: reads now and brings every instrument up to date (counters by
+   * the difference since the last update). Observable mode: does nothing,
+   * collections read. Never throws; a no-op after shutdown().
+   */
+  update(): void;
+  /** Push mode: counts a request and calls update() every pushEveryRequests calls. */
+  countRequest(): void;
+  /** A Connect/Express-style middleware that calls countRequest(). */
+  middleware(): (request: unknown, response: unknown, next?: (error?: unknown) => void) => void;
+  /** Removes the callbacks, timers and observers. Idempotent. */
+  shutdown(): void;
+}
+
+type OtelApi = typeof import('@opentelemetry/api');
+
+function loadOtelApi(): OtelApi {
+  try {
+    return require('@opentelemetry/api') as OtelApi;
+  } catch (error) {
+    throw new Error(
+      'procmeter.registerProcessMetrics() needs @opentelemetry/api (a peer dependency): npm install @opentelemetry/api',
+      { cause: error },
+    );
+  }
+}
+
+function packageVersion(): string | undefined {
+  try {
+    return (require('../../../package.json') as { version?: string }).version;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Registers the process and runtime metrics with an OpenTelemetry
+ * MeterProvider (the global one by default). Options are validated up front;
+ * after that nothing on the metrics path throws into the application.
+ */
+export function registerProcessMetrics(options?: ProcessMetricsOptions): ProcessMetricsHandle {
+  const resolved = resolveOptions(options);
+  const api = loadOtelApi();
+  const provider = resolved.meterProvider ?? api.metrics.getMeterProvider();
+  const meter = provider.getMeter(METER_NAME, packageVersion());
+  const catalog = catalogFor(resolved.naming, resolved.eventLoopDelayStddev);
+  const groups = resolved.metricGroups;
+  const claim = claimProcessMetrics();
+  const specs = catalog.metrics.filter((s) => groups.has(s.group) && (!s.processWide || claim.owned));
+
+  // Per-isolate series from a worker carry its thread id; the attribute
+  // objects are cached so push mode can key its last values on them.
+  const withThread = threadAttributes();
+  const eventLoop = groups.has('eventLoop') ? new EventLoopMonitor(resolved.eventLoopDelayResolutionMs, resolved.eventLoopDelayStddev) : undefined;
+  const snapshot = createSnapshot();
+  const read = (): Reading => ({
+    snapshot: collect(snapshot),
+    eventLoop: eventLoop?.read(),
+    resources: groups.has('resources') ? readActiveResources() : undefined,
+    nowSeconds: Date.now() / 1000,
+  });
+
+  let removePauseSink: (() => void) | undefined;
+  if (groups.has('gc')) {
+    const spec = catalog.gcDuration;
+    const histogram: Histogram = meter.createHistogram(spec.name, {
+      description: spec.description,
+      unit: spec.unit,
+      advice: { explicitBucketBoundaries: [...resolved.gcDurationBuckets] },
+    });
+    const attributesByKind = spec.attributesByKind.map((a) => withThread(a, false));
+    removePauseSink = addPauseSink((kind, seconds) => histogram.record(seconds, attributesByKind[kind]));
+  }
+
+  let stopped = false;
+  const stopCommon = () => {
+    eventLoop?.stop();
+    removePauseSink?.();
+    claim.release();
+  };
+
+  const base = { naming: resolved.naming, mode: resolved.mode, reportsProcessMetrics: claim.owned };
+
+  if (resolved.mode === 'observable') {
+    const observables = specs.map((s) => createObservable(meter, api, s));
+    const callback: BatchObservableCallback = async (result: BatchObservableResult) => {
+      if (stopped) return;
+      try {
+        // prom-client measures the lag at collection time; so does this.
+        if (eventLoop) await eventLoop.probeLag();
+        const reading = read();
+        specs.forEach((s, i) => {
+          const observable = observables[i]!;
+          s.read(reading, (value, attributes) => {
+            if (Number.isFinite(value)) result.observe(observable, value, withThread(attributes, s.processWide));
+          });
+        });
+        drainAll();
+      } catch (error) {
+        debug('collection failed: %o', error);
+      }
+    };
+    meter.addBatchObservableCallback(callback, observables);
+    return {
+      ...base,
+      update() {},
+      countRequest() {},
+      middleware: () => passThrough,
+      shutdown() {
+        if (stopped) return;
+        stopped = true;
+        meter.removeBatchObservableCallback(callback, observables);
+        stopCommon();
+      },
+    };
+  }
+
+  const pushers = specs.map((s) => createPusher(meter, api, s, withThread));
+  let updating = false;
+  const update = () => {
+    // Re-entrant or concurrent calls return at once: the update under way
+    // reports the current values, and nothing is ever added twice.
+    if (stopped || updating) return;
+    updating = true;
+    try {
+      void eventLoop?.probeLag();
+      const reading = read();
+      for (const pusher of pushers) pusher(reading);
+      drainAll();
+    } catch (error) {
+      debug('update failed: %o', error);
+    } finally {
+      updating = false;
+    }
+  };
+  const timer = resolved.pushIntervalMs > 0 ? setInterval(update, resolved.pushIntervalMs) : undefined;
+  timer?.unref();
+  let requests = 0;
+  const countRequest = () => {
+    if (resolved.pushEveryRequests === 0) return;
+    requests += 1;
+    if (requests >= resolved.pushEveryRequests) {
+      requests = 0;
+      update();
+    }
+  };
+  return {
+    ...base,
+    update,
+    countRequest,
+    middleware: () => (_request, _response, next) => {
+      countRequest();
+      next?.();
+    },
+    shutdown() {
+      if (stopped) return;
+      stopped = true;
+      if (timer) clearInterval(timer);
+      stopCommon();
+    },
+  };
+}
+
+function passThrough(_request: unknown, _response: unknown, next?: (error?: unknown) => void): void {
+  next?.();
+}
+
+function threadAttributes(): (attributes: Attributes | undefined, processWide: boolean) => Attributes | undefined {
+  if (isMainThread) return (attributes) => attributes;
+  const thread = Object.freeze({ 'thread.id': threadId });
+  const merged = new WeakMap<Attributes, Attributes>();
+  return (attributes, processWide) => {
+    if (processWide) return attributes;
+    if (attributes === undefined) return thread;
+    let result = merged.get(attributes);
+    if (result === undefined) {
+      result = Object.freeze({ ...attributes, ...thread });
+      merged.set(attributes, result);
+    }
+    return result;
+  };
+}
+
+function instrumentOptions(api: OtelApi, spec: MetricSpec) {
+  return { description: spec.description, unit: spec.unit, valueType: spec.integer ? api.ValueType.INT : api.ValueType.DOUBLE };
+}
+
+function createObservable(meter: Meter, api: OtelApi, spec: MetricSpec): Observable {
+  const options = instrumentOptions(api, spec);
+  switch (spec.kind) {
+    case 'counter':
+      return meter.createObservableCounter(spec.name, options);
+    case 'upDownCounter':
+      return meter.createObservableUpDownCounter(spec.name, options);
+    case 'gauge':
+      return meter.createObservableGauge(spec.name, options);
+  }
+}
+
+/**
+ * A function that brings one synchronous instrument up to date with a
+ * reading. Counters get add(current - last reported): the first update
+ * reports the whole total; a reading below the last reported one adds
+ * nothing (so nothing is ever negative or counted twice). Up-down counters
+ * get add(current - last) of either sign. Gauges get record(current), and a
+ * series that disappears (a resource type no longer active) is recorded 0.
+ */
+function createPusher(
+  meter: Meter,
+  api: OtelApi,
+  spec: MetricSpec,
+  withThread: (attributes: Attributes | undefined, processWide: boolean) => Attributes | undefined,
+): (reading: Reading) => void {
+  const options = instrumentOptions(api, spec);
+  const last = new Map<Attributes | undefined, number>();
+  switch (spec.kind) {
+    case 'counter': {
+      const counter: Counter = meter.createCounter(spec.name, options);
+      return (reading) =>
+        spec.read(reading, (value, attributes) => {
+          if (!Number.isFinite(value)) return;
+          const key = withThread(attributes, spec.processWide);
+          const previous = last.get(key) ?? 0;
+          if (value <= previous) return;
+          last.set(key, value); // before add(), so a re-entrant update cannot add it again
+          counter.add(value - previous, key);
+        });
+    }
+    case 'upDownCounter': {
+      const counter: UpDownCounter = meter.createUpDownCounter(spec.name, options);
+      return (reading) =>
+        spec.read(reading, (value, attributes) => {
+          if (!Number.isFinite(value)) return;
+          const key = withThread(attributes, spec.processWide);
+          const previous = last.get(key) ?? 0;
+          if (value === previous) return;
+          last.set(key, value);
+          counter.add(value - previous, key);
+        });
+    }
+    case 'gauge': {
+      const gauge: Gauge = meter.createGauge(spec.name, options);
+      return (reading) => {
+        const seen = new Set<Attributes | undefined>();
+        spec.read(reading, (value, attributes) => {
+          if (!Number.isFinite(value)) return;
+          const key = withThread(attributes, spec.processWide);
+          seen.add(key);
+          last.set(key, value);
+          gauge.record(value, key);
+        });
+        if (!spec.varyingSeries) return;
+        for (const key of last.keys()) {
+          if (!seen.has(key)) {
+            last.delete(key);
+            gauge.record(0, key);
+          }
+        }
+      };
+    }
+  }
+}

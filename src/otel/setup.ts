@@ -1,0 +1,221 @@
+// The zero-code start (procmeter/register): a MeterProvider and exporters
+// from the standard OpenTelemetry environment variables, then procmeter's
+// instruments. If the application already registered a global
+// MeterProvider, only the instruments are added to it.
+import * as http from 'node:http';
+import { debuglog } from 'node:util';
+
+import { NAMINGS, type Naming } from './options';
+import { registerProcessMetrics, type ProcessMetricsHandle } from './register-metrics';
+
+const debug = debuglog('procmeter');
+
+export const EXPORTERS = ['otlp', 'prometheus', 'console', 'none'] as const;
+export type ExporterName = (typeof EXPORTERS)[number];
+
+export interface EnvironmentSettings {
+  readonly exporters: readonly ExporterName[];
+  readonly naming: Naming;
+  readonly exportIntervalMs: number;
+  readonly exportTimeoutMs: number;
+  readonly prometheusHost: string;
+  readonly prometheusPort: number;
+}
+
+function positiveInteger(env: NodeJS.ProcessEnv, name: string, fallback: number, max = 2 ** 31 - 1): number {
+  const raw = env[name]?.trim();
+  if (!raw) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0 || value > max) {
+    throw new RangeError(`procmeter/register: ${name} must be a positive integer up to ${max}; got '${raw}'`);
+  }
+  return value;
+}
+
+/** Reads and validates the environment variables the zero-code start uses. */
+export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): EnvironmentSettings {
+  // The OpenTelemetry default for OTEL_METRICS_EXPORTER is otlp.
+  const exporterList = (env['OTEL_METRICS_EXPORTER'] ?? '').trim() || 'otlp';
+  const exporters = [...new Set(exporterList.split(',').map((e) => e.trim()).filter(Boolean))];
+  for (const exporter of exporters) {
+    if (!(EXPORTERS as readonly string[]).includes(exporter)) {
+      throw new RangeError(
+        `procmeter/register: OTEL_METRICS_EXPORTER lists '${exporter}'; accepted: ${EXPORTERS.join(', ')} (comma-separated)`,
+      );
+    }
+  }
+  const naming = (env['PROCMETER_NAMING'] ?? '').trim() || 'prometheus';
+  if (!(NAMINGS as readonly string[]).includes(naming)) {
+    throw new RangeError(`procmeter/register: PROCMETER_NAMING must be one of ${NAMINGS.join(', ')}; got '${naming}'`);
+  }
+  return {
+    exporters: exporters.includes('none') ? [] : (exporters as ExporterName[]),
+    naming: naming as Naming,
+    exportIntervalMs: positiveInteger(env, 'OTEL_METRIC_EXPORT_INTERVAL', 60_000),
+    exportTimeoutMs: positiveInteger(env, 'OTEL_METRIC_EXPORT_TIMEOUT', 30_000),
+    // A metrics endpoint stays on the loopback interface unless asked.
+    prometheusHost: (env['OTEL_EXPORTER_PROMETHEUS_HOST'] ?? '').trim() || '127.0.0.1',
+    prometheusPort: positiveInteger(env, 'OTEL_EXPORTER_PROMETHEUS_PORT', 9464, 65535),
+  };
+}
+
+type Api = typeof import('@opentelemetry/api');
+type SdkMetrics = typeof import('@opentelemetry/sdk-metrics');
+type Resources = typeof import('@opentelemetry/resources');
+
+function requirePeer<T>(name: string, why: string): T {
+  try {
+    return require(name) as T;
+  } catch (error) {
+    throw new Error(`procmeter/register: ${why} needs ${name}; install it next to procmeter (npm install ${name})`, { cause: error });
+  }
+}
+
+export interface ZeroCodeStart {
+  readonly settings: EnvironmentSettings;
+  /** True if procmeter set up the MeterProvider; false if it joined an existing one. */
+  readonly ownsMeterProvider: boolean;
+  /** The Prometheus endpoint, once listening. */
+  readonly prometheusUrl: Promise<string | undefined>;
+  readonly metrics: ProcessMetricsHandle;
+  /** Flushes and stops the exporters (when procmeter owns them) and the instruments. */
+  shutdown(): Promise<void>;
+}
+
+/** Sets everything up from the environment. Throws on invalid settings. */
+export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): ZeroCodeStart {
+  const settings = settingsFromEnvironment(env);
+  const api = requirePeer<Api>('@opentelemetry/api', 'the zero-code start');
+
+  const existing = api.metrics.getMeterProvider();
+  // The api package registers no provider by default: its no-op one.
+  if (existing.constructor.name !== 'NoopMeterProvider') {
+    const metrics = registerProcessMetrics({ meterProvider: existing, naming: settings.naming });
+    return {
+      settings,
+      ownsMeterProvider: false,
+      prometheusUrl: Promise.resolve(undefined),
+      metrics,
+      shutdown: async () => metrics.shutdown(),
+    };
+  }
+
+  const sdk = requirePeer<SdkMetrics>('@opentelemetry/sdk-metrics', 'the zero-code start');
+  const resources = requirePeer<Resources>('@opentelemetry/resources', 'the zero-code start');
+  const readers: InstanceType<SdkMetrics['MetricReader']>[] = [];
+  let server: http.Server | undefined;
+  let prometheusUrl: Promise<string | undefined> = Promise.resolve(undefined);
+
+  for (const exporter of settings.exporters) {
+    if (exporter === 'otlp') {
+      const { OTLPMetricExporter } = requirePeer<typeof import('@opentelemetry/exporter-metrics-otlp-http')>(
+        '@opentelemetry/exporter-metrics-otlp-http',
+        'OTEL_METRICS_EXPORTER=otlp',
+      );
+      // The exporter reads OTEL_EXPORTER_OTLP_(METRICS_)ENDPOINT and headers itself.
+      readers.push(
+        new sdk.PeriodicExportingMetricReader({
+          exporter: new OTLPMetricExporter(),
+          exportIntervalMillis: settings.exportIntervalMs,
+          exportTimeoutMillis: Math.min(settings.exportTimeoutMs, settings.exportIntervalMs),
+        }),
+      );
+    } else if (exporter === 'console') {
+      readers.push(
+        new sdk.PeriodicExportingMetricReader({
+          exporter: new sdk.ConsoleMetricExporter(),
+          exportIntervalMillis: settings.exportIntervalMs,
+          exportTimeoutMillis: Math.min(settings.exportTimeoutMs, settings.exportIntervalMs),
+        }),
+      );
+    } else if (exporter === 'prometheus') {
+      const { PrometheusExporter } = requirePeer<typeof import('@opentelemetry/exporter-prometheus')>(
+        '@opentelemetry/exporter-prometheus',
+        'OTEL_METRICS_EXPORTER=prometheus',
+      );
+      // procmeter serves the endpoint itself: bound where configured (the
+      // exporter's own default differs between versions) and unref'd, so a
+      // program that is otherwise done can still exit.
+      const prometheus = new PrometheusExporter({ preventServerStart: true });
+      readers.push(prometheus);
+      const endpoint = http.createServer((request, response) => {
+        if ((request.url ?? '').split('?')[0] === '/metrics') prometheus.getMetricsRequestHandler(request, response);
+        else response.writeHead(404).end('procmeter: metrics are at /metrics\n');
+      });
+      server = endpoint;
+      prometheusUrl = new Promise((resolve) => {
+        endpoint.once('error', (error) => {
+          process.emitWarning(
+            `procmeter: cannot serve metrics on ${settings.prometheusHost}:${settings.prometheusPort}: ${error.message}`,
+            { code: 'PROCMETER_PROMETHEUS_LISTEN' },
+          );
+          resolve(undefined);
+        });
+        endpoint.listen(settings.prometheusPort, settings.prometheusHost, () => {
+          const address = endpoint.address();
+          const port = typeof address === 'object' && address ? address.port : settings.prometheusPort;
+          const host = settings.prometheusHost.includes(':') ? `[${settings.prometheusHost}]` : settings.prometheusHost;
+          resolve(`http://${host}:${port}/metrics`);
+        });
+      });
+      endpoint.unref();
+    }
+  }
+
+  const resource = resources
+    .defaultResource()
+    .merge(
+      resources.resourceFromAttributes({
+        'process.pid': process.pid,
+        'process.runtime.name': 'nodejs',
+        'process.runtime.version': process.versions.node,
+        'process.runtime.description': 'Node.js',
+      }),
+    )
+    // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win over the defaults.
+    .merge(resources.detectResources({ detectors: [resources.envDetector] }));
+
+  const provider = new sdk.MeterProvider({ resource, readers });
+  if (!api.metrics.setGlobalMeterProvider(provider)) {
+    // Someone registered a provider in between: join theirs instead.
+    void provider.shutdown();
+    server?.close();
+    const metrics = registerProcessMetrics({ meterProvider: api.metrics.getMeterProvider(), naming: settings.naming });
+    return { settings, ownsMeterProvider: false, prometheusUrl: Promise.resolve(undefined), metrics, shutdown: async () => metrics.shutdown() };
+  }
+  const metrics = registerProcessMetrics({ meterProvider: provider, naming: settings.naming });
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = () => {
+    stopping ??= (async () => {
+      metrics.shutdown();
+      try {
+        await provider.shutdown(); // flushes the periodic readers
+      } catch (error) {
+        debug('shutdown failed: %o', error);
+      }
+      server?.close();
+    })();
+    return stopping;
+  };
+  return { settings, ownsMeterProvider: true, prometheusUrl, metrics, shutdown };
+}
+
+/**
+ * Flushes on the way out. On SIGTERM/SIGINT, if procmeter's handler is the
+ * only one, the signal is raised again after the flush so the process ends
+ * as it would have; if the application handles the signal, it decides.
+ */
+export function flushOnExit(shutdown: () => Promise<void>): void {
+  const onSignal = (signal: NodeJS.Signals) => {
+    process.removeListener('SIGTERM', onSignal);
+    process.removeListener('SIGINT', onSignal);
+    const othersHandleIt = process.listenerCount(signal) > 0;
+    void shutdown().finally(() => {
+      if (!othersHandleIt) process.kill(process.pid, signal);
+    });
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  process.once('beforeExit', () => void shutdown());
+}

@@ -1,0 +1,16 @@
+// procmeter/register: the zero-code start.
+//
+//   node --import procmeter/register app.js     (ESM and CJS apps)
+//   node -r procmeter/register app.js           (CommonJS preload)
+//
+// Reads OTEL_METRICS_EXPORTER (otlp | prometheus | console | none, comma-
+// separated; default otlp), OTEL_EXPORTER_OTLP_ENDPOINT,
+// OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, OTEL_METRIC_EXPORT_INTERVAL,
+// OTEL_METRIC_EXPORT_TIMEOUT, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,
+// OTEL_EXPORTER_PROMETHEUS_HOST (default 127.0.0.1) and _PORT (default
+// 9464), and PROCMETER_NAMING (prometheus | semconv). Invalid settings throw
+// at startup, before the application runs.
+import { flushOnExit, startFromEnvironment, type ZeroCodeStart } from './otel/setup';
+
+export const started: ZeroCodeStart = startFromEnvironment();
+if (started.ownsMeterProvider) flushOnExit(started.shutdown);
