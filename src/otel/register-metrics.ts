@@ -114,25 +114,19 @@ export function registerProcessMetrics(options?: ProcessMetricsOptions): Process
   const base = { naming: resolved.naming, mode: resolved.mode, reportsProcessMetrics: claim.owned };
 
   if (resolved.mode === 'observable') {
-    const observables = specs.map((s) => createObservable(meter, api, s));
+    const observer = createObserver(meter, api, specs, withThread);
     const callback: BatchObservableCallback = async (result: BatchObservableResult) => {
       if (stopped) return;
       try {
         // prom-client measures the lag at collection time; so does this.
         if (eventLoop) await eventLoop.probeLag();
-        const reading = read();
-        specs.forEach((s, i) => {
-          const observable = observables[i]!;
-          s.read(reading, (value, attributes) => {
-            if (Number.isFinite(value)) result.observe(observable, value, withThread(attributes, s.processWide));
-          });
-        });
+        observer.observe(result, read());
         drainAll();
       } catch (error) {
         debug('collection failed: %o', error);
       }
     };
-    meter.addBatchObservableCallback(callback, observables);
+    meter.addBatchObservableCallback(callback, observer.observables);
     return {
       ...base,
       update() {},
@@ -141,7 +135,7 @@ export function registerProcessMetrics(options?: ProcessMetricsOptions): Process
       shutdown() {
         if (stopped) return;
         stopped = true;
-        meter.removeBatchObservableCallback(callback, observables);
+        meter.removeBatchObservableCallback(callback, observer.observables);
         stopCommon();
       },
     };
@@ -197,8 +191,13 @@ function passThrough(_request: unknown, _response: unknown, next?: (error?: unkn
   next?.();
 }
 
-function threadAttributes(): (attributes: Attributes | undefined, processWide: boolean) => Attributes | undefined {
-  if (isMainThread) return (attributes) => attributes;
+export type WithThread = (attributes: Attributes | undefined, processWide: boolean) => Attributes | undefined;
+
+/** No thread attribute: for the main thread, and for tests. */
+export const mainThreadAttributes: WithThread = (attributes) => attributes;
+
+function threadAttributes(): WithThread {
+  if (isMainThread) return mainThreadAttributes;
   const thread = Object.freeze({ 'thread.id': threadId });
   const merged = new WeakMap<Attributes, Attributes>();
   return (attributes, processWide) => {
@@ -215,6 +214,22 @@ function threadAttributes(): (attributes: Attributes | undefined, processWide: b
 
 function instrumentOptions(api: OtelApi, spec: MetricSpec) {
   return { description: spec.description, unit: spec.unit, valueType: spec.integer ? api.ValueType.INT : api.ValueType.DOUBLE };
+}
+
+/** The asynchronous instruments for `specs`, and how to observe a reading into them. */
+export function createObserver(meter: Meter, api: OtelApi, specs: readonly MetricSpec[], withThread: WithThread) {
+  const observables = specs.map((s) => createObservable(meter, api, s));
+  return {
+    observables,
+    observe(result: BatchObservableResult, reading: Reading): void {
+      specs.forEach((spec, i) => {
+        const observable = observables[i]!;
+        spec.read(reading, (value, attributes) => {
+          if (Number.isFinite(value)) result.observe(observable, value, withThread(attributes, spec.processWide));
+        });
+      });
+    },
+  };
 }
 
 function createObservable(meter: Meter, api: OtelApi, spec: MetricSpec): Observable {
@@ -237,12 +252,7 @@ function createObservable(meter: Meter, api: OtelApi, spec: MetricSpec): Observa
  * get add(current - last) of either sign. Gauges get record(current), and a
  * series that disappears (a resource type no longer active) is recorded 0.
  */
-function createPusher(
-  meter: Meter,
-  api: OtelApi,
-  spec: MetricSpec,
-  withThread: (attributes: Attributes | undefined, processWide: boolean) => Attributes | undefined,
-): (reading: Reading) => void {
+export function createPusher(meter: Meter, api: OtelApi, spec: MetricSpec, withThread: WithThread): (reading: Reading) => void {
   const options = instrumentOptions(api, spec);
   const last = new Map<Attributes | undefined, number>();
   switch (spec.kind) {
@@ -252,10 +262,12 @@ function createPusher(
         spec.read(reading, (value, attributes) => {
           if (!Number.isFinite(value)) return;
           const key = withThread(attributes, spec.processWide);
-          const previous = last.get(key) ?? 0;
-          if (value <= previous) return;
+          const previous = last.get(key);
+          // The first update adds the whole total (even 0, so the series
+          // exists, as in observable mode); later ones only growth.
+          if (previous === undefined ? value < 0 : value <= previous) return;
           last.set(key, value); // before add(), so a re-entrant update cannot add it again
-          counter.add(value - previous, key);
+          counter.add(value - (previous ?? 0), key);
         });
     }
     case 'upDownCounter': {
@@ -264,10 +276,10 @@ function createPusher(
         spec.read(reading, (value, attributes) => {
           if (!Number.isFinite(value)) return;
           const key = withThread(attributes, spec.processWide);
-          const previous = last.get(key) ?? 0;
+          const previous = last.get(key);
           if (value === previous) return;
           last.set(key, value);
-          counter.add(value - previous, key);
+          counter.add(value - (previous ?? 0), key);
         });
     }
     case 'gauge': {

@@ -22,7 +22,11 @@ export function runNode(source, { nodeArgs = [], shellPrefix = '', env = {}, tim
       if (result.status !== 0) {
         throw new Error(`child exited ${result.status} ${result.signal ?? ''}\n${result.stderr}`);
       }
-      return JSON.parse(result.stdout);
+      try {
+        return JSON.parse(result.stdout);
+      } catch (error) {
+        throw new Error(`child printed no JSON (${error.message})\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
+      }
     },
   };
 }

@@ -1,0 +1,56 @@
+// `npm run demo`: a small HTTP service with procmeter, serving its metrics
+// at http://127.0.0.1:9464/metrics (no Collector needed), with a little
+// self-generated load so the numbers move. With OTEL_METRICS_EXPORTER=otlp
+// it pushes to a Collector (OTEL_EXPORTER_OTLP_ENDPOINT) instead.
+//
+// Environment: DEMO_PORT (service port, default 3000), DEMO_SECONDS (stop
+// after this long; default: run until Ctrl-C), plus the OTEL_* variables of
+// procmeter/register.
+import http from 'node:http';
+import { once } from 'node:events';
+
+process.env.OTEL_METRICS_EXPORTER ??= 'prometheus';
+process.env.OTEL_SERVICE_NAME ??= 'procmeter-demo';
+const { started } = await import('procmeter/register');
+const { collect, implementation, gcImplementation } = await import('procmeter');
+
+// The work: JSON over some freshly allocated objects (so GC has things to do).
+function handle(request, response) {
+  if (request.url === '/work') {
+    const items = Array.from({ length: 2_000 + Math.floor(Math.random() * 8_000) }, (_, i) => ({ i, text: `item ${i}` }));
+    response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ items: items.length, sample: items[7] }));
+    return;
+  }
+  if (request.url === '/snapshot') {
+    response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(collect()));
+    return;
+  }
+  response.writeHead(404).end('try /work or /snapshot\n');
+}
+
+const server = http.createServer(handle);
+server.listen(Number(process.env.DEMO_PORT ?? 3000), '127.0.0.1');
+await once(server, 'listening');
+const serviceUrl = `http://127.0.0.1:${server.address().port}`;
+const metricsUrl = await started.prometheusUrl;
+
+console.log(`procmeter demo (process sampler: ${implementation}, GC and heap: ${gcImplementation})`);
+console.log(`  service:  ${serviceUrl}/work  (and ${serviceUrl}/snapshot for collect())`);
+if (metricsUrl) console.log(`  metrics:  ${metricsUrl}`);
+else console.log(`  metrics:  exported with OTEL_METRICS_EXPORTER=${process.env.OTEL_METRICS_EXPORTER}`);
+console.log('  load:     about 20 requests per second from this process; Ctrl-C to stop');
+
+// A little load, so the numbers move.
+const load = setInterval(() => {
+  for (let i = 0; i < 2; i++) fetch(`${serviceUrl}/work`).then((r) => r.arrayBuffer()).catch(() => {});
+}, 100);
+
+async function stop() {
+  clearInterval(load);
+  server.close();
+  await started.shutdown();
+  process.exit(0);
+}
+process.once('SIGINT', stop);
+process.once('SIGTERM', stop);
+if (process.env.DEMO_SECONDS) setTimeout(stop, Number(process.env.DEMO_SECONDS) * 1000);

@@ -1,0 +1,214 @@
+// Every catalog metric through the real OpenTelemetry SDK, in both namings:
+// instrument type, unit and attribute keys as the naming contract says
+// (written out here from the contract, not taken from the code), and values
+// that agree with collect() and the v8 module.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, openSync, read, rmSync, writeSync, closeSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
+
+import { collect, registerProcessMetrics } from 'procmeter';
+import { kindOf, manualProvider, pointValue } from '../helpers/otel.mjs';
+import { busyLoop } from '../helpers/assertions.mjs';
+
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc');
+
+// name: [kind, unit, attribute keys]
+const PROMETHEUS = {
+  process_cpu_user_seconds: ['counter', 's', []],
+  process_cpu_system_seconds: ['counter', 's', []],
+  process_cpu_seconds: ['counter', 's', []],
+  process_start_time_seconds: ['gauge', 's', []],
+  process_resident_memory_bytes: ['gauge', 'By', []],
+  process_virtual_memory_bytes: ['gauge', 'By', []],
+  process_heap_bytes: ['gauge', 'By', []],
+  process_open_fds: ['gauge', '{file_descriptor}', []],
+  process_max_fds: ['gauge', '{file_descriptor}', []],
+  process_threads: ['gauge', '{thread}', []],
+  process_context_switches: ['counter', '{context_switch}', ['type']],
+  process_page_faults: ['counter', '{fault}', ['type']],
+  process_max_resident_memory_bytes: ['gauge', 'By', []],
+  nodejs_version_info: ['gauge', '', ['major', 'minor', 'patch', 'version']],
+  nodejs_gc_duration_seconds: ['histogram', 's', ['kind']],
+  nodejs_gc_runs: ['counter', '{gc}', ['kind']],
+  nodejs_gc_reclaimed_bytes: ['counter', 'By', ['kind']],
+  procmeter_gc_pauses_dropped: ['counter', '{pause}', []],
+  nodejs_heap_size_total_bytes: ['gauge', 'By', []],
+  nodejs_heap_size_used_bytes: ['gauge', 'By', []],
+  nodejs_external_memory_bytes: ['gauge', 'By', []],
+  nodejs_heap_space_size_total_bytes: ['gauge', 'By', ['space']],
+  nodejs_heap_space_size_used_bytes: ['gauge', 'By', ['space']],
+  nodejs_heap_space_size_available_bytes: ['gauge', 'By', ['space']],
+  nodejs_eventloop_lag_seconds: ['gauge', 's', []],
+  nodejs_eventloop_lag_min_seconds: ['gauge', 's', []],
+  nodejs_eventloop_lag_max_seconds: ['gauge', 's', []],
+  nodejs_eventloop_lag_mean_seconds: ['gauge', 's', []],
+  nodejs_eventloop_lag_p50_seconds: ['gauge', 's', []],
+  nodejs_eventloop_lag_p90_seconds: ['gauge', 's', []],
+  nodejs_eventloop_lag_p99_seconds: ['gauge', 's', []],
+  nodejs_eventloop_utilization_ratio: ['gauge', '1', []],
+  nodejs_active_resources: ['gauge', '{resource}', ['type']],
+  nodejs_active_resources_total: ['gauge', '{resource}', []],
+  nodejs_active_handles: ['gauge', '{handle}', ['type']],
+  nodejs_active_handles_total: ['gauge', '{handle}', []],
+  nodejs_active_requests: ['gauge', '{request}', ['type']],
+  nodejs_active_requests_total: ['gauge', '{request}', []],
+};
+
+const SEMCONV = {
+  'process.cpu.time': ['counter', 's', ['cpu.mode']],
+  'process.memory.usage': ['upDownCounter', 'By', []],
+  'process.memory.virtual': ['upDownCounter', 'By', []],
+  'process.unix.file_descriptor.count': ['upDownCounter', '{file_descriptor}', []],
+  'process.unix.file_descriptor.limit': ['upDownCounter', '{file_descriptor}', []],
+  'process.thread.count': ['upDownCounter', '{thread}', []],
+  'process.context_switches': ['counter', '{context_switch}', ['process.context_switch.type']],
+  'process.paging.faults': ['counter', '{fault}', ['system.paging.fault.type']],
+  'process.uptime': ['gauge', 's', []],
+  'v8js.gc.duration': ['histogram', 's', ['v8js.gc.type']],
+  'v8js.gc.reclaimed': ['counter', 'By', ['v8js.gc.type']],
+  'procmeter.gc.pause.dropped': ['counter', '{pause}', []],
+  'v8js.memory.heap.used': ['upDownCounter', 'By', ['v8js.heap.space.name']],
+  'v8js.memory.heap.space.size': ['upDownCounter', 'By', ['v8js.heap.space.name']],
+  'v8js.memory.heap.space.available_size': ['upDownCounter', 'By', ['v8js.heap.space.name']],
+  'v8js.memory.heap.space.physical_size': ['upDownCounter', 'By', ['v8js.heap.space.name']],
+  'nodejs.eventloop.delay.min': ['gauge', 's', []],
+  'nodejs.eventloop.delay.max': ['gauge', 's', []],
+  'nodejs.eventloop.delay.mean': ['gauge', 's', []],
+  'nodejs.eventloop.delay.p50': ['gauge', 's', []],
+  'nodejs.eventloop.delay.p90': ['gauge', 's', []],
+  'nodejs.eventloop.delay.p99': ['gauge', 's', []],
+  'nodejs.eventloop.utilization': ['gauge', '1', []],
+  'nodejs.eventloop.time': ['counter', 's', ['nodejs.eventloop.state']],
+  'v8js.resource.active': ['gauge', '{resource}', ['v8js.resource.type']],
+};
+
+// A process with something of everything: a listening server (handles), a
+// timer (resources), a read pending on an empty FIFO (an active request),
+// garbage collected (GC pauses), and a busy event loop (delay samples).
+const fifoDir = mkdtempSync(join(tmpdir(), 'procmeter-catalog-'));
+const fifo = join(fifoDir, 'fifo');
+execFileSync('mkfifo', [fifo]);
+const fifoFd = openSync(fifo, 'r+'); // read-write: opening does not block
+const pendingRead = new Promise((resolve) => read(fifoFd, Buffer.alloc(1), 0, 1, null, resolve));
+const server = createServer().listen(0, '127.0.0.1');
+await once(server, 'listening');
+const timer = setInterval(() => {}, 1000);
+after(async () => {
+  writeSync(fifoFd, 'x');
+  await pendingRead;
+  closeSync(fifoFd);
+  rmSync(fifoDir, { recursive: true, force: true });
+  clearInterval(timer);
+  server.close();
+});
+
+async function collected(naming) {
+  const { provider, collect: collectMetrics } = manualProvider();
+  const handle = registerProcessMetrics({ meterProvider: provider, naming });
+  for (let i = 0; i < 5; i++) {
+    Array.from({ length: 50_000 }, (_, j) => ({ j })); // garbage
+    busyLoop(5);
+    await new Promise((resolve) => setTimeout(resolve, 15));
+  }
+  gc();
+  const metrics = await collectMetrics();
+  return { metrics, handle, collectAgain: collectMetrics, provider };
+}
+
+for (const [naming, expected] of [['prometheus', PROMETHEUS], ['semconv', SEMCONV]]) {
+  test(`${naming} naming: every catalog metric is exported with its type, unit and attributes`, async () => {
+    const { metrics, handle } = await collected(naming);
+    handle.shutdown();
+    assert.deepEqual([...metrics.keys()].sort(), Object.keys(expected).sort(), 'the set of metric names');
+    for (const [name, [kind, unit, attributeKeys]] of Object.entries(expected)) {
+      const metric = metrics.get(name);
+      assert.equal(kindOf(metric), kind, `${name} type`);
+      assert.equal(metric.descriptor.unit, unit, `${name} unit`);
+      assert.ok(metric.dataPoints.length > 0, `${name} has data points`);
+      for (const point of metric.dataPoints) {
+        assert.deepEqual(Object.keys(point.attributes).sort(), [...attributeKeys].sort(), `${name} attribute keys`);
+        const value = kind === 'histogram' ? point.value.count : point.value;
+        assert.ok(Number.isFinite(value), `${name} value ${value}`);
+      }
+    }
+  });
+}
+
+test('semconv attribute values are the ones the conventions define', async () => {
+  const { metrics, handle } = await collected('semconv');
+  handle.shutdown();
+  const values = (name, key) => new Set(metrics.get(name).dataPoints.map((p) => p.attributes[key]));
+  assert.deepEqual(values('process.cpu.time', 'cpu.mode'), new Set(['user', 'system']));
+  assert.deepEqual(values('process.context_switches', 'process.context_switch.type'), new Set(['voluntary', 'involuntary']));
+  assert.deepEqual(values('process.paging.faults', 'system.paging.fault.type'), new Set(['minor', 'major']));
+  assert.deepEqual(values('nodejs.eventloop.time', 'nodejs.eventloop.state'), new Set(['active', 'idle']));
+  for (const type of values('v8js.gc.duration', 'v8js.gc.type')) assert.ok(['major', 'minor', 'incremental', 'weakcb'].includes(type), type);
+  assert.deepEqual(values('v8js.memory.heap.used', 'v8js.heap.space.name'), new Set(v8.getHeapSpaceStatistics().map((s) => s.space_name)));
+  assert.ok(values('v8js.resource.active', 'v8js.resource.type').has('Timeout'));
+  assert.deepEqual(metrics.get('v8js.gc.duration').dataPoints[0].value.buckets.boundaries, [0.01, 0.1, 1, 10]);
+});
+
+test('prometheus naming: values agree with collect(), the v8 module and Node', async () => {
+  const { metrics, handle } = await collected('prometheus');
+  handle.shutdown();
+  const now = collect();
+  const value = (name, attributes) => pointValue(metrics.get(name), attributes);
+  assert.equal(value('process_max_fds'), now.maxFds);
+  assert.equal(value('process_start_time_seconds'), now.startTimeSeconds);
+  assert.equal(value('process_threads'), now.threads);
+  assert.ok(Math.abs(value('process_open_fds') - now.openFds) <= 2);
+  const cpu = process.cpuUsage();
+  assert.ok(Math.abs(value('process_cpu_seconds') - (cpu.user + cpu.system) / 1e6) < 0.1);
+  assert.ok(Math.abs(value('process_cpu_seconds') - value('process_cpu_user_seconds') - value('process_cpu_system_seconds')) < 1e-9);
+  assert.equal(value('process_context_switches', { type: 'voluntary' }) <= now.voluntaryContextSwitches, true);
+  const heap = v8.getHeapStatistics();
+  assert.ok(Math.abs(value('nodejs_heap_size_total_bytes') - heap.total_heap_size) < 4 * 1024 * 1024);
+  assert.equal(metrics.get('nodejs_heap_space_size_total_bytes').dataPoints.length, v8.getHeapSpaceStatistics().length);
+  // prom-client's space label: the V8 name up to '_space'.
+  assert.ok(metrics.get('nodejs_heap_space_size_used_bytes').dataPoints.some((p) => p.attributes.space === 'old'));
+  assert.equal(value('nodejs_version_info', { version: process.version }), 1);
+  const runs = (kind) => value('nodejs_gc_runs', { kind });
+  const histogramCount = (kind) => value('nodejs_gc_duration_seconds', { kind }).count;
+  assert.ok(runs('major') >= 1, 'the forced GC is counted');
+  for (const kind of ['minor', 'major']) {
+    assert.ok(histogramCount(kind) <= runs(kind), `${kind}: the histogram holds pauses since registration, runs since load`);
+  }
+  assert.ok(value('nodejs_active_handles', { type: 'Server' }) >= 1);
+  assert.ok(value('nodejs_active_requests', { type: 'FSReqCallback' }) >= 1);
+  assert.ok(value('nodejs_eventloop_lag_max_seconds') >= 0.004, 'the busy loops delayed the event loop');
+});
+
+test('the GC histogram records every pause once: its count grows exactly with the runs counter', async () => {
+  const { provider, collect: collectMetrics } = manualProvider();
+  const handle = registerProcessMetrics({ meterProvider: provider, metricGroups: ['gc'] });
+  const first = await collectMetrics();
+  // (A histogram with no pause recorded yet is not exported at all.)
+  const count = (metrics) => (metrics.get('nodejs_gc_duration_seconds')?.dataPoints ?? []).reduce((sum, p) => sum + p.value.count, 0);
+  const runs = (metrics) => metrics.get('nodejs_gc_runs').dataPoints.reduce((sum, p) => sum + p.value, 0);
+  for (let i = 0; i < 20; i++) {
+    Array.from({ length: 40_000 }, (_, j) => ({ j }));
+    if (i % 5 === 0) gc();
+  }
+  const second = await collectMetrics();
+  const third = await collectMetrics();
+  handle.shutdown();
+  assert.ok(runs(second) - runs(first) >= 4);
+  assert.equal(count(second) - count(first), runs(second) - runs(first));
+  assert.equal(count(third), count(second), 'no pause is recorded twice');
+});
+
+test('metricGroups leaves out the groups not asked for', async () => {
+  const { provider, collect: collectMetrics } = manualProvider();
+  const handle = registerProcessMetrics({ meterProvider: provider, metricGroups: ['heap'] });
+  const names = [...(await collectMetrics()).keys()];
+  handle.shutdown();
+  assert.deepEqual(names.sort(), Object.keys(PROMETHEUS).filter((n) => n.startsWith('nodejs_heap') || n === 'nodejs_external_memory_bytes').sort());
+});

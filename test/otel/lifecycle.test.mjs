@@ -1,0 +1,122 @@
+// Options, shutdown, the global provider, and failures that must stay inside.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as api from '@opentelemetry/api';
+
+import { registerProcessMetrics } from 'procmeter';
+import { manualProvider } from '../helpers/otel.mjs';
+import { runNode } from '../helpers/child.mjs';
+
+test('bad options throw a TypeError or RangeError naming the option and what it accepts', () => {
+  const cases = [
+    ['x', TypeError, /options must be an object or undefined; got the string "x"/],
+    [{ naming: 'openmetrics' }, RangeError, /options\.naming must be one of 'prometheus', 'semconv'; got the string "openmetrics"/],
+    [{ naming: 1 }, TypeError, /options\.naming must be one of/],
+    [{ mode: 'pull' }, RangeError, /options\.mode must be one of 'observable', 'push'/],
+    [{ metricGroups: 'process' }, TypeError, /options\.metricGroups must be an array of 'process', 'gc', 'heap', 'eventLoop', 'resources', 'runtime'/],
+    [{ metricGroups: ['process', 'cpu'] }, RangeError, /options\.metricGroups\[1\] must be one of/],
+    [{ gcDurationBuckets: [0.1, 0.01] }, RangeError, /options\.gcDurationBuckets must be non-empty, finite, non-negative and strictly ascending/],
+    [{ gcDurationBuckets: ['1'] }, TypeError, /options\.gcDurationBuckets must be an array of numbers/],
+    [{ eventLoopDelayResolutionMs: 0 }, RangeError, /options\.eventLoopDelayResolutionMs must be an integer from 1 to 60000/],
+    [{ eventLoopDelayStddev: 'yes' }, TypeError, /options\.eventLoopDelayStddev must be a boolean/],
+    [{ pushIntervalMs: -5 }, RangeError, /options\.pushIntervalMs must be an integer from 0/],
+    [{ pushEveryRequests: 1.5 }, RangeError, /options\.pushEveryRequests must be an integer/],
+    [{ meterProvider: {} }, TypeError, /options\.meterProvider must be an OpenTelemetry MeterProvider/],
+    [{ nameing: 'semconv' }, TypeError, /unknown option 'nameing'; known options are meterProvider, naming/],
+  ];
+  for (const [options, type, message] of cases) {
+    assert.throws(() => registerProcessMetrics(options), (error) => error instanceof type && message.test(error.message), JSON.stringify(options));
+  }
+});
+
+test('without a meterProvider option, the global MeterProvider is used', async () => {
+  const { provider, collect } = manualProvider();
+  assert.ok(api.metrics.setGlobalMeterProvider(provider));
+  try {
+    const handle = registerProcessMetrics({ metricGroups: ['process'] });
+    assert.ok((await collect()).has('process_cpu_seconds'));
+    handle.shutdown();
+  } finally {
+    api.metrics.disable();
+  }
+});
+
+test('after shutdown() the callbacks are gone, and a process that registered exits on its own', async () => {
+  const { provider, collect } = manualProvider();
+  const observable = registerProcessMetrics({ meterProvider: provider });
+  assert.ok((await collect()).size > 30);
+  observable.shutdown();
+  observable.shutdown(); // idempotent
+  // The SDK keeps exporting an asynchronous instrument's last cumulative
+  // values; what must stop is procmeter reading: the values stay frozen.
+  const frozen = (await collect()).get('process_cpu_seconds').dataPoints[0].value;
+  const spin = Date.now() + 30;
+  while (Date.now() < spin);
+  assert.equal((await collect()).get('process_cpu_seconds').dataPoints[0].value, frozen, 'read again after shutdown');
+
+  for (const mode of ['observable', 'push']) {
+    const child = runNode(
+      `
+      import { registerProcessMetrics } from 'procmeter';
+      import { MeterProvider, PeriodicExportingMetricReader, InMemoryMetricExporter, AggregationTemporality } from '@opentelemetry/sdk-metrics';
+      const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+      const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 50 });
+      const provider = new MeterProvider({ readers: [reader] });
+      const handle = registerProcessMetrics({ meterProvider: provider, mode: '${mode}', pushIntervalMs: 20 });
+      handle.update();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      handle.shutdown();
+      await provider.shutdown();
+      console.log(JSON.stringify({ exports: exporter.getMetrics().length }));
+      // No process.exit(): the process must end because nothing is left.`,
+      { timeout: 10_000 },
+    );
+    assert.equal(child.signal, null, `${mode}: still running after 10 s (killed by ${child.signal})`);
+    assert.equal(child.status, 0, child.stderr);
+    assert.ok(JSON.parse(child.stdout).exports >= 2, `${mode}: the periodic reader exported`);
+  }
+});
+
+test('a value the platform cannot provide is left out, never exported as 0 or NaN', () => {
+  // The JavaScript fallback cannot see reclaimed bytes (NaN).
+  const result = runNode(
+    `
+    import { registerProcessMetrics, gcImplementation } from 'procmeter';
+    import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+    class Reader extends MetricReader { onShutdown() { return Promise.resolve(); } onForceFlush() { return Promise.resolve(); } }
+    const reader = new Reader();
+    const handle = registerProcessMetrics({ meterProvider: new MeterProvider({ readers: [reader] }), metricGroups: ['gc'] });
+    const { resourceMetrics } = await reader.collect();
+    const names = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics.map((m) => m.descriptor.name));
+    handle.shutdown();
+    console.log(JSON.stringify({ gcImplementation, names }));`,
+    { env: { PROCMETER_FORCE_FALLBACK: '1' } },
+  ).json();
+  assert.equal(result.gcImplementation, 'fallback');
+  assert.ok(result.names.includes('nodejs_gc_runs'));
+  assert.ok(!result.names.includes('nodejs_gc_reclaimed_bytes'), `reclaimed bytes exported: ${result.names}`);
+});
+
+test('a failure while collecting stays inside procmeter: no exception reaches the application or the SDK', async () => {
+  const original = process.getActiveResourcesInfo;
+  process.getActiveResourcesInfo = () => {
+    throw new Error('broken runtime API');
+  };
+  const uncaught = [];
+  const onUncaught = (error) => uncaught.push(error);
+  process.on('uncaughtException', onUncaught);
+  try {
+    const { provider, reader } = manualProvider();
+    for (const mode of ['observable', 'push']) {
+      const handle = registerProcessMetrics({ meterProvider: provider, mode, pushIntervalMs: 0 });
+      handle.update();
+      const { errors } = await reader.collect();
+      assert.deepEqual(errors, [], `${mode}: the SDK saw errors`);
+      handle.shutdown();
+    }
+  } finally {
+    process.getActiveResourcesInfo = original;
+    process.removeListener('uncaughtException', onUncaught);
+  }
+  assert.deepEqual(uncaught, []);
+});

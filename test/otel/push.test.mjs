@@ -1,0 +1,183 @@
+// Push mode: differential counter updates against the real SDK's cumulative
+// sums, over thousands of random sequences of readings, collections and
+// update calls; and push and observable modes agreeing on the same reading.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import * as api from '@opentelemetry/api';
+
+import { createSnapshot, registerProcessMetrics } from 'procmeter';
+import { manualProvider, pointValue } from '../helpers/otel.mjs';
+
+const require = createRequire(import.meta.url);
+// Internals: the pieces registerProcessMetrics() is built from, so that the
+// test can feed them readings of its own making.
+const { catalogFor } = require('../../dist/cjs/otel/catalog.js');
+const { createObserver, createPusher, mainThreadAttributes } = require('../../dist/cjs/otel/register-metrics.js');
+
+// A deterministic PRNG, so a failure can be replayed from its seed.
+function random(seed) {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function readingOf(snapshot) {
+  return { snapshot, eventLoop: undefined, resources: undefined, nowSeconds: 1_800_000_000 };
+}
+
+const COUNTER_FIELDS = ['cpuUserSeconds', 'cpuSystemSeconds', 'voluntaryContextSwitches', 'involuntaryContextSwitches', 'minorPageFaults', 'majorPageFaults'];
+
+test('push mode: exported counters equal the highest reading so far, never decrease, never double count (2,000 random sequences)', async () => {
+  const specs = catalogFor('prometheus', false).metrics.filter((s) => s.group === 'process');
+  for (let seed = 1; seed <= 2000; seed++) {
+    const next = random(seed);
+    const { provider, collect } = manualProvider();
+    const meter = provider.getMeter('procmeter');
+    const pushers = specs.map((spec) => createPusher(meter, api, spec, mainThreadAttributes));
+    const snapshot = createSnapshot();
+    const truth = Object.fromEntries(COUNTER_FIELDS.map((f) => [f, 0]));
+    const best = Object.fromEntries(COUNTER_FIELDS.map((f) => [f, NaN]));
+    let lastExported = Object.fromEntries(COUNTER_FIELDS.map((f) => [f, 0]));
+    const steps = 5 + Math.floor(next() * 20);
+    for (let step = 0; step < steps; step++) {
+      // A new reading: counters usually grow, sometimes stay, sometimes are
+      // unavailable (NaN), rarely read lower (a glitch that must not count).
+      for (const field of COUNTER_FIELDS) {
+        const roll = next();
+        if (roll < 0.1) snapshot[field] = NaN;
+        else if (roll < 0.15) snapshot[field] = Math.max(0, truth[field] - Math.floor(next() * 5));
+        else {
+          truth[field] += roll < 0.3 ? 0 : Math.floor(next() * 1000) + (field.includes('Seconds') ? next() : 0);
+          snapshot[field] = truth[field];
+        }
+        if (Number.isFinite(snapshot[field])) best[field] = Number.isNaN(best[field]) ? snapshot[field] : Math.max(best[field], snapshot[field]);
+      }
+      // 1-3 update calls for the same reading (from several places).
+      const updates = 1 + Math.floor(next() * 3);
+      for (let u = 0; u < updates; u++) for (const push of pushers) push(readingOf(snapshot));
+      if (next() < 0.5 || step === steps - 1) {
+        const metrics = await collect();
+        // A series never added to (every reading so far NaN) is not exported: 0.
+        const value = (name, attributes) => {
+          const metric = metrics.get(name);
+          const point = metric?.dataPoints.find((p) => Object.entries(attributes).every(([k, v]) => p.attributes[k] === v));
+          return point ? point.value : 0;
+        };
+        const exported = {
+          cpuUserSeconds: value('process_cpu_user_seconds', {}),
+          cpuSystemSeconds: value('process_cpu_system_seconds', {}),
+          voluntaryContextSwitches: value('process_context_switches', { type: 'voluntary' }),
+          involuntaryContextSwitches: value('process_context_switches', { type: 'involuntary' }),
+          minorPageFaults: value('process_page_faults', { type: 'minor' }),
+          majorPageFaults: value('process_page_faults', { type: 'major' }),
+        };
+        for (const field of COUNTER_FIELDS) {
+          const expected = Number.isNaN(best[field]) ? 0 : best[field];
+          assert.ok(Math.abs(exported[field] - expected) < 1e-6, `seed ${seed} step ${step} ${field}: exported ${exported[field]}, highest reading ${expected}`);
+          assert.ok(exported[field] >= lastExported[field], `seed ${seed} step ${step} ${field} went backwards`);
+        }
+        lastExported = exported;
+      }
+    }
+    await provider.shutdown();
+  }
+});
+
+test('push and observable modes export the same values for the same reading', async () => {
+  for (const naming of ['prometheus', 'semconv']) {
+    const specs = catalogFor(naming, true).metrics;
+    const snapshot = createSnapshot();
+    const { collect } = await import('procmeter');
+    collect(snapshot);
+    const reading = {
+      snapshot,
+      eventLoop: { minSeconds: 0.001, maxSeconds: 0.02, meanSeconds: 0.004, stddevSeconds: 0.002, p50Seconds: 0.003, p90Seconds: 0.01, p99Seconds: 0.019, lagSeconds: 0.0015, utilization: 0.4, activeSeconds: 12.5, idleSeconds: 30.25 },
+      resources: { resources: new Map([['Timeout', 2], ['TCPServerWrap', 1]]), resourcesTotal: 3, handles: new Map([['Server', 1]]), handlesTotal: 1, requests: new Map(), requestsTotal: 0 },
+      nowSeconds: 1_800_000_000,
+    };
+
+    const pushed = manualProvider();
+    const pushers = specs.map((spec) => createPusher(pushed.provider.getMeter('procmeter'), api, spec, mainThreadAttributes));
+    for (const push of pushers) push(reading);
+
+    const observed = manualProvider();
+    const meter = observed.provider.getMeter('procmeter');
+    const observer = createObserver(meter, api, specs, mainThreadAttributes);
+    meter.addBatchObservableCallback((result) => observer.observe(result, reading), observer.observables);
+
+    const [a, b] = [await pushed.collect(), await observed.collect()];
+    assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort(), `${naming}: the same metrics`);
+    for (const [name, metric] of a) {
+      const points = (m) => m.dataPoints.map((p) => [JSON.stringify(p.attributes), p.value]).sort();
+      assert.deepEqual(points(metric), points(b.get(name)), `${naming} ${name}`);
+    }
+  }
+});
+
+test('update() called re-entrantly (from inside an instrument) and from several places adds nothing twice', async () => {
+  const { provider, collect } = manualProvider();
+  let handle;
+  let reentered = 0;
+  // A MeterProvider whose counters call update() again from inside add().
+  const sneaky = {
+    getMeter(...args) {
+      const meter = provider.getMeter(...args);
+      return new Proxy(meter, {
+        get(target, property) {
+          if (property !== 'createCounter') return Reflect.get(target, property).bind(target);
+          return (...counterArgs) => {
+            const counter = target.createCounter(...counterArgs);
+            return {
+              add(value, attributes) {
+                reentered += 1;
+                handle.update();
+                counter.add(value, attributes);
+              },
+            };
+          };
+        },
+      });
+    },
+  };
+  handle = registerProcessMetrics({ meterProvider: sneaky, mode: 'push', pushIntervalMs: 0, metricGroups: ['process'] });
+  const cpuBefore = process.cpuUsage();
+  handle.update();
+  handle.update();
+  const metrics = await collect();
+  const cpuAfter = process.cpuUsage();
+  handle.shutdown();
+  assert.ok(reentered > 0, 'the re-entrant path ran');
+  const user = pointValue(metrics.get('process_cpu_user_seconds'));
+  assert.ok(user >= cpuBefore.user / 1e6 - 0.01 && user <= cpuAfter.user / 1e6 + 0.01, `user CPU ${user} outside [${cpuBefore.user / 1e6}, ${cpuAfter.user / 1e6}]`);
+});
+
+test('push mode: countRequest() updates every N calls, the timer updates on its own, nothing after shutdown()', async () => {
+  const { provider, collect } = manualProvider();
+  const handle = registerProcessMetrics({ meterProvider: provider, mode: 'push', pushIntervalMs: 0, pushEveryRequests: 3, metricGroups: ['process'] });
+  const middleware = handle.middleware();
+  let nexts = 0;
+  middleware({}, {}, () => (nexts += 1));
+  middleware({}, {}, () => (nexts += 1));
+  assert.equal((await collect()).size, 0, 'nothing before the third request');
+  middleware({}, {}, () => (nexts += 1));
+  assert.equal(nexts, 3);
+  const afterThird = await collect();
+  assert.ok(afterThird.has('process_cpu_seconds'));
+  handle.shutdown();
+  const cpu = pointValue(afterThird.get('process_cpu_seconds'));
+  for (let i = 0; i < 10; i++) handle.countRequest();
+  handle.update();
+  assert.equal(pointValue((await collect()).get('process_cpu_seconds')), cpu, 'no update after shutdown');
+
+  const timed = manualProvider();
+  const timedHandle = registerProcessMetrics({ meterProvider: timed.provider, mode: 'push', pushIntervalMs: 30, metricGroups: ['process'] });
+  await new Promise((resolve) => setTimeout(resolve, 120));
+  assert.ok((await timed.collect()).has('process_cpu_seconds'), 'the timer ran update()');
+  timedHandle.shutdown();
+});
