@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm test`: the behaviour suites under test/snapshot and test/runtime run
 // once against the native addon and once against the JavaScript fallback
-// (same tests, same expectations); the other suites run once.
+// (same tests, same expectations); the other suites run once. Arguments
+// filter test files by path, e.g. `npm test -- otel/push`.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,6 +27,7 @@ const runs = [
     env: { PROCMETER_TEST_IMPLEMENTATION: 'fallback', PROCMETER_FORCE_FALLBACK: '1' },
   },
   { label: 'loading, consistency, native units', files: testFiles('loading', 'consistency', 'native'), env: {} },
+  { label: 'OpenTelemetry layer and end to end', files: testFiles('otel', 'e2e'), env: {} },
 ];
 
 const only = process.argv.slice(2);

@@ -188,12 +188,14 @@ export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): Zero
   let stopping: Promise<void> | undefined;
   const shutdown = () => {
     stopping ??= (async () => {
-      metrics.shutdown();
       try {
-        await provider.shutdown(); // flushes the periodic readers
+        // Flushes the periodic readers, with procmeter's callback still
+        // registered so the last export has everything.
+        await provider.shutdown();
       } catch (error) {
         debug('shutdown failed: %o', error);
       }
+      metrics.shutdown();
       server?.close();
     })();
     return stopping;

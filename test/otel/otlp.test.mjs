@@ -1,0 +1,55 @@
+// The real OTLP/HTTP exporter to a loopback receiver: the decoded payload
+// carries procmeter's metrics, the resource and the right values.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+
+import { collect, registerProcessMetrics } from 'procmeter';
+import { startOtlpReceiver, otlpMetrics } from '../helpers/otlp-receiver.mjs';
+
+test('OTLP/HTTP export of the prometheus-named catalog, decoded', async () => {
+  const receiver = await startOtlpReceiver();
+  const reader = new PeriodicExportingMetricReader({
+    exporter: new OTLPMetricExporter({ url: `${receiver.base}/v1/metrics` }),
+    exportIntervalMillis: 60_000,
+  });
+  const provider = new MeterProvider({ resource: resourceFromAttributes({ 'service.name': 'otlp-test' }), readers: [reader] });
+  const handle = registerProcessMetrics({ meterProvider: provider });
+  try {
+    Array.from({ length: 200_000 }, (_, i) => ({ i })); // some GC
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await reader.forceFlush();
+    await receiver.waitFor((requests) => requests.length > 0);
+    const now = collect();
+    const metrics = new Map(otlpMetrics(receiver.requests).map((m) => [m.name, m]));
+    assert.equal(receiver.requests[0].contentType, 'application/json');
+    assert.ok(metrics.size >= 35, `${metrics.size} metrics`);
+    const only = (name) => metrics.get(name).data.dataPoints[0];
+
+    const maxFds = metrics.get('process_max_fds');
+    assert.equal(maxFds.kind, 'gauge');
+    assert.equal(maxFds.resource['service.name'], 'otlp-test');
+    assert.equal(maxFds.scope, 'procmeter');
+    assert.equal(only('process_max_fds').asInt, now.maxFds, 'whole numbers travel as asInt');
+    assert.equal(only('process_start_time_seconds').asDouble, now.startTimeSeconds);
+
+    const cpu = metrics.get('process_cpu_seconds');
+    assert.equal(cpu.kind, 'sum');
+    assert.equal(cpu.data.isMonotonic, true);
+    assert.equal(cpu.data.aggregationTemporality, 2, 'cumulative');
+    assert.ok(only('process_cpu_seconds').asDouble > 0 && only('process_cpu_seconds').asDouble <= now.cpuUserSeconds + now.cpuSystemSeconds);
+
+    const gc = metrics.get('nodejs_gc_duration_seconds');
+    assert.equal(gc.kind, 'histogram');
+    assert.deepEqual(gc.data.dataPoints[0].explicitBounds, [0.001, 0.01, 0.1, 1, 2, 5]);
+    const kinds = gc.data.dataPoints.map((p) => p.attributes.find((a) => a.key === 'kind').value.stringValue);
+    assert.ok(kinds.includes('minor'));
+  } finally {
+    handle.shutdown();
+    await provider.shutdown();
+    await receiver.close();
+  }
+});

@@ -1,0 +1,178 @@
+// The zero-code start (node --import / -r procmeter/register) with each
+// exporter, in an ESM and a CommonJS app; joining an application's own
+// MeterProvider; flushing on exit; and the demo.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+
+import { startOtlpReceiver, otlpMetrics } from '../helpers/otlp-receiver.mjs';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const APPS = {
+  esm: ['--import', 'procmeter/register', 'test/fixtures/app.mjs'],
+  cjs: ['-r', 'procmeter/register', 'test/fixtures/app.cjs'],
+};
+
+async function freePort() {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Starts `node args` from the repository root; collects its output. */
+function start(args, env) {
+  const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = { stdout: '', stderr: '' };
+  child.stdout.setEncoding('utf8').on('data', (d) => (output.stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d) => (output.stderr += d));
+  const exited = once(child, 'exit').then(([code, signal]) => ({ code, signal }));
+  const firstLine = new Promise((resolve, reject) => {
+    child.stdout.on('data', () => {
+      const line = output.stdout.split('\n')[0];
+      if (output.stdout.includes('\n')) resolve(line);
+    });
+    exited.then(() => reject(new Error(`exited before printing: ${output.stderr}`)));
+  });
+  firstLine.catch(() => {}); // tests that expect an early exit never ask for it
+  return { child, output, exited, firstLine };
+}
+
+for (const [kind, args] of Object.entries(APPS)) {
+  test(`${kind} app, OTEL_METRICS_EXPORTER=prometheus: metrics served on 127.0.0.1, and the app still ends on its own`, async () => {
+    const port = await freePort();
+    const app = start(args, { OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(port), APP_SECONDS: '2' });
+    const report = JSON.parse(await app.firstLine);
+    assert.equal(report.prometheusUrl, `http://127.0.0.1:${port}/metrics`);
+    assert.equal(report.owns, true);
+    const text = await (await fetch(report.prometheusUrl)).text();
+    for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'process_open_fds', 'nodejs_heap_size_used_bytes', 'nodejs_version_info']) {
+      assert.match(text, new RegExp(`^${name}\\{`, 'm'), `${name} in the exposition`);
+    }
+    assert.equal((await fetch(`http://127.0.0.1:${port}/other`)).status, 404);
+    const { code, signal } = await app.exited;
+    assert.deepEqual({ code, signal }, { code: 0, signal: null }, app.output.stderr);
+  });
+
+  test(`${kind} app, OTEL_METRICS_EXPORTER=otlp: exports with the service's resource, and flushes when it ends`, async () => {
+    const receiver = await startOtlpReceiver();
+    try {
+      const app = start(args, {
+        OTEL_METRICS_EXPORTER: 'otlp',
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.base,
+        OTEL_METRIC_EXPORT_INTERVAL: '60000', // only the flush at exit exports
+        OTEL_SERVICE_NAME: `zero-code-${kind}`,
+        OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=test',
+        PROCMETER_NAMING: 'semconv',
+        APP_SECONDS: '0.5',
+      });
+      const { code } = await app.exited;
+      assert.equal(code, 0, app.output.stderr);
+      await receiver.waitFor((requests) => requests.length > 0, 5000);
+      assert.equal(receiver.requests[0].path, '/v1/metrics');
+      const metrics = otlpMetrics(receiver.requests);
+      const cpu = metrics.find((m) => m.name === 'process.cpu.time');
+      assert.ok(cpu, 'process.cpu.time exported');
+      assert.equal(cpu.kind, 'sum');
+      assert.equal(cpu.data.isMonotonic, true);
+      assert.equal(cpu.resource['service.name'], `zero-code-${kind}`);
+      assert.equal(cpu.resource['deployment.environment.name'], 'test');
+      assert.equal(cpu.resource['process.runtime.name'], 'nodejs');
+      assert.equal(cpu.resource['process.runtime.version'], process.versions.node);
+    } finally {
+      await receiver.close();
+    }
+  });
+}
+
+test('OTEL_EXPORTER_OTLP_METRICS_ENDPOINT is used as given, and SIGTERM flushes before the process ends by the signal', async () => {
+  const receiver = await startOtlpReceiver();
+  try {
+    const app = start(APPS.esm, {
+      OTEL_METRICS_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: `${receiver.base}/custom/path`,
+      OTEL_METRIC_EXPORT_INTERVAL: '60000',
+      APP_SECONDS: '60',
+    });
+    await app.firstLine;
+    app.child.kill('SIGTERM');
+    const { signal } = await app.exited;
+    assert.equal(signal, 'SIGTERM', 'the process ends the way SIGTERM ends it');
+    await receiver.waitFor((requests) => requests.length > 0, 5000);
+    assert.equal(receiver.requests[0].path, '/custom/path');
+    assert.ok(otlpMetrics(receiver.requests).some((m) => m.name === 'process_cpu_seconds'));
+  } finally {
+    await receiver.close();
+  }
+});
+
+test('OTEL_METRICS_EXPORTER=console prints the metrics; =none sets up nothing', async () => {
+  const consoleApp = start(APPS.cjs, { OTEL_METRICS_EXPORTER: 'console', OTEL_METRIC_EXPORT_INTERVAL: '200', APP_SECONDS: '0.8' });
+  assert.equal((await consoleApp.exited).code, 0, consoleApp.output.stderr);
+  assert.match(consoleApp.output.stdout, /process_cpu_seconds/);
+
+  const port = await freePort();
+  const none = start(APPS.esm, { OTEL_METRICS_EXPORTER: 'none', OTEL_EXPORTER_PROMETHEUS_PORT: String(port), APP_SECONDS: '0.3' });
+  const report = JSON.parse(await none.firstLine);
+  assert.equal(report.prometheusUrl, null);
+  assert.equal((await none.exited).code, 0, none.output.stderr);
+});
+
+test('with the application’s own global MeterProvider, procmeter only adds its instruments to it', async () => {
+  const ownPort = await freePort();
+  const unusedPort = await freePort();
+  const app = start(['--import', './test/fixtures/own-sdk.mjs', ...APPS.esm], {
+    OWN_SDK_PORT: String(ownPort),
+    OTEL_METRICS_EXPORTER: 'prometheus',
+    OTEL_EXPORTER_PROMETHEUS_PORT: String(unusedPort),
+    APP_SECONDS: '30',
+  });
+  try {
+    const report = JSON.parse(await app.firstLine);
+    assert.deepEqual(report, { prometheusUrl: null, owns: false });
+    const text = await (await fetch(`http://127.0.0.1:${ownPort}/metrics`)).text();
+    assert.match(text, /^process_cpu_seconds_total\{/m, 'procmeter metrics on the app’s endpoint');
+    await assert.rejects(fetch(`http://127.0.0.1:${unusedPort}/metrics`), 'procmeter started no server of its own');
+  } finally {
+    app.child.kill('SIGKILL');
+    await app.exited;
+  }
+});
+
+test('invalid settings stop the start with an error naming the variable', async () => {
+  for (const [env, message] of [
+    [{ OTEL_METRICS_EXPORTER: 'zipkin' }, /OTEL_METRICS_EXPORTER lists 'zipkin'; accepted: otlp, prometheus, console, none/],
+    [{ OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: 'http' }, /OTEL_EXPORTER_PROMETHEUS_PORT must be a positive integer/],
+    [{ PROCMETER_NAMING: 'otel' }, /PROCMETER_NAMING must be one of prometheus, semconv; got 'otel'/],
+  ]) {
+    const app = start(APPS.cjs, env);
+    const { code } = await app.exited;
+    assert.notEqual(code, 0);
+    assert.match(app.output.stderr, message);
+  }
+});
+
+test('npm run demo: the service answers and its metrics endpoint serves the catalog', async () => {
+  const port = await freePort();
+  const demo = start(['demo/service.mjs'], { DEMO_PORT: '0', OTEL_EXPORTER_PROMETHEUS_PORT: String(port), DEMO_SECONDS: '20' });
+  try {
+    await demo.firstLine;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const service = /service:\s+(\S+)\/work/.exec(demo.output.stdout)[1];
+    const metricsUrl = /metrics:\s+(\S+)/.exec(demo.output.stdout)[1];
+    assert.equal(metricsUrl, `http://127.0.0.1:${port}/metrics`);
+    assert.equal((await fetch(`${service}/work`)).status, 200);
+    const text = await (await fetch(metricsUrl)).text();
+    for (const name of ['process_cpu_seconds_total', 'nodejs_eventloop_lag_p99_seconds', 'nodejs_gc_duration_seconds_bucket', 'nodejs_active_handles_total']) {
+      assert.match(text, new RegExp(`^${name}\\{`, 'm'), name);
+    }
+  } finally {
+    demo.child.kill('SIGINT');
+    const { code } = await demo.exited;
+    assert.equal(code, 0, demo.output.stderr);
+  }
+});
