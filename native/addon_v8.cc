@@ -62,15 +62,19 @@ class V8Addon : public Napi::Addon<V8Addon> {
   }
 
  private:
-  // start(): installs the GC callbacks and returns
+  // start(trackGc = true): reads the heap layout, installs the GC callbacks
+  // unless trackGc is false, and returns
   // { heapSpaceNames: string[], heapTrusted: boolean }. Idempotent.
   Napi::Value Start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!heap_) {
       v8::Isolate* isolate = v8::Isolate::GetCurrent();
       heap_ = std::make_unique<HeapSampler>(isolate);
-      gc_ = std::make_unique<GcTracker>(isolate, heap_.get());
-      gc_->Install();
+      const bool track_gc = info.Length() == 0 || !info[0].IsBoolean() || info[0].As<Napi::Boolean>().Value();
+      if (track_gc) {
+        gc_ = std::make_unique<GcTracker>(isolate, heap_.get());
+        gc_->Install();
+      }
       // Remove the callbacks while the isolate is still alive and no GC can
       // be running: from the environment's cleanup, never a finalizer.
       env_ = env;
@@ -100,9 +104,16 @@ class V8Addon : public Napi::Addon<V8Addon> {
     sampler_.Sample(slots);
     if (heap_) {
       heap_->Sample(slots);
-      gc_->Read(slots);
     } else {
       for (size_t slot = kProcessSlotCount; slot < kSlotCount; ++slot) {
+        slots[slot] = std::numeric_limits<double>::quiet_NaN();
+      }
+    }
+    if (gc_) {
+      gc_->Read(slots);
+    } else {
+      slots[GC_PAUSES_DROPPED] = std::numeric_limits<double>::quiet_NaN();
+      for (size_t slot = kGcSlotsBegin; slot < kHeapSpaceSlotsBegin; ++slot) {
         slots[slot] = std::numeric_limits<double>::quiet_NaN();
       }
     }
@@ -138,7 +149,7 @@ class V8Addon : public Napi::Addon<V8Addon> {
   static void CleanupHook(void* data) {
     auto* self = static_cast<V8Addon*>(data);
     self->cleanup_hook_added_ = false;
-    self->gc_->Uninstall();
+    if (self->gc_) self->gc_->Uninstall();
   }
 
   ProcessSampler sampler_;

@@ -5,15 +5,24 @@
 import { debuglog } from 'node:util';
 import { markAsUntransferable } from 'node:worker_threads';
 
-import { FallbackProcessSampler } from './fallback/process-sampler';
-import { GcObserver } from './fallback/gc-observer';
-import { HeapReader } from './fallback/heap-reader';
-import { SLOT_COUNT } from './generated/layout';
+// The fallbacks are loaded only when used: with the native addon, loading
+// procmeter stays cheap (process start-up counts).
+type Fallbacks = typeof import('./fallback/process-sampler') & typeof import('./fallback/gc-observer') & typeof import('./fallback/heap-reader');
+function fallbacks(): Fallbacks {
+  return {
+    ...(require('./fallback/process-sampler') as typeof import('./fallback/process-sampler')),
+    ...(require('./fallback/gc-observer') as typeof import('./fallback/gc-observer')),
+    ...(require('./fallback/heap-reader') as typeof import('./fallback/heap-reader')),
+  };
+}
+import { GC_SLOTS_BEGIN, HEAP_SPACE_SLOTS_BEGIN, SLOT, SLOT_COUNT } from './generated/layout';
 import { loadNative, type LoadAttempt, type LoadedV8Binding, type NativeBinding } from './native-loader';
 import type { ProcessSource, RuntimeSource, Sampler } from './sampler';
 
 /** Set to 1 to skip the native addons, e.g. to test the fallback. */
 export const FORCE_FALLBACK_ENV = 'PROCMETER_FORCE_FALLBACK';
+/** Set to 0 to track no GCs at all (no V8 callbacks, no observer; GC fields NaN). */
+export const GC_TRACKING_ENV = 'PROCMETER_GC_TRACKING';
 
 export type Implementation = 'native' | 'fallback';
 
@@ -28,6 +37,8 @@ export interface LoadDiagnostics {
   readonly attempts: readonly LoadAttempt[];
   /** Why a fallback is in use, when one is. */
   readonly fallbackReason: string | undefined;
+  /** False when PROCMETER_GC_TRACKING=0 turned GC tracking off. */
+  readonly gcTracking: boolean;
 }
 
 const debug = debuglog('procmeter');
@@ -51,7 +62,7 @@ function fullNativeSampler(loaded: LoadedV8Binding): Sampler {
   const base = { slots, pauseRingCapacity: binding.pauseRingCapacity, drainGcPauses: (out: Float64Array) => binding.drainGcPauses(out) };
   if (loaded.heapTrusted) return { ...base, heapSpaceNames: loaded.heapSpaceNames, sample };
   // Native GC tracking, but heap figures from the v8 module.
-  const heap = new HeapReader();
+  const heap = new (fallbacks().HeapReader)();
   return {
     ...base,
     heapSpaceNames: heap.heapSpaceNames,
@@ -63,16 +74,18 @@ function fullNativeSampler(loaded: LoadedV8Binding): Sampler {
 }
 
 function jsRuntimeSource(): RuntimeSource {
+  const { HeapReader, GcObserver } = fallbacks();
   const heap = new HeapReader();
-  const gc = new GcObserver();
+  const gc = gcTracking ? new GcObserver() : undefined;
   return {
     heapSpaceNames: heap.heapSpaceNames,
-    pauseRingCapacity: gc.pauseRingCapacity,
+    pauseRingCapacity: gc?.pauseRingCapacity ?? 0,
     sampleInto(slots) {
       heap.sampleInto(slots);
-      gc.readInto(slots);
+      if (gc) gc.readInto(slots);
+      else slots.fill(NaN, GC_SLOTS_BEGIN, HEAP_SPACE_SLOTS_BEGIN).fill(NaN, SLOT.gcPausesDropped, SLOT.gcPausesDropped + 1);
     },
-    drainGcPauses: (out) => gc.drainGcPauses(out),
+    drainGcPauses: (out) => gc?.drainGcPauses(out) ?? 0,
   };
 }
 
@@ -93,11 +106,11 @@ function combine(process: ProcessSource, runtime: RuntimeSource): Sampler {
 function choose(): { sampler: Sampler; diagnostics: LoadDiagnostics; binding?: NativeBinding } {
   if (isSet(process.env[FORCE_FALLBACK_ENV])) {
     return {
-      sampler: combine(new FallbackProcessSampler(), jsRuntimeSource()),
+      sampler: combine(new (fallbacks().FallbackProcessSampler)(), jsRuntimeSource()),
       diagnostics: diagnosticsOf('fallback', 'fallback', undefined, [], `${FORCE_FALLBACK_ENV} is set`),
     };
   }
-  const { full, core, attempts } = loadNative();
+  const { full, core, attempts } = loadNative(undefined, gcTracking);
   if (full) {
     const reason = full.heapTrusted ? undefined : 'native heap figures disagreed with the v8 module; heap read from JavaScript';
     return { sampler: fullNativeSampler(full), diagnostics: diagnosticsOf('native', 'native', full.path, attempts, reason), binding: full.binding };
@@ -110,7 +123,7 @@ function choose(): { sampler: Sampler; diagnostics: LoadDiagnostics; binding?: N
     };
   }
   return {
-    sampler: combine(new FallbackProcessSampler(), jsRuntimeSource()),
+    sampler: combine(new (fallbacks().FallbackProcessSampler)(), jsRuntimeSource()),
     diagnostics: diagnosticsOf('fallback', 'fallback', undefined, attempts, 'no native binary could be loaded'),
   };
 }
@@ -122,13 +135,18 @@ function diagnosticsOf(
   attempts: readonly LoadAttempt[],
   fallbackReason: string | undefined,
 ): LoadDiagnostics {
-  return { implementation, gcImplementation, binaryPath, attempts, fallbackReason };
+  return { implementation, gcImplementation, binaryPath, attempts, fallbackReason, gcTracking };
+}
+
+function isOff(value: string | undefined): boolean {
+  return value !== undefined && ['0', 'false', 'off', 'no'].includes(value.trim().toLowerCase());
 }
 
 function isSet(value: string | undefined): boolean {
   return value !== undefined && value !== '' && value !== '0' && value.toLowerCase() !== 'false';
 }
 
+const gcTracking = !isOff(process.env[GC_TRACKING_ENV]);
 const chosen = choose();
 for (const attempt of chosen.diagnostics.attempts) {
   debug('tried %s: %s', attempt.path, attempt.error ?? 'loaded');

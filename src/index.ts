@@ -1,5 +1,7 @@
 // procmeter: process and runtime metrics for Node.js.
 import { diagnostics, type Implementation, type LoadDiagnostics } from './implementation';
+import type { ProcessMetricsOptions } from './otel/options';
+import type { ProcessMetricsHandle } from './otel/register-metrics';
 
 export { collect, createSnapshot, diff, drainGcPauses, gcPauseRingCapacity } from './snapshot';
 export {
@@ -19,14 +21,8 @@ export {
   type SlotKind,
   type Snapshot,
 } from './generated/layout';
-export { registerProcessMetrics, type ProcessMetricsHandle } from './otel/register-metrics';
-export {
-  METRIC_GROUPS,
-  type MetricGroup,
-  type Mode,
-  type Naming,
-  type ProcessMetricsOptions,
-} from './otel/options';
+export type { ProcessMetricsHandle } from './otel/register-metrics';
+export { METRIC_GROUPS, type MetricGroup, type Mode, type Naming, type ProcessMetricsOptions } from './otel/options';
 export type { Implementation, LoadDiagnostics } from './implementation';
 export type { LoadAttempt } from './native-loader';
 
@@ -48,4 +44,15 @@ export const loadError: Error | undefined =
 /** What the loader tried and why: for support requests and NODE_DEBUG=procmeter. */
 export function loadDiagnostics(): LoadDiagnostics {
   return diagnostics;
+}
+
+/**
+ * Registers the process and runtime metrics with an OpenTelemetry
+ * MeterProvider (the global one by default); see the README for the options.
+ * The OpenTelemetry layer is loaded on the first call, so collect()-only
+ * users never pay for it.
+ */
+export function registerProcessMetrics(options?: ProcessMetricsOptions): ProcessMetricsHandle {
+  const otel = require('./otel/register-metrics') as typeof import('./otel/register-metrics');
+  return otel.registerProcessMetrics(options);
 }

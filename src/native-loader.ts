@@ -25,7 +25,7 @@ export interface V8Binding extends NativeBinding {
   readonly nodeModuleVersion: number;
   readonly v8Version: string;
   readonly pauseRingCapacity: number;
-  start(): { heapSpaceNames: string[]; heapTrusted: boolean };
+  start(trackGc?: boolean): { heapSpaceNames: string[]; heapTrusted: boolean };
   drainGcPauses(out: Float64Array): number;
 }
 
@@ -70,28 +70,39 @@ export interface Candidates {
   readonly explicit: string | undefined;
 }
 
+/** The file names the prebuild script gives the binaries for this Node. */
+export function prebuildNames(): { v8: string; core: string } {
+  // Only glibc binaries are built; on musl they fail to load and are skipped.
+  return { v8: `procmeter_v8.abi${process.versions.modules}.glibc.node`, core: 'procmeter_core.glibc.node' };
+}
+
 /**
  * Where to look, in node-gyp-build's order: a local build (a developer's, or
  * one compiled by hand after install) before the shipped prebuilds.
+ * PROCMETER_BINARY_PATH replaces the search: a .node file is tried alone; a
+ * directory (e.g. a bundle's copy of prebuilds/linux-x64) is searched for
+ * the prebuild names.
  */
 export function nativeCandidates(env: NodeJS.ProcessEnv = process.env): Candidates {
+  const names = prebuildNames();
   const explicit = env[BINARY_PATH_ENV];
-  if (explicit) return { v8: [], core: [], explicit: path.resolve(explicit) };
+  if (explicit) {
+    const resolved = path.resolve(explicit);
+    if (!resolved.endsWith('.node')) {
+      return { v8: [path.join(resolved, names.v8)], core: [path.join(resolved, names.core)], explicit: undefined };
+    }
+    return { v8: [], core: [], explicit: resolved };
+  }
   const release = path.join(packageRoot, 'build', 'Release');
   const prebuilds = path.join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`);
-  // Only glibc binaries are built; on musl they fail to load and are skipped.
-  const libc = 'glibc';
   return {
-    v8: [
-      path.join(release, 'procmeter_v8.node'),
-      path.join(prebuilds, `procmeter_v8.abi${process.versions.modules}.${libc}.node`),
-    ],
-    core: [path.join(release, 'procmeter_core.node'), path.join(prebuilds, `procmeter_core.${libc}.node`)],
+    v8: [path.join(release, 'procmeter_v8.node'), path.join(prebuilds, names.v8)],
+    core: [path.join(release, 'procmeter_core.node'), path.join(prebuilds, names.core)],
     explicit: undefined,
   };
 }
 
-export function loadNative(candidates: Candidates = nativeCandidates()): NativeLoadResult {
+export function loadNative(candidates: Candidates = nativeCandidates(), trackGc = true): NativeLoadResult {
   const attempts: LoadAttempt[] = [];
   const tryLoad = <T>(file: string, accept: (binding: NativeBinding) => T): T | undefined => {
     try {
@@ -103,7 +114,7 @@ export function loadNative(candidates: Candidates = nativeCandidates()): NativeL
       return undefined;
     }
   };
-  const acceptFull = (file: string) => (binding: NativeBinding) => startV8Binding(binding, file);
+  const acceptFull = (file: string) => (binding: NativeBinding) => startV8Binding(binding, file, trackGc);
   const acceptCore = (file: string) => (binding: NativeBinding): LoadedCoreBinding => ({ binding, path: file });
 
   if (candidates.explicit !== undefined) {
@@ -142,7 +153,7 @@ function checkCommon(candidate: Partial<NativeBinding>): NativeBinding {
  * may only start when built for exactly this Node ABI and V8 version. Its
  * heap figures must then agree with the v8 module's, or they are not used.
  */
-function startV8Binding(binding: NativeBinding, file: string): LoadedV8Binding {
+function startV8Binding(binding: NativeBinding, file: string, trackGc: boolean): LoadedV8Binding {
   const full = binding as V8Binding;
   const runningV8 = process.versions.v8.split('.').slice(0, 2).join('.');
   if (full.nodeModuleVersion !== Number(process.versions.modules) || full.v8Version !== runningV8) {
@@ -150,7 +161,7 @@ function startV8Binding(binding: NativeBinding, file: string): LoadedV8Binding {
       `built for Node ABI ${full.nodeModuleVersion} (V8 ${full.v8Version}); this Node is ABI ${process.versions.modules} (V8 ${runningV8})`,
     );
   }
-  const started = full.start();
+  const started = full.start(trackGc);
   return {
     binding: full,
     path: file,

@@ -84,6 +84,7 @@ export function registerProcessMetrics(options?: ProcessMetricsOptions): Process
   // objects are cached so push mode can key its last values on them.
   const withThread = threadAttributes();
   const eventLoop = groups.has('eventLoop') ? new EventLoopMonitor(resolved.eventLoopDelayResolutionMs, resolved.eventLoopDelayStddev) : undefined;
+  void eventLoop?.probeLag(); // so the first collection has a lag to report
   const snapshot = createSnapshot();
   const read = (): Reading => ({
     snapshot: collect(snapshot),
@@ -115,11 +116,13 @@ export function registerProcessMetrics(options?: ProcessMetricsOptions): Process
 
   if (resolved.mode === 'observable') {
     const observer = createObserver(meter, api, specs, withThread);
-    const callback: BatchObservableCallback = async (result: BatchObservableResult) => {
+    const callback: BatchObservableCallback = (result: BatchObservableResult) => {
       if (stopped) return;
       try {
-        // prom-client measures the lag at collection time; so does this.
-        if (eventLoop) await eventLoop.probeLag();
+        // The lag probe (a setImmediate round trip) started at the previous
+        // collection is reported; waiting for a new one would hold up the
+        // whole collection by an event-loop turn.
+        void eventLoop?.probeLag();
         observer.observe(result, read());
         drainAll();
       } catch (error) {

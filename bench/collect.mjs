@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+// `npm run bench:collect`: the collect() benchmark. For 10, 1,000 and 10,000 open
+// fds, times procmeter beside the C floor (bench/floor.c, the same syscalls
+// with no Node-API), prom-client 15's collectors and Node built-ins, all in
+// this one run. Prints a table and writes bench/results/collect.json.
+//
+// Options: --rounds N (default 15), --fds 10,1000,10000
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+
+import { formatNs, median } from './lib/stats.mjs';
+
+const benchDir = fileURLToPath(new URL('.', import.meta.url));
+const { values: args } = parseArgs({
+  options: { rounds: { type: 'string', default: '15' }, fds: { type: 'string', default: '10,1000,10000' } },
+});
+const fdTargets = args.fds.split(',').map(Number);
+
+function run(command, commandArgs) {
+  const result = spawnSync(command, commandArgs, { encoding: 'utf8', cwd: benchDir, maxBuffer: 1 << 24 });
+  if (result.status !== 0) throw new Error(`${command} ${commandArgs.join(' ')} failed:\n${result.stderr}`);
+  return JSON.parse(result.stdout);
+}
+
+const buildDir = fileURLToPath(new URL('../build/bench/', import.meta.url));
+mkdirSync(buildDir, { recursive: true });
+const floorBinary = `${buildDir}floor`;
+const compile = spawnSync('cc', ['-O2', '-Wall', '-pthread', '-o', floorBinary, `${benchDir}floor.c`], { encoding: 'utf8' });
+if (compile.status !== 0) throw new Error(`compiling bench/floor.c failed:\n${compile.stderr}`);
+
+const rows = [];
+for (const fds of fdTargets) {
+  process.stderr.write(`measuring at ${fds} open fds...\n`);
+  const node = run(process.execPath, ['collect-child.mjs', '--fds', String(fds), '--rounds', args.rounds]);
+  const bytes = run(process.execPath, [
+    '--expose-gc', '--max-semi-space-size=128', '--min-semi-space-size=128',
+    'collect-child.mjs', '--fds', String(fds), '--bytes',
+  ]);
+  // The floor runs with as many threads as the Node process (getrusage sums
+  // over threads), before and after the Node measurements.
+  const floorArgs = [String(node.openFds + 1), String(node.threads), '100000', String(Math.ceil(Number(args.rounds) / 2))];
+  const floorSamples = [...run(floorBinary, floorArgs).nsPerOp, ...run(floorBinary, floorArgs).nsPerOp];
+  const floor = median(floorSamples);
+  rows.push({ targetFds: fds, openFds: node.openFds, threads: node.threads, floorNsPerOp: floor, floorSamples });
+  rows.at(-1).candidates = [
+    { name: 'C floor (same syscalls, no N-API)', nsPerOp: floor, bytesPerCall: 0 },
+    ...node.timings.map((t) => ({ name: t.name, nsPerOp: t.nsPerOp, bytesPerCall: bytes.bytesPerCall[t.name], samples: t.samples })),
+  ];
+}
+
+const names = rows[0].candidates.map((c) => c.name);
+const header = ['candidate', ...rows.flatMap((r) => [`${r.openFds} fds`, 'x floor']), 'B/call'];
+const table = names.map((name) => {
+  const cells = rows.flatMap((row) => {
+    const c = row.candidates.find((x) => x.name === name);
+    return [formatNs(c.nsPerOp), (c.nsPerOp / row.floorNsPerOp).toFixed(2)];
+  });
+  const bytes = rows[0].candidates.find((x) => x.name === name).bytesPerCall;
+  return [name, ...cells, bytes === null || bytes === undefined ? 'n/a' : bytes.toFixed(0)];
+});
+const widths = header.map((h, i) => Math.max(h.length, ...table.map((r) => r[i].length)));
+const line = (cells) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
+console.log(line(header));
+console.log(`|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`);
+for (const r of table) console.log(line(r));
+
+const into = (row) => row.candidates.find((c) => c.name === 'procmeter collect(into)').nsPerOp;
+const fresh = (row) => row.candidates.find((c) => c.name === 'procmeter collect()').nsPerOp;
+const first = rows[0];
+const last = rows.at(-1);
+const goals = {
+  'collect(into) / floor (goal <= 1.15)': rows.map((r) => +(into(r) / r.floorNsPerOp).toFixed(3)),
+  'collect() / floor (goal <= 1.30)': rows.map((r) => +(fresh(r) / r.floorNsPerOp).toFixed(3)),
+  [`collect(into) at ${last.openFds} fds / at ${first.openFds} fds (goal <= 1.2)`]: +(into(last) / into(first)).toFixed(3),
+  'collect(into) bytes per call (goal 0)': first.candidates.find((c) => c.name === 'procmeter collect(into)').bytesPerCall,
+};
+console.log();
+for (const [goal, value] of Object.entries(goals)) console.log(`${goal}: ${JSON.stringify(value)}`);
+
+mkdirSync(`${benchDir}results`, { recursive: true });
+const output = {
+  benchmark: 'collect',
+  date: new Date().toISOString(),
+  node: process.version,
+  cpu: cpus()[0]?.model,
+  cores: cpus().length,
+  rounds: Number(args.rounds),
+  goals,
+  rows,
+};
+writeFileSync(`${benchDir}results/collect.json`, `${JSON.stringify(output, null, 2)}\n`);
+console.log(`\nwritten to bench/results/collect.json`);

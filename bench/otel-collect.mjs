@@ -1,0 +1,142 @@
+#!/usr/bin/env node
+// The OpenTelemetry collection benchmark: one reader.collect() of procmeter's
+// full instrument set beside the same SDK collecting (a) an equal number of
+// trivial observable gauges, one point each, and (b) a mirror of procmeter's
+// instruments: the same kinds and the same attribute sets, observing
+// constants, so that the difference is exactly what procmeter adds (reading
+// the process, V8 and the event-loop histogram); also prom-client 15's
+// register.metrics() with its default metrics, @opentelemetry/host-metrics,
+// and the cost of update() in push mode. All in one process, measured side
+// by side in rounds. Writes bench/results/otel-collect.json.
+//
+// Options: --rounds N (default 15)
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+
+import { DataPointType, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+import { HostMetrics } from '@opentelemetry/host-metrics';
+import promClient from 'prom-client';
+
+import { registerProcessMetrics, implementation, gcImplementation } from 'procmeter';
+import { formatNs, measureSideBySide } from './lib/stats.mjs';
+
+const benchDir = fileURLToPath(new URL('.', import.meta.url));
+const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '15' } } });
+
+class ManualReader extends MetricReader {
+  onForceFlush() {
+    return Promise.resolve();
+  }
+  onShutdown() {
+    return Promise.resolve();
+  }
+}
+
+function providerWithReader() {
+  const reader = new ManualReader();
+  return { reader, provider: new MeterProvider({ readers: [reader] }) };
+}
+
+// procmeter, observable mode (the default), prometheus naming.
+const procmeter = providerWithReader();
+registerProcessMetrics({ meterProvider: procmeter.provider });
+await new Promise((resolve) => setTimeout(resolve, 100));
+const procmeterMetrics = (await procmeter.reader.collect()).resourceMetrics.scopeMetrics.flatMap((s) => s.metrics);
+const procmeterShape = {
+  instruments: procmeterMetrics.length,
+  points: procmeterMetrics.reduce((n, m) => n + m.dataPoints.length, 0),
+};
+
+// (b) The mirror: procmeter's asynchronous instruments, kinds and attribute
+// sets, with constant values. (Its one histogram is synchronous and fed by
+// GC pauses; in the mirror it gets one recording per collection.)
+function mirror() {
+  const { reader, provider } = providerWithReader();
+  const meter = provider.getMeter('mirror');
+  const observed = [];
+  let histogram;
+  for (const metric of procmeterMetrics) {
+    const options = { unit: metric.descriptor.unit };
+    if (metric.dataPointType === DataPointType.HISTOGRAM) {
+      histogram = meter.createHistogram(metric.descriptor.name, options);
+      continue;
+    }
+    const instrument =
+      metric.dataPointType === DataPointType.GAUGE
+        ? meter.createObservableGauge(metric.descriptor.name, options)
+        : metric.isMonotonic
+          ? meter.createObservableCounter(metric.descriptor.name, options)
+          : meter.createObservableUpDownCounter(metric.descriptor.name, options);
+    observed.push([instrument, metric.dataPoints.map((point) => point.attributes)]);
+  }
+  meter.addBatchObservableCallback(
+    (result) => {
+      for (const [instrument, attributeSets] of observed) for (const attributes of attributeSets) result.observe(instrument, 42, attributes);
+      histogram?.record(0.001, { kind: 'minor' });
+    },
+    observed.map(([instrument]) => instrument),
+  );
+  return reader;
+}
+const mirrorReader = mirror();
+
+// The same SDK with trivial observable gauges in one batch callback.
+function trivialGauges(instruments, pointsPerInstrument) {
+  const { reader, provider } = providerWithReader();
+  const meter = provider.getMeter('baseline');
+  const gauges = Array.from({ length: instruments }, (_, i) => meter.createObservableGauge(`baseline_gauge_${i}`));
+  const attributes = Array.from({ length: pointsPerInstrument }, (_, i) => ({ n: String(i) }));
+  meter.addBatchObservableCallback((result) => {
+    for (const gauge of gauges) for (const a of attributes) result.observe(gauge, 42, a);
+  }, gauges);
+  return reader;
+}
+const sameInstruments = trivialGauges(procmeterShape.instruments, 1);
+
+const push = providerWithReader();
+const pushHandle = registerProcessMetrics({ meterProvider: push.provider, mode: 'push', pushIntervalMs: 0 });
+
+await new Promise((resolve) => setTimeout(resolve, 200));
+// First the OpenTelemetry SDK group, side by side; then the peers (whose
+// garbage would otherwise land in procmeter's GC histogram mid-measurement).
+const candidates = [
+  { name: `procmeter reader.collect() (${procmeterShape.instruments} instruments, ${procmeterShape.points} points)`, fn: () => procmeter.reader.collect(), async: true },
+  { name: `SDK, ${procmeterShape.instruments} trivial observable gauges`, fn: () => sameInstruments.collect(), async: true },
+  { name: `SDK, mirror of procmeter's instruments and points, constant values`, fn: () => mirrorReader.collect(), async: true },
+  { name: 'procmeter push-mode update()', fn: () => pushHandle.update() },
+];
+const results = await measureSideBySide(candidates, { rounds: Number(args.rounds), targetSampleMs: 40 });
+
+const promRegistry = new promClient.Registry();
+promClient.collectDefaultMetrics({ register: promRegistry });
+const host = providerWithReader();
+new HostMetrics({ meterProvider: host.provider, name: 'host-metrics' }).start();
+await new Promise((resolve) => setTimeout(resolve, 200));
+const peers = [
+  { name: 'prom-client 15 register.metrics() (default metrics)', fn: () => promRegistry.metrics(), async: true },
+  { name: '@opentelemetry/host-metrics reader.collect()', fn: () => host.reader.collect(), async: true },
+];
+results.push(...(await measureSideBySide(peers, { rounds: Math.ceil(Number(args.rounds) / 2), targetSampleMs: 40 })));
+
+const byName = new Map(results.map((r) => [r.name, r]));
+const procmeterNs = results[0].nsPerOp;
+console.log(`procmeter: ${implementation} sampler, ${gcImplementation} GC/heap\n`);
+console.log('| candidate | time per call | vs procmeter |');
+console.log('|---|--:|--:|');
+for (const r of results) console.log(`| ${r.name} | ${formatNs(r.nsPerOp)} | ${(r.nsPerOp / procmeterNs).toFixed(2)}x |`);
+const ratioInstruments = procmeterNs / byName.get(candidates[1].name).nsPerOp;
+const ratioMirror = procmeterNs / byName.get(candidates[2].name).nsPerOp;
+console.log(`\nprocmeter / equal number of trivial gauges (goal <= 1.3): ${ratioInstruments.toFixed(2)}`);
+console.log(`procmeter / the same instruments and points with constant values: ${ratioMirror.toFixed(2)}`);
+console.log(`what procmeter adds to a collection: ${formatNs(procmeterNs - byName.get(candidates[2].name).nsPerOp)}`);
+
+mkdirSync(`${benchDir}results`, { recursive: true });
+writeFileSync(
+  `${benchDir}results/otel-collect.json`,
+  `${JSON.stringify({ benchmark: 'otel-collect', date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, rounds: Number(args.rounds), procmeterShape, ratioInstruments, ratioMirror, results }, null, 2)}\n`,
+);
+console.log('\nwritten to bench/results/otel-collect.json');
+pushHandle.shutdown();
+process.exit(0);

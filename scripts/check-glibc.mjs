@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+// Checks every prebuilt binary against the oldest Linux that Node's own
+// builds run on: no glibc symbol version above 2.28, and no libstdc++
+// (GLIBCXX/CXXABI) version above what Node 20's binary itself needs. Reads
+// the ELF version-needs section with readelf, which handles any
+// architecture. Exits 1 and says which symbol version is too new otherwise.
+import { execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const FLOORS = { GLIBC: '2.28', GLIBCXX: '3.4.21', CXXABI: '1.3.9' };
+
+const compare = (a, b) => {
+  const [x, y] = [a.split('.').map(Number), b.split('.').map(Number)];
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) - (y[i] ?? 0);
+  }
+  return 0;
+};
+
+/** The versions a binary needs, and those above the floors. */
+export function checkBinary(file) {
+  const text = execFileSync('readelf', ['-V', '--wide', file], { encoding: 'utf8' });
+  const needed = [...new Set([...text.matchAll(/Name: ((GLIBC|GLIBCXX|CXXABI)_([0-9.]+))/g)].map((m) => m[1]))];
+  const tooNew = needed.filter((version) => {
+    const [, family, number] = /^(GLIBC|GLIBCXX|CXXABI)_(.*)$/.exec(version);
+    return compare(number, FLOORS[family]) > 0;
+  });
+  return { needed, tooNew };
+}
+
+function main() {
+  const root = fileURLToPath(new URL('../prebuilds/', import.meta.url));
+  const files = readdirSync(root).flatMap((dir) => readdirSync(join(root, dir)).filter((f) => f.endsWith('.node')).map((f) => join(root, dir, f)));
+  if (files.length === 0) {
+    console.error('no prebuilds to check: run npm run prebuild first');
+    process.exit(1);
+  }
+  let failed = false;
+  for (const file of files) {
+    const { needed, tooNew } = checkBinary(file);
+    const newest = (family) => needed.filter((v) => v.startsWith(`${family}_`)).sort((a, b) => compare(a.split('_')[1], b.split('_')[1])).at(-1) ?? '-';
+    console.log(`${tooNew.length ? 'FAIL' : 'ok  '} ${file.slice(root.length)}: ${newest('GLIBC')} ${newest('GLIBCXX')} ${newest('CXXABI')}${tooNew.length ? `  too new: ${tooNew.join(', ')}` : ''}`);
+    if (tooNew.length) failed = true;
+  }
+  console.log(`floors: GLIBC_${FLOORS.GLIBC}, GLIBCXX_${FLOORS.GLIBCXX}, CXXABI_${FLOORS.CXXABI} (what Node 20's own Linux binary needs)`);
+  process.exit(failed ? 1 : 0);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) main();

@@ -1,0 +1,223 @@
+#!/usr/bin/env node
+// `npm run test:install`: the package as users get it. Packs the tarball,
+// then in fresh temporary projects, with no compiler on PATH:
+//   - npm install (defaults), npm install --ignore-scripts, pnpm add:
+//     require() and import() report the native addon and a correct snapshot;
+//   - a tarball without prebuilds: the install succeeds, the fallback is used;
+//   - the tarball on Node 20, 22, 24 and 26 (registry builds);
+//   - the zero-code start with OpenTelemetry SDK 2.x (api 1.9) on Node 20
+//     and SDK 3.x (api 1.10) on Node 24, scraped over HTTP;
+//   - the arm64 prebuild under qemu-user with the registry's arm64 Node.
+// Needs the prebuilds (npm run prebuild) and, for arm64, qemu-user and the
+// aarch64 C++ runtime (Debian: qemu-user, libstdc++6-arm64-cross).
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+
+import { SUPPORTED_NODE_MAJORS, fetchNode } from './lib/node-dist.mjs';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const work = mkdtempSync(join(tmpdir(), 'procmeter-install-'));
+const results = [];
+
+function record(name, fn) {
+  return Promise.resolve()
+    .then(fn)
+    .then(
+      (detail) => results.push({ name, ok: true, detail: detail ?? '' }),
+      (error) => results.push({ name, ok: false, detail: error.stack ?? String(error) }),
+    );
+}
+
+function run(command, args, options = {}) {
+  const result = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 1 << 26, ...options });
+  if (result.status !== 0) {
+    throw new Error(`${command} ${args.join(' ')} exited ${result.status ?? result.signal}\n${result.stdout}\n${result.stderr}`);
+  }
+  return result.stdout;
+}
+
+// A PATH with node and the package managers but no compiler, make or python:
+// what a CI image or a slim production image offers.
+function compilerFreePath(extraBins = []) {
+  const bin = join(work, 'no-compiler-bin');
+  mkdirSync(bin, { recursive: true });
+  const link = (name, target) => {
+    if (!existsSync(join(bin, name))) symlinkSync(target, join(bin, name));
+  };
+  link('node', process.execPath);
+  const npmCli = join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin');
+  link('npm', join(npmCli, 'npm-cli.js'));
+  link('npx', join(npmCli, 'npx-cli.js'));
+  for (const tool of ['sh', 'bash', 'env', 'tar', 'gzip', 'cat', 'readlink', 'uname']) {
+    const found = spawnSync('which', [tool], { encoding: 'utf8' }).stdout.trim();
+    if (found) link(tool, found);
+  }
+  for (const [name, target] of extraBins) link(name, target);
+  const path = bin;
+  for (const compiler of ['gcc', 'g++', 'cc', 'c++', 'make', 'python3', 'python']) {
+    if (spawnSync('which', [compiler], { env: { PATH: path } }).status === 0) throw new Error(`${compiler} is still on the compiler-free PATH`);
+  }
+  return path;
+}
+
+function freshProject(name, packageJson = {}) {
+  const dir = join(work, name);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, version: '1.0.0', private: true, ...packageJson }, null, 2));
+  return dir;
+}
+
+// Checks, in the project's own Node, that both entry points load the
+// expected implementation and read plausible values of this very process.
+const CHECK = `
+  const { readFileSync, readdirSync } = require('node:fs');
+  const cjs = require('procmeter');
+  import('procmeter').then((esm) => {
+    const s = cjs.collect();
+    const status = readFileSync('/proc/self/status', 'utf8');
+    const field = (k) => Number(new RegExp('^' + k + ':\\\\s+(\\\\d+)', 'm').exec(status)[1]);
+    const report = {
+      node: process.version,
+      cjs: cjs.implementation, esm: esm.implementation, gc: cjs.gcImplementation,
+      sameInstance: cjs.collect === esm.collect,
+      binary: cjs.loadDiagnostics().binaryPath,
+      threadsOk: s.threads === field('Threads'),
+      rssOk: Math.abs(s.residentMemoryBytes - field('VmRSS') * 1024) < 8 * 1024 * 1024,
+      fdsOk: Math.abs(s.openFds - (readdirSync('/proc/self/fd').length - 2)) <= 2,
+      cpuOk: s.cpuUserSeconds > 0 && s.cpuUserSeconds < 60,
+      heapOk: s.heapUsedBytes > 0,
+    };
+    console.log(JSON.stringify(report));
+  });
+`;
+
+function checkProject(dir, nodeBin = process.execPath, expected = 'native', env = {}) {
+  const report = JSON.parse(run(nodeBin, ['-e', CHECK], { cwd: dir, env: { ...process.env, ...env } }).trim().split('\n').at(-1));
+  const problems = [];
+  if (report.cjs !== expected || report.esm !== expected) problems.push(`implementation ${report.cjs}/${report.esm}, expected ${expected}`);
+  if (expected === 'native' && report.gc !== 'native') problems.push(`GC/heap ${report.gc}`);
+  for (const key of ['sameInstance', 'threadsOk', 'rssOk', 'fdsOk', 'cpuOk', 'heapOk']) if (!report[key]) problems.push(`${key} false`);
+  if (problems.length) throw new Error(`${problems.join('; ')}\n${JSON.stringify(report)}`);
+  return `${report.node}: ${report.cjs}${report.binary ? ` (${report.binary.slice(report.binary.indexOf('procmeter/') + 10)})` : ''}`;
+}
+
+async function freePort() {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function scrapeZeroCode(dir, nodeBin) {
+  writeFileSync(join(dir, 'app.mjs'), 'setTimeout(() => {}, 20_000);\n');
+  const port = await freePort();
+  const app = spawn(nodeBin, ['--import', 'procmeter/register', 'app.mjs'], {
+    cwd: dir,
+    env: { ...process.env, OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(port) },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  app.stderr.on('data', (d) => (stderr += d));
+  try {
+    for (let attempt = 0; attempt < 40; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => '');
+      if (/^process_cpu_seconds_total\{/m.test(text) && /^nodejs_gc_duration_seconds_bucket\{/m.test(text) && /^process_open_fds\{/m.test(text)) {
+        return `${text.split('\n').filter((l) => /^[a-z]/.test(l)).length} samples`;
+      }
+    }
+    throw new Error(`no procmeter metrics at :${port}/metrics\n${stderr}`);
+  } finally {
+    app.kill('SIGKILL');
+  }
+}
+
+// 1. The tarball, as `npm publish` would make it (dist and prebuilds ready).
+for (const arch of ['x64', 'arm64']) {
+  if (!existsSync(join(root, 'prebuilds', `linux-${arch}`))) throw new Error(`prebuilds/linux-${arch} missing: run npm run prebuild first`);
+}
+const packed = JSON.parse(run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], { cwd: root }))[0];
+const tarball = join(work, packed.filename);
+console.log(`packed ${packed.filename}: ${(packed.size / 1024).toFixed(0)} kB, ${packed.entryCount} files`);
+
+// The same package without its prebuilds.
+const unpacked = join(work, 'unpacked');
+mkdirSync(unpacked);
+run('tar', ['xzf', tarball, '-C', unpacked]);
+rmSync(join(unpacked, 'package', 'prebuilds'), { recursive: true, force: true });
+const bare = JSON.parse(run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', join(work, 'bare')], { cwd: join(unpacked, 'package') }))[0];
+const bareTarball = join(work, 'bare', bare.filename);
+
+const pnpmPrefix = join(work, 'pnpm');
+run('npm', ['install', '--prefix', pnpmPrefix, '--no-audit', '--no-fund', 'pnpm@10']);
+const PATH = compilerFreePath([['pnpm', join(pnpmPrefix, 'node_modules', 'pnpm', 'bin', 'pnpm.cjs')]]);
+const env = { ...process.env, PATH, npm_config_nodedir: '' };
+
+await record('npm install (defaults), no compiler', () => {
+  const dir = freshProject('npm-default');
+  run('npm', ['install', '--no-audit', '--no-fund', tarball], { cwd: dir, env });
+  return checkProject(dir);
+});
+await record('npm install --ignore-scripts, no compiler', () => {
+  const dir = freshProject('npm-ignore-scripts');
+  run('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', tarball], { cwd: dir, env });
+  return checkProject(dir);
+});
+await record('pnpm add, no compiler', () => {
+  const dir = freshProject('pnpm');
+  run('pnpm', ['add', tarball], { cwd: dir, env });
+  return checkProject(dir);
+});
+await record('no prebuilds, no compiler: installs, uses the fallback', () => {
+  const dir = freshProject('no-prebuilds');
+  run('npm', ['install', '--no-audit', '--no-fund', bareTarball], { cwd: dir, env });
+  return checkProject(dir, process.execPath, 'fallback');
+});
+
+for (const major of SUPPORTED_NODE_MAJORS) {
+  await record(`the tarball on Node ${major}`, () => checkProject(join(work, 'npm-default'), fetchNode(major).bin));
+}
+
+await record('zero-code start, OpenTelemetry SDK 2.x (api 1.9) on Node 20', async () => {
+  const dir = freshProject('sdk2');
+  run('npm', ['install', '--no-audit', '--no-fund', tarball, '@opentelemetry/api@~1.9.0', '@opentelemetry/sdk-metrics@^2', '@opentelemetry/resources@^2', '@opentelemetry/exporter-prometheus@~0.223.0', '@opentelemetry/exporter-metrics-otlp-http@~0.223.0'], { cwd: dir, env });
+  return scrapeZeroCode(dir, fetchNode(20).bin);
+});
+await record('zero-code start, OpenTelemetry SDK 3.x (api 1.10) on Node 24', async () => {
+  const dir = freshProject('sdk3');
+  const node24 = fetchNode(24);
+  // Node 24's own npm, so engine checks see Node 24.
+  const npm24 = join(node24.dir, 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js');
+  const npm = existsSync(npm24) ? [node24.bin, npm24] : ['npm'];
+  run(npm[0], [...npm.slice(1), 'install', '--no-audit', '--no-fund', tarball, '@opentelemetry/api@~1.10.0', '@opentelemetry/sdk-metrics@^3', '@opentelemetry/resources@^3', '@opentelemetry/exporter-prometheus@~0.301.0', '@opentelemetry/exporter-metrics-otlp-http@~0.301.0'], { cwd: dir, env });
+  return scrapeZeroCode(dir, node24.bin);
+});
+
+await record('arm64 prebuild under qemu-user with the registry’s arm64 Node', () => {
+  const qemu = spawnSync('which', ['qemu-aarch64'], { encoding: 'utf8' }).stdout.trim();
+  if (!qemu) throw new Error('qemu-aarch64 not installed (Debian: qemu-user)');
+  const sysroot = '/usr/aarch64-linux-gnu';
+  if (!existsSync(join(sysroot, 'lib', 'libstdc++.so.6'))) throw new Error(`${sysroot} has no libstdc++ (Debian: libstdc++6-arm64-cross)`);
+  const node = fetchNode(20, 'arm64');
+  const wrapper = join(work, 'node-arm64');
+  writeFileSync(wrapper, `#!/bin/sh\nexec ${qemu} -L ${sysroot} ${node.bin} "$@"\n`, { mode: 0o755 });
+  const arch = run(wrapper, ['-p', 'process.arch']).trim();
+  if (arch !== 'arm64') throw new Error(`not running arm64 Node: ${arch}`);
+  return checkProject(join(work, 'npm-default'), wrapper);
+});
+
+console.log('\n| install test | result |');
+console.log('|---|---|');
+for (const r of results) console.log(`| ${r.name} | ${r.ok ? `ok: ${r.detail}` : 'FAIL'} |`);
+for (const r of results.filter((x) => !x.ok)) console.error(`\n--- ${r.name}\n${r.detail}`);
+const size = (dir) => readdirSync(dir, { recursive: true }).reduce((sum, f) => sum + (statSync(join(dir, f)).isFile() ? statSync(join(dir, f)).size : 0), 0);
+console.log(`\ntarball: ${(packed.size / 1024).toFixed(0)} kB packed, ${(size(join(unpacked, 'package')) / 1024).toFixed(0)} kB without prebuilds unpacked`);
+if (results.every((r) => r.ok)) rmSync(work, { recursive: true, force: true });
+else console.error(`\nkept ${work} for inspection`);
+process.exit(results.every((r) => r.ok) ? 0 : 1);
