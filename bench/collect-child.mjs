@@ -21,6 +21,12 @@ if (procmeter.implementation !== 'native') {
   throw new Error(`the benchmark needs the native addon: ${procmeter.loadError?.message}`);
 }
 const { FallbackProcessSampler } = require('../dist/cjs/fallback/process-sampler.js');
+const { SLOT_COUNT } = require('../dist/cjs/generated/layout.js');
+// The Node-API-only addon: the process fields alone, the same syscalls as
+// the C floor, through one N-API call.
+const core = require('../build/Release/procmeter_core.node');
+const coreSlots = new Float64Array(SLOT_COUNT);
+core.attach(coreSlots);
 const promClient = require('prom-client');
 
 function promClientProcessRegistry() {
@@ -51,6 +57,7 @@ const defaultRegistry = promClientDefaultRegistry();
 const candidates = [
   { name: 'procmeter collect(into)', fn: () => procmeter.collect(into) },
   { name: 'procmeter collect()', fn: () => procmeter.collect() },
+  { name: 'procmeter process part (procmeter_core sample())', fn: () => core.sample() },
   { name: 'procmeter fallback sample', fn: () => fallbackSampler.sample() },
   { name: 'prom-client process_* collectors', fn: () => processRegistry.metrics(), async: true },
   { name: 'prom-client all default metrics', fn: () => defaultRegistry.metrics(), async: true },

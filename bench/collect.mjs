@@ -71,8 +71,10 @@ const into = (row) => row.candidates.find((c) => c.name === 'procmeter collect(i
 const fresh = (row) => row.candidates.find((c) => c.name === 'procmeter collect()').nsPerOp;
 const first = rows[0];
 const last = rows.at(-1);
+const processPart = (row) => row.candidates.find((c) => c.name.startsWith('procmeter process part')).nsPerOp;
 const goals = {
   'collect(into) / floor (goal <= 1.15)': rows.map((r) => +(into(r) / r.floorNsPerOp).toFixed(3)),
+  'process part alone / floor (the same syscalls)': rows.map((r) => +(processPart(r) / r.floorNsPerOp).toFixed(3)),
   'collect() / floor (goal <= 1.30)': rows.map((r) => +(fresh(r) / r.floorNsPerOp).toFixed(3)),
   [`collect(into) at ${last.openFds} fds / at ${first.openFds} fds (goal <= 1.2)`]: +(into(last) / into(first)).toFixed(3),
   'collect(into) bytes per call (goal 0)': first.candidates.find((c) => c.name === 'procmeter collect(into)').bytesPerCall,

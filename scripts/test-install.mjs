@@ -11,7 +11,7 @@
 // Needs the prebuilds (npm run prebuild) and, for arm64, qemu-user and the
 // aarch64 C++ runtime (Debian: qemu-user, libstdc++6-arm64-cross).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -151,6 +151,7 @@ const unpacked = join(work, 'unpacked');
 mkdirSync(unpacked);
 run('tar', ['xzf', tarball, '-C', unpacked]);
 rmSync(join(unpacked, 'package', 'prebuilds'), { recursive: true, force: true });
+mkdirSync(join(work, 'bare'));
 const bare = JSON.parse(run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', join(work, 'bare')], { cwd: join(unpacked, 'package') }))[0];
 const bareTarball = join(work, 'bare', bare.filename);
 
@@ -216,8 +217,7 @@ console.log('\n| install test | result |');
 console.log('|---|---|');
 for (const r of results) console.log(`| ${r.name} | ${r.ok ? `ok: ${r.detail}` : 'FAIL'} |`);
 for (const r of results.filter((x) => !x.ok)) console.error(`\n--- ${r.name}\n${r.detail}`);
-const size = (dir) => readdirSync(dir, { recursive: true }).reduce((sum, f) => sum + (statSync(join(dir, f)).isFile() ? statSync(join(dir, f)).size : 0), 0);
-console.log(`\ntarball: ${(packed.size / 1024).toFixed(0)} kB packed, ${(size(join(unpacked, 'package')) / 1024).toFixed(0)} kB without prebuilds unpacked`);
+console.log(`\ntarball: ${(packed.size / 1024).toFixed(0)} kB packed, ${(packed.unpackedSize / 1024).toFixed(0)} kB unpacked, ${packed.entryCount} files`);
 if (results.every((r) => r.ok)) rmSync(work, { recursive: true, force: true });
 else console.error(`\nkept ${work} for inspection`);
 process.exit(results.every((r) => r.ok) ? 0 : 1);
