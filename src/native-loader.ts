@@ -1,5 +1,6 @@
 // Finds and validates the native addons. Every candidate that fails is kept
 // with its reason, for loadDiagnostics() and NODE_DEBUG=procmeter.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
 
@@ -79,16 +80,16 @@ export function prebuildNames(): { v8: string; core: string } {
 /**
  * Where to look, in node-gyp-build's order: a local build (a developer's, or
  * one compiled by hand after install) before the shipped prebuilds.
- * PROCMETER_BINARY_PATH replaces the search: a .node file is tried alone; a
- * directory (e.g. a bundle's copy of prebuilds/linux-x64) is searched for
- * the prebuild names.
+ * PROCMETER_BINARY_PATH replaces the search: a directory (e.g. a bundle's
+ * copy of prebuilds/linux-x64) is searched for the prebuild names; anything
+ * else is tried alone as the binary.
  */
 export function nativeCandidates(env: NodeJS.ProcessEnv = process.env): Candidates {
   const names = prebuildNames();
   const explicit = env[BINARY_PATH_ENV];
   if (explicit) {
     const resolved = path.resolve(explicit);
-    if (!resolved.endsWith('.node')) {
+    if (fs.statSync(resolved, { throwIfNoEntry: false })?.isDirectory()) {
       return { v8: [path.join(resolved, names.v8)], core: [path.join(resolved, names.core)], explicit: undefined };
     }
     return { v8: [], core: [], explicit: resolved };

@@ -1,7 +1,7 @@
 // How procmeter picks native or fallback, and what it tells about it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -165,6 +165,22 @@ test('native heap figures that fail their checks are replaced by the v8 moduleâ€
     assert.match(report.diagnostics.fallbackReason, /heap read from JavaScript/);
     assert.equal(report.limit, report.expected);
     assert.ok(report.spaces > 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('PROCMETER_BINARY_PATH may name a directory holding the prebuilds (a bundleâ€™s copy)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'procmeter-bundle-'));
+  try {
+    const { prebuildNames } = require('../../dist/cjs/native-loader.js');
+    const names = prebuildNames();
+    // The local builds stand in for the prebuilds, under the prebuild names.
+    copyFileSync(new URL('../../build/Release/procmeter_core.node', import.meta.url), join(dir, names.core));
+    const report = runNode(REPORT, { env: { PROCMETER_BINARY_PATH: dir } }).json();
+    assert.equal(report.implementation, 'native');
+    assert.equal(report.diagnostics.binaryPath, join(dir, names.core));
+    assert.deepEqual(report.diagnostics.attempts.map((a) => a.path), [join(dir, names.v8), join(dir, names.core)]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
