@@ -3,18 +3,12 @@
 // from JavaScript when no V8-specific binary fits the running Node.
 #include <napi.h>
 
-#include "process_claim.h"
-#include "process_sampler.h"
-#include "attached_slots.h"
+#include "process_addon.h"
 #include "snapshot_layout.h"
-#include "typed_array_arg.h"
 
 namespace procmeter {
 
-// Per-environment state: each worker thread that loads the addon gets its
-// own instance (its own kept fds and slot buffer), released when that
-// environment exits.
-class CoreAddon : public Napi::Addon<CoreAddon> {
+class CoreAddon : public ProcessAddon<CoreAddon> {
  public:
   CoreAddon(Napi::Env env, Napi::Object exports) {
     DefineAddon(exports, {
@@ -28,45 +22,13 @@ class CoreAddon : public Napi::Addon<CoreAddon> {
     });
   }
 
-  // The environment is going away: a claim must not outlive it.
-  ~CoreAddon() { ReleaseProcessMetrics(this); }
-
  private:
-  // attach(slots): see AttachedSlots.
-  Napi::Value Attach(const Napi::CallbackInfo& info) {
-    attached_.Attach(info, kSlotCount);
-    return Napi::Value();
-  }
-
-  // sample(): fills the attached Float64Array; sample(buffer) fills
-  // `buffer` instead. Allocates nothing either way.
+  // sample(): fills the attached Float64Array's process slots;
+  // sample(buffer) fills `buffer` instead. Allocates nothing either way.
   Napi::Value Sample(const Napi::CallbackInfo& info) {
-    double* slots = info.Length() > 0 ? Float64ArrayData(info.Env(), info[0], kSlotCount)
-                                      : attached_.data(info.Env());
-    if (slots == nullptr) return Napi::Value();
-    sampler_.Sample(slots);
+    SampleProcess(info);
     return Napi::Value();
   }
-
-  // close(): releases the kept fds early (tests and explicit teardown).
-  Napi::Value Close(const Napi::CallbackInfo&) {
-    sampler_.Close();
-    return Napi::Value();
-  }
-
-  // claimProcessMetrics(): true if this thread is (now) the one that
-  // reports the process-wide metrics. releaseProcessMetrics() gives it up.
-  Napi::Value ClaimProcess(const Napi::CallbackInfo& info) {
-    return Napi::Boolean::New(info.Env(), ClaimProcessMetrics(this));
-  }
-
-  Napi::Value ReleaseProcess(const Napi::CallbackInfo&) {
-    ReleaseProcessMetrics(this);
-    return Napi::Value();
-  }
-
-  ProcessSampler sampler_;
-  AttachedSlots attached_;
 };
 
 }  // namespace procmeter

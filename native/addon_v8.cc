@@ -19,9 +19,7 @@
 
 #include "gc_tracker.h"
 #include "heap_sampler.h"
-#include "process_claim.h"
-#include "process_sampler.h"
-#include "attached_slots.h"
+#include "process_addon.h"
 #include "snapshot_layout.h"
 #include "typed_array_arg.h"
 
@@ -32,7 +30,7 @@ namespace procmeter {
 
 // Per-environment state, so each worker thread has its own isolate's
 // callbacks, counters and fds; nothing is shared between threads.
-class V8Addon : public Napi::Addon<V8Addon> {
+class V8Addon : public ProcessAddon<V8Addon> {
  public:
   V8Addon(Napi::Env env, Napi::Object exports) {
     DefineAddon(exports, {
@@ -58,7 +56,6 @@ class V8Addon : public Napi::Addon<V8Addon> {
     // registered when the addon loaded, before start()).
     if (cleanup_hook_added_) napi_remove_env_cleanup_hook(env_, CleanupHook, this);
     if (gc_) gc_->Uninstall();
-    ReleaseProcessMetrics(this);  // a claim must not outlive the environment
   }
 
  private:
@@ -90,18 +87,10 @@ class V8Addon : public Napi::Addon<V8Addon> {
     return result;
   }
 
-  // attach(slots): see AttachedSlots.
-  Napi::Value Attach(const Napi::CallbackInfo& info) {
-    attached_.Attach(info, kSlotCount);
-    return Napi::Value();
-  }
-
   // sample() fills the attached array; sample(buffer) a caller's array.
   Napi::Value Sample(const Napi::CallbackInfo& info) {
-    double* slots = info.Length() > 0 ? Float64ArrayData(info.Env(), info[0], kSlotCount)
-                                      : attached_.data(info.Env());
+    double* slots = SampleProcess(info);
     if (slots == nullptr) return Napi::Value();
-    sampler_.Sample(slots);
     if (heap_) {
       heap_->Sample(slots);
     } else {
@@ -130,34 +119,16 @@ class V8Addon : public Napi::Addon<V8Addon> {
     return Napi::Number::New(info.Env(), static_cast<double>(moved));
   }
 
-  Napi::Value Close(const Napi::CallbackInfo&) {
-    sampler_.Close();
-    return Napi::Value();
-  }
-
-  // claimProcessMetrics(): true if this thread is (now) the one that
-  // reports the process-wide metrics. releaseProcessMetrics() gives it up.
-  Napi::Value ClaimProcess(const Napi::CallbackInfo& info) {
-    return Napi::Boolean::New(info.Env(), ClaimProcessMetrics(this));
-  }
-
-  Napi::Value ReleaseProcess(const Napi::CallbackInfo&) {
-    ReleaseProcessMetrics(this);
-    return Napi::Value();
-  }
-
   static void CleanupHook(void* data) {
     auto* self = static_cast<V8Addon*>(data);
     self->cleanup_hook_added_ = false;
     if (self->gc_) self->gc_->Uninstall();
   }
 
-  ProcessSampler sampler_;
   std::unique_ptr<HeapSampler> heap_;
   std::unique_ptr<GcTracker> gc_;
   napi_env env_ = nullptr;
   bool cleanup_hook_added_ = false;
-  AttachedSlots attached_;
 };
 
 }  // namespace procmeter

@@ -12,13 +12,13 @@
 // aarch64 C++ runtime (Debian: qemu-user, libstdc++6-arm64-cross).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 
 import { SUPPORTED_NODE_MAJORS, fetchNode } from './lib/node-dist.mjs';
+import { freePort } from '../test/helpers/net.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'procmeter-install-'));
@@ -104,14 +104,6 @@ function checkProject(dir, nodeBin = process.execPath, expected = 'native', env 
   for (const key of ['sameInstance', 'threadsOk', 'rssOk', 'fdsOk', 'cpuOk', 'heapOk']) if (!report[key]) problems.push(`${key} false`);
   if (problems.length) throw new Error(`${problems.join('; ')}\n${JSON.stringify(report)}`);
   return `${report.node}: ${report.cjs}${report.binary ? ` (${report.binary.slice(report.binary.indexOf('procmeter/') + 10)})` : ''}`;
-}
-
-async function freePort() {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 async function scrapeZeroCode(dir, nodeBin) {

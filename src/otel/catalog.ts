@@ -106,19 +106,39 @@ const promSpaceName = (name: string): string => {
   return end === -1 ? name : name.slice(0, end);
 };
 
+type HeapSpaceField = 'sizeBytes' | 'usedBytes' | 'availableBytes' | 'physicalBytes';
+
+/** One data point per V8 heap space. */
+function perHeapSpace(
+  name: string,
+  description: string,
+  kind: InstrumentKind,
+  field: HeapSpaceField,
+  attributesOf: (spaceName: string) => Attributes,
+): MetricSpec {
+  return spec({
+    name,
+    description,
+    unit: 'By',
+    kind,
+    group: 'heap',
+    integer: true,
+    read: (r, emit) => {
+      for (const space of r.snapshot.heapSpaces) emit(space[field], attributesOf(space.name));
+    },
+  });
+}
+
+/** A gauge of one event-loop statistic, in seconds. */
+function eventLoopGauge(name: string, description: string, field: keyof EventLoopReading): MetricSpec {
+  return spec({ name, description, unit: 's', kind: 'gauge', group: 'eventLoop', read: (r, emit) => r.eventLoop && emit(r.eventLoop[field]) });
+}
+
 function prometheusCatalog(withStddev: boolean): Catalog {
   const kindAttributes = attributeCache('kind');
   const typeAttributes = attributeCache('type');
   const spaceAttributes = attributeCache('space');
-  const eventLoop = (field: keyof EventLoopReading, name: string, description: string) =>
-    spec({
-      name,
-      description,
-      unit: 's',
-      kind: 'gauge',
-      group: 'eventLoop',
-      read: (r, emit) => r.eventLoop && emit(r.eventLoop[field]),
-    });
+  const eventLoop = (field: keyof EventLoopReading, name: string, description: string) => eventLoopGauge(name, description, field);
   const byType = (name: string, description: string, unit: string, pick: (r: ResourceReading) => Map<string, number>) =>
     spec({
       name,
@@ -132,18 +152,8 @@ function prometheusCatalog(withStddev: boolean): Catalog {
     });
   const total = (name: string, description: string, unit: string, pick: (r: ResourceReading) => number) =>
     spec({ name, description, unit, kind: 'gauge', group: 'resources', integer: true, read: (r, emit) => r.resources && emit(pick(r.resources)) });
-  const heapSpace = (name: string, description: string, field: 'sizeBytes' | 'usedBytes' | 'availableBytes') =>
-    spec({
-      name,
-      description,
-      unit: 'By',
-      kind: 'gauge',
-      group: 'heap',
-      integer: true,
-      read: (r, emit) => {
-        for (const space of r.snapshot.heapSpaces) emit(space[field], spaceAttributes(promSpaceName(space.name)));
-      },
-    });
+  const heapSpace = (name: string, description: string, field: HeapSpaceField) =>
+    perHeapSpace(name, description, 'gauge', field, (spaceName) => spaceAttributes(promSpaceName(spaceName)));
   const { version } = process;
   const [major, minor, patch] = version.slice(1).split('.');
   const versionAttributes: Attributes = Object.freeze({ version, major: major ?? '', minor: minor ?? '', patch: patch ?? '' });
@@ -266,26 +276,8 @@ function semconvCatalog(withStddev: boolean): Catalog {
   const resourceType = attributeCache('v8js.resource.type');
   const loopState = attributeCache('nodejs.eventloop.state');
   const delay = (field: keyof EventLoopReading, statistic: string) =>
-    spec({
-      name: `nodejs.eventloop.delay.${statistic}`,
-      description: `Event loop ${statistic} delay since the previous collection.`,
-      unit: 's',
-      kind: 'gauge',
-      group: 'eventLoop',
-      read: (r, emit) => r.eventLoop && emit(r.eventLoop[field]),
-    });
-  const heapSpace = (name: string, description: string, field: 'sizeBytes' | 'usedBytes' | 'availableBytes' | 'physicalBytes') =>
-    spec({
-      name,
-      description,
-      unit: 'By',
-      kind: 'upDownCounter',
-      group: 'heap',
-      integer: true,
-      read: (r, emit) => {
-        for (const space of r.snapshot.heapSpaces) emit(space[field], spaceName(space.name));
-      },
-    });
+    eventLoopGauge(`nodejs.eventloop.delay.${statistic}`, `Event loop ${statistic} delay since the previous collection.`, field);
+  const heapSpace = (name: string, description: string, field: HeapSpaceField) => perHeapSpace(name, description, 'upDownCounter', field, spaceName);
 
   const metrics: MetricSpec[] = [
     spec({

@@ -5,11 +5,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+
+import { freePort } from '../helpers/net.mjs';
 
 import promClient from 'prom-client';
 
@@ -18,14 +19,6 @@ const prometheusInstalled = spawnSync('prometheus', ['--version']).status === 0;
 // CI sets this, so a missing server fails the run instead of skipping.
 if (!prometheusInstalled && process.env.PROCMETER_REQUIRE_PROMETHEUS === '1') {
   throw new Error('PROCMETER_REQUIRE_PROMETHEUS=1 but no prometheus binary on PATH');
-}
-
-async function freePort() {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 async function poll(what, check, timeoutMs = 30_000) {

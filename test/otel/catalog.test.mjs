@@ -4,16 +4,11 @@
 // that agree with collect() and the v8 module.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, openSync, read, rmSync, writeSync, closeSync } from 'node:fs';
-import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { once } from 'node:events';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 
 import { collect, registerProcessMetrics } from 'procmeter';
+import { makeProcessBusy } from '../helpers/busy-process.mjs';
 import { kindOf, manualProvider, pointValue } from '../helpers/otel.mjs';
 import { busyLoop } from '../helpers/assertions.mjs';
 
@@ -93,22 +88,8 @@ const SEMCONV = {
 // A process with something of everything: a listening server (handles), a
 // timer (resources), a read pending on an empty FIFO (an active request),
 // garbage collected (GC pauses), and a busy event loop (delay samples).
-const fifoDir = mkdtempSync(join(tmpdir(), 'procmeter-catalog-'));
-const fifo = join(fifoDir, 'fifo');
-execFileSync('mkfifo', [fifo]);
-const fifoFd = openSync(fifo, 'r+'); // read-write: opening does not block
-const pendingRead = new Promise((resolve) => read(fifoFd, Buffer.alloc(1), 0, 1, null, resolve));
-const server = createServer().listen(0, '127.0.0.1');
-await once(server, 'listening');
-const timer = setInterval(() => {}, 1000);
-after(async () => {
-  writeSync(fifoFd, 'x');
-  await pendingRead;
-  closeSync(fifoFd);
-  rmSync(fifoDir, { recursive: true, force: true });
-  clearInterval(timer);
-  server.close();
-});
+const undoBusy = await makeProcessBusy();
+after(undoBusy);
 
 async function collected(naming) {
   const { provider, collect: collectMetrics } = manualProvider();

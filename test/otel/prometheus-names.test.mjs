@@ -4,11 +4,7 @@
 // published rules) giving the same names.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, read, rmSync, writeSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { once } from 'node:events';
 
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
@@ -16,6 +12,7 @@ import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import promClient from 'prom-client';
 
 import { registerProcessMetrics } from 'procmeter';
+import { makeProcessBusy } from '../helpers/busy-process.mjs';
 import { kindOf, manualProvider } from '../helpers/otel.mjs';
 import { busyLoop } from '../helpers/assertions.mjs';
 
@@ -85,22 +82,8 @@ test('the translation helper follows its published examples', () => {
 });
 
 // Something of everything, so every family has samples on both sides.
-const fifoDir = mkdtempSync(join(tmpdir(), 'procmeter-names-'));
-const fifo = join(fifoDir, 'fifo');
-execFileSync('mkfifo', [fifo]);
-const fifoFd = openSync(fifo, 'r+');
-const pendingRead = new Promise((resolve) => read(fifoFd, Buffer.alloc(1), 0, 1, null, resolve));
-const server = createServer().listen(0, '127.0.0.1');
-await once(server, 'listening');
-const timer = setInterval(() => {}, 1000);
-after(async () => {
-  writeSync(fifoFd, 'x');
-  await pendingRead;
-  closeSync(fifoFd);
-  rmSync(fifoDir, { recursive: true, force: true });
-  clearInterval(timer);
-  server.close();
-});
+const undoBusy = await makeProcessBusy();
+after(undoBusy);
 
 async function promClientFamilies() {
   const registry = new promClient.Registry();

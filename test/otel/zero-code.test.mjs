@@ -4,9 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+
+import { freePort } from '../helpers/net.mjs';
 
 import { startOtlpReceiver, otlpMetrics } from '../helpers/otlp-receiver.mjs';
 
@@ -15,14 +16,6 @@ const APPS = {
   esm: ['--import', 'procmeter/register', 'test/fixtures/app.mjs'],
   cjs: ['-r', 'procmeter/register', 'test/fixtures/app.cjs'],
 };
-
-async function freePort() {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Starts `node args` from the repository root; collects its output. */
 function start(args, env) {
