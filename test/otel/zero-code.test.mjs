@@ -127,7 +127,12 @@ test('with the application’s own global MeterProvider, procmeter only adds its
   try {
     const report = JSON.parse(await app.firstLine);
     assert.deepEqual(report, { prometheusUrl: null, owns: false });
-    const text = await (await fetch(`http://127.0.0.1:${ownPort}/metrics`)).text();
+    // The app's exporter starts its server asynchronously: wait for it.
+    let text = '';
+    for (let attempt = 0; attempt < 40 && !text; attempt++) {
+      text = await fetch(`http://127.0.0.1:${ownPort}/metrics`).then((r) => r.text(), () => '');
+      if (!text) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     assert.match(text, /^process_cpu_seconds_total\{/m, 'procmeter metrics on the app’s endpoint');
     await assert.rejects(fetch(`http://127.0.0.1:${unusedPort}/metrics`), 'procmeter started no server of its own');
   } finally {

@@ -27,7 +27,9 @@ const WORKLOAD = `
 
 function parseTraceGc(stdout) {
   const counts = { scavenge: 0, minorMarkSweep: 0, markSweepCompact: 0 };
-  for (const match of stdout.matchAll(/^\[\d+:0x[0-9a-f]+\]\s+\d+ ms: (Scavenge|Minor Mark-Sweep|Mark-Compact|Mark-Sweep)/gm)) {
+  // Node 26's V8 prints a major GC finished by incremental marking as
+  // "Incremental Mark-Compact".
+  for (const match of stdout.matchAll(/^\[\d+:0x[0-9a-f]+\]\s+\d+ ms: (?:Incremental )?(Scavenge|Minor Mark-Sweep|Mark-Compact|Mark-Sweep)/gm)) {
     const kind = { Scavenge: 'scavenge', 'Minor Mark-Sweep': 'minorMarkSweep', 'Mark-Compact': 'markSweepCompact', 'Mark-Sweep': 'markSweepCompact' }[match[1]];
     counts[kind] += 1;
   }
