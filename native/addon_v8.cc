@@ -14,7 +14,6 @@
 #undef NAPI_VERSION
 #pragma pop_macro("NAPI_VERSION")
 
-#include <limits>
 #include <memory>
 
 #include "gc_tracker.h"
@@ -91,21 +90,10 @@ class V8Addon : public ProcessAddon<V8Addon> {
   Napi::Value Sample(const Napi::CallbackInfo& info) {
     double* slots = SampleProcess(info);
     if (slots == nullptr) return Napi::Value();
-    if (heap_) {
-      heap_->Sample(slots);
-    } else {
-      for (size_t slot = kProcessSlotCount; slot < kSlotCount; ++slot) {
-        slots[slot] = std::numeric_limits<double>::quiet_NaN();
-      }
-    }
-    if (gc_) {
-      gc_->Read(slots);
-    } else {
-      slots[GC_PAUSES_DROPPED] = std::numeric_limits<double>::quiet_NaN();
-      for (size_t slot = kGcSlotsBegin; slot < kHeapSpaceSlotsBegin; ++slot) {
-        slots[slot] = std::numeric_limits<double>::quiet_NaN();
-      }
-    }
+    if (heap_) heap_->Sample(slots);
+    else HeapSampler::WriteUnavailable(slots);
+    if (gc_) gc_->Read(slots);
+    else GcTracker::WriteUntracked(slots);
     return Napi::Value();
   }
 

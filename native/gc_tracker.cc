@@ -63,7 +63,7 @@ void GcTracker::OnPrologue(v8::Isolate*, v8::GCType type, v8::GCCallbackFlags, v
   if (kind == kGcKindCount) return;
   KindState& state = self->kinds_[kind];
   size_t used = 0;
-  state.reclaimed_known = state.reclaimed_known && self->heap_->UsedHeapBytes(&used);
+  self->heap_->UsedHeapBytes(&used);
   state.used_before = used;
   state.in_progress = true;
   state.started_ns = MonotonicNs();  // last, so the heap read is not timed
@@ -78,10 +78,8 @@ void GcTracker::OnEpilogue(v8::Isolate*, v8::GCType type, v8::GCCallbackFlags, v
   // An epilogue without its prologue (installed mid-GC) counts, with no time.
   const uint64_t pause_ns = state.in_progress && ended_ns > state.started_ns ? ended_ns - state.started_ns : 0;
   size_t used_after = 0;
-  if (state.in_progress && self->heap_->UsedHeapBytes(&used_after)) {
-    if (state.used_before > used_after) state.reclaimed_bytes += state.used_before - used_after;
-  } else {
-    state.reclaimed_known = false;
+  if (state.in_progress && self->heap_->UsedHeapBytes(&used_after) && state.used_before > used_after) {
+    state.reclaimed_bytes += state.used_before - used_after;
   }
   state.in_progress = false;
   state.count += 1;
@@ -90,16 +88,25 @@ void GcTracker::OnEpilogue(v8::Isolate*, v8::GCType type, v8::GCCallbackFlags, v
 }
 
 void GcTracker::Read(double* slots) const {
+  // Without trusted heap figures the used-heap reads fail: nothing reclaimed
+  // is known (the heap sampler decides that once, at construction).
+  const bool reclaimed_known = heap_->trusted();
   for (size_t kind = 0; kind < kGcKindCount; ++kind) {
     const KindState& state = kinds_[kind];
     const auto k = static_cast<GcKind>(kind);
     slots[GcSlot(k, GC_FIELD_COUNT)] = static_cast<double>(state.count);
     slots[GcSlot(k, GC_FIELD_SECONDS)] = static_cast<double>(state.pause_ns) / 1e9;
     slots[GcSlot(k, GC_FIELD_RECLAIMED_BYTES)] =
-        state.reclaimed_known ? static_cast<double>(state.reclaimed_bytes)
-                              : std::numeric_limits<double>::quiet_NaN();
+        reclaimed_known ? static_cast<double>(state.reclaimed_bytes) : std::numeric_limits<double>::quiet_NaN();
   }
   slots[GC_PAUSES_DROPPED] = static_cast<double>(dropped_pauses_);
+}
+
+void GcTracker::WriteUntracked(double* slots) {
+  for (size_t slot = kGcSlotsBegin; slot < kHeapSpaceSlotsBegin; ++slot) {
+    slots[slot] = std::numeric_limits<double>::quiet_NaN();
+  }
+  slots[GC_PAUSES_DROPPED] = std::numeric_limits<double>::quiet_NaN();
 }
 
 }  // namespace procmeter

@@ -33,6 +33,9 @@ class GcTracker {
   // Writes the GC slots and GC_PAUSES_DROPPED.
   void Read(double* slots) const;
 
+  // Writes NaN into the same slots, for when no GCs are tracked.
+  static void WriteUntracked(double* slots);
+
   // Moves up to `max_pauses` pauses into `out` as (kind, seconds) pairs.
   size_t DrainPauses(double* out, size_t max_pauses) { return ring_.Drain(out, max_pauses); }
 
@@ -44,7 +47,6 @@ class GcTracker {
     uint64_t count = 0;
     uint64_t pause_ns = 0;
     uint64_t reclaimed_bytes = 0;
-    bool reclaimed_known = true;
     uint64_t started_ns = 0;
     size_t used_before = 0;
     bool in_progress = false;

@@ -79,10 +79,16 @@ bool HeapSampler::UsedHeapBytes(size_t* used) {
   return true;
 }
 
-void HeapSampler::Sample(double* slots) {
+void HeapSampler::WriteUnavailable(double* slots) {
   for (size_t slot = HEAP_TOTAL_BYTES; slot <= DETACHED_CONTEXTS; ++slot) slots[slot] = kNaN;
   for (size_t slot = kHeapSpaceSlotsBegin; slot < kSlotCount; ++slot) slots[slot] = kNaN;
-  if (!trusted_) return;
+}
+
+void HeapSampler::Sample(double* slots) {
+  if (!trusted_) {
+    WriteUnavailable(slots);
+    return;
+  }
 
   Guarded<v8::HeapStatistics> guarded;
   v8::HeapStatistics* stats = guarded.Construct();
@@ -102,12 +108,14 @@ void HeapSampler::Sample(double* slots) {
   for (size_t i = 0; i < space_count_; ++i) {
     Guarded<v8::HeapSpaceStatistics> guarded_space;
     v8::HeapSpaceStatistics* space = guarded_space.Construct();
-    if (!isolate_->GetHeapSpaceStatistics(space, i)) continue;  // stays NaN
-    slots[HeapSpaceSlot(i, SPACE_SIZE_BYTES)] = AsDouble(space->space_size());
-    slots[HeapSpaceSlot(i, SPACE_USED_BYTES)] = AsDouble(space->space_used_size());
-    slots[HeapSpaceSlot(i, SPACE_AVAILABLE_BYTES)] = AsDouble(space->space_available_size());
-    slots[HeapSpaceSlot(i, SPACE_PHYSICAL_BYTES)] = AsDouble(space->physical_space_size());
+    const bool read = isolate_->GetHeapSpaceStatistics(space, i);
+    slots[HeapSpaceSlot(i, SPACE_SIZE_BYTES)] = read ? AsDouble(space->space_size()) : kNaN;
+    slots[HeapSpaceSlot(i, SPACE_USED_BYTES)] = read ? AsDouble(space->space_used_size()) : kNaN;
+    slots[HeapSpaceSlot(i, SPACE_AVAILABLE_BYTES)] = read ? AsDouble(space->space_available_size()) : kNaN;
+    slots[HeapSpaceSlot(i, SPACE_PHYSICAL_BYTES)] = read ? AsDouble(space->physical_space_size()) : kNaN;
   }
+  // The layout's unused spaces.
+  for (size_t slot = HeapSpaceSlot(space_count_, SPACE_SIZE_BYTES); slot < kSlotCount; ++slot) slots[slot] = kNaN;
 }
 
 }  // namespace procmeter

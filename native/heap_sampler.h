@@ -29,6 +29,9 @@ class HeapSampler {
   // Writes the runtime heap slots and the heap-space slots.
   void Sample(double* slots);
 
+  // Writes NaN into the same slots, for when there is no heap sampler.
+  static void WriteUnavailable(double* slots);
+
   // Used heap bytes, for the GC callbacks; false if untrusted.
   bool UsedHeapBytes(size_t* used);
 

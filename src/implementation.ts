@@ -5,6 +5,10 @@
 import { debuglog } from 'node:util';
 import { markAsUntransferable } from 'node:worker_threads';
 
+import { SLOT_COUNT } from './generated/layout';
+import { loadNative, type LoadAttempt, type LoadedV8Binding, type NativeBinding } from './native-loader';
+import type { ProcessSource, RuntimeSource, Sampler } from './sampler';
+
 // The fallbacks are loaded only when used: with the native addon, loading
 // procmeter stays cheap (process start-up counts).
 type Fallbacks = typeof import('./fallback/process-sampler') & typeof import('./fallback/gc-observer') & typeof import('./fallback/heap-reader');
@@ -15,9 +19,6 @@ function fallbacks(): Fallbacks {
     ...(require('./fallback/heap-reader') as typeof import('./fallback/heap-reader')),
   };
 }
-import { GC_SLOTS_BEGIN, HEAP_SPACE_SLOTS_BEGIN, SLOT, SLOT_COUNT } from './generated/layout';
-import { loadNative, type LoadAttempt, type LoadedV8Binding, type NativeBinding } from './native-loader';
-import type { ProcessSource, RuntimeSource, Sampler } from './sampler';
 
 /** Set to 1 to skip the native addons, e.g. to test the fallback. */
 export const FORCE_FALLBACK_ENV = 'PROCMETER_FORCE_FALLBACK';
@@ -83,7 +84,7 @@ function jsRuntimeSource(): RuntimeSource {
     sampleInto(slots) {
       heap.sampleInto(slots);
       if (gc) gc.readInto(slots);
-      else slots.fill(NaN, GC_SLOTS_BEGIN, HEAP_SPACE_SLOTS_BEGIN).fill(NaN, SLOT.gcPausesDropped, SLOT.gcPausesDropped + 1);
+      else GcObserver.writeUntracked(slots);
     },
     drainGcPauses: (out) => gc?.drainGcPauses(out) ?? 0,
   };
@@ -110,7 +111,7 @@ function choose(): { sampler: Sampler; diagnostics: LoadDiagnostics; binding?: N
       diagnostics: diagnosticsOf('fallback', 'fallback', undefined, [], `${FORCE_FALLBACK_ENV} is set`),
     };
   }
-  const { full, core, attempts } = loadNative(undefined, gcTracking);
+  const { full, core, attempts } = loadNative(gcTracking);
   if (full) {
     const reason = full.heapTrusted ? undefined : 'native heap figures disagreed with the v8 module; heap read from JavaScript';
     return { sampler: fullNativeSampler(full), diagnostics: diagnosticsOf('native', 'native', full.path, attempts, reason), binding: full.binding };

@@ -103,7 +103,7 @@ export function nativeCandidates(env: NodeJS.ProcessEnv = process.env): Candidat
   };
 }
 
-export function loadNative(candidates: Candidates = nativeCandidates(), trackGc = true): NativeLoadResult {
+export function loadNative(trackGc: boolean, candidates: Candidates = nativeCandidates()): NativeLoadResult {
   const attempts: LoadAttempt[] = [];
   const tryLoad = <T>(file: string, accept: (binding: NativeBinding) => T): T | undefined => {
     try {

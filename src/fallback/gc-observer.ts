@@ -66,6 +66,12 @@ export class GcObserver {
     slots[SLOT.gcPausesDropped] = this.dropped;
   }
 
+  /** Writes NaN into the same slots, for when no GCs are tracked. */
+  static writeUntracked(slots: Float64Array): void {
+    slots.fill(NaN, GC_SLOTS_BEGIN, GC_SLOTS_BEGIN + GC_KINDS.length * GC_FIELD_COUNT);
+    slots[SLOT.gcPausesDropped] = NaN;
+  }
+
   drainGcPauses(out: Float64Array): number {
     let moved = 0;
     const room = out.length >> 1;

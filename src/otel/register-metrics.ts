@@ -287,6 +287,12 @@ export function createPusher(meter: Meter, api: OtelApi, spec: MetricSpec, withT
     }
     case 'gauge': {
       const gauge: Gauge = meter.createGauge(spec.name, options);
+      if (!spec.varyingSeries) {
+        return (reading) =>
+          spec.read(reading, (value, attributes) => {
+            if (Number.isFinite(value)) gauge.record(value, withThread(attributes, spec.processWide));
+          });
+      }
       return (reading) => {
         const seen = new Set<Attributes | undefined>();
         spec.read(reading, (value, attributes) => {
@@ -296,7 +302,6 @@ export function createPusher(meter: Meter, api: OtelApi, spec: MetricSpec, withT
           last.set(key, value);
           gauge.record(value, key);
         });
-        if (!spec.varyingSeries) return;
         for (const key of last.keys()) {
           if (!seen.has(key)) {
             last.delete(key);
