@@ -2,9 +2,9 @@
 // Float64Array that JavaScript created and handed over once with attach().
 // Saves the per-call typed-array lookup (about 35 ns of a 1.3 us sample).
 //
-// The array's memory is V8's, kept alive by a strong reference; an array of
-// this size is never on the V8 heap, so its data does not move. JavaScript
-// marks its buffer untransferable, so it cannot be detached under us.
+// The array's memory is V8's, kept alive by a strong reference; it is a
+// slice of Node's Buffer pool, never on the V8 heap, so its data does not
+// move, and the pool is untransferable, so it cannot be detached under us.
 // (An external buffer over addon-owned memory would avoid even that, but
 // Node 24 detaches external buffers at exit, which aborts the process when
 // such a buffer is marked untransferable.)

@@ -3,7 +3,6 @@
 // plus JavaScript for GC and heap; else JavaScript for everything. Loading
 // never throws.
 import { debuglog } from 'node:util';
-import { markAsUntransferable } from 'node:worker_threads';
 
 import { SLOT_COUNT } from './generated/layout';
 import { loadNative, type LoadAttempt, type LoadedV8Binding, type NativeBinding } from './native-loader';
@@ -47,14 +46,29 @@ const debug = debuglog('procmeter');
 /**
  * Hands the addon the array it fills when sample() gets no argument. The
  * addon writes into this memory until the thread ends, so it must never be
- * detached: marking it untransferable stops postMessage() and
- * ArrayBuffer.prototype.transfer() from doing so.
+ * detached: it must be untransferable.
  */
 function nativeSlots(binding: NativeBinding): { slots: Float64Array; sample: () => void } {
-  const slots = new Float64Array(SLOT_COUNT);
-  markAsUntransferable(slots.buffer);
+  const slots = untransferableSlots();
   binding.attach(slots);
   return { slots, sample: () => binding.sample() };
+}
+
+/**
+ * A slice of Node's Buffer pool: Node marks its pool ArrayBuffers
+ * untransferable (see markAsUntransferable() in the worker_threads docs), so
+ * postMessage() and structuredClone() cannot detach it, and procmeter need
+ * not load node:worker_threads for that (1-2 ms of every process start).
+ * Buffer.poolSize can be set too small for the pool to be used: then the
+ * array is marked by hand.
+ */
+function untransferableSlots(): Float64Array {
+  const bytes = SLOT_COUNT * Float64Array.BYTES_PER_ELEMENT;
+  const pooled = Buffer.allocUnsafe(bytes);
+  const fromPool = pooled.buffer.byteLength > bytes && pooled.byteOffset % Float64Array.BYTES_PER_ELEMENT === 0;
+  const slots = fromPool ? new Float64Array(pooled.buffer, pooled.byteOffset, SLOT_COUNT) : new Float64Array(SLOT_COUNT);
+  if (!fromPool) (require('node:worker_threads') as typeof import('node:worker_threads')).markAsUntransferable(slots.buffer);
+  return slots.fill(NaN);
 }
 
 function fullNativeSampler(loaded: LoadedV8Binding): Sampler {
@@ -113,7 +127,7 @@ function choose(): { sampler: Sampler; diagnostics: LoadDiagnostics; binding?: N
   }
   const { full, core, attempts } = loadNative(gcTracking);
   if (full) {
-    const reason = full.heapTrusted ? undefined : 'native heap figures disagreed with the v8 module; heap read from JavaScript';
+    const reason = full.heapTrusted ? undefined : 'native heap figures disagreed with process.memoryUsage(); heap read from JavaScript';
     return { sampler: fullNativeSampler(full), diagnostics: diagnosticsOf('native', 'native', full.path, attempts, reason), binding: full.binding };
   }
   if (core) {

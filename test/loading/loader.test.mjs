@@ -124,51 +124,103 @@ test('with only the Node-API addon, the process is native and GC/heap come from 
   assert.ok(report.rss > 0);
 });
 
-test('native heap figures that fail their checks are replaced by the v8 module’s', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'procmeter-loader-'));
-  try {
-    const { LAYOUT_SIGNATURE, SLOT } = require('../../dist/cjs/generated/layout.js');
-    // The V8 addon built for this Node (a local build or a prebuild).
-    const real = require('procmeter').loadDiagnostics().binaryPath;
-    const untrusted = join(dir, 'untrusted.js');
-    // The real addon, except that it reports its heap figures untrusted.
-    writeFileSync(
-      untrusted,
-      `const real = require(${JSON.stringify(real)});
-       module.exports = {
-         variant: 'v8', layoutSignature: ${JSON.stringify(LAYOUT_SIGNATURE)},
-         nodeModuleVersion: real.nodeModuleVersion, v8Version: real.v8Version,
-         pauseRingCapacity: real.pauseRingCapacity,
-         attached: null,
-         attach(slots) { this.attached = slots; },
-         // Heap figures as a mismatched V8 layout might produce them.
-         sample(buffer) {
-           const target = buffer ?? this.attached;
-           real.sample(target);
-           target[${SLOT.heapLimitBytes}] = 1;
-         },
-         close: () => real.close(),
-         claimProcessMetrics: () => real.claimProcessMetrics(),
-         releaseProcessMetrics: () => real.releaseProcessMetrics(),
-         drainGcPauses: (out) => real.drainGcPauses(out),
-         start() { real.start(); return { heapSpaceNames: [], heapTrusted: false }; },
-       };`,
-    );
+// The real addon, except that start() may call its heap untrusted and
+// sample() may report a heap figure as a mismatched V8 layout would.
+function writeAddonWrapper(file, { startTrusted, corruptSlot }) {
+  const { LAYOUT_SIGNATURE, SLOT } = require('../../dist/cjs/generated/layout.js');
+  // The V8 addon built for this Node (a local build or a prebuild).
+  const real = require('procmeter').loadDiagnostics().binaryPath;
+  writeFileSync(
+    file,
+    `const real = require(${JSON.stringify(real)});
+     module.exports = {
+       variant: 'v8', layoutSignature: ${JSON.stringify(LAYOUT_SIGNATURE)},
+       nodeModuleVersion: real.nodeModuleVersion, v8Version: real.v8Version,
+       pauseRingCapacity: real.pauseRingCapacity,
+       attached: null,
+       attach(slots) { this.attached = slots; },
+       sample(buffer) {
+         const target = buffer ?? this.attached;
+         real.sample(target);
+         target[${SLOT[corruptSlot]}] += 4096;
+       },
+       close: () => real.close(),
+       claimProcessMetrics: () => real.claimProcessMetrics(),
+       releaseProcessMetrics: () => real.releaseProcessMetrics(),
+       drainGcPauses: (out) => real.drainGcPauses(out),
+       start() { const started = real.start(); return { ...started, heapTrusted: ${startTrusted} && started.heapTrusted }; },
+     };`,
+  );
+}
+
+for (const { title, startTrusted, corruptSlot, reason } of [
+  { title: 'the addon finds its heap layout untrusted', startTrusted: false, corruptSlot: 'heapLimitBytes', reason: /heap read from JavaScript/ },
+  {
+    title: 'its heap total disagrees with process.memoryUsage()',
+    startTrusted: true,
+    corruptSlot: 'heapTotalBytes',
+    reason: /disagreed with process\.memoryUsage\(\); heap read from JavaScript/,
+  },
+]) {
+  test(`native heap figures are replaced by the v8 module’s when ${title}`, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'procmeter-loader-'));
+    try {
+      const wrapper = join(dir, 'wrapper.js');
+      writeAddonWrapper(wrapper, { startTrusted, corruptSlot });
+      const report = runNode(
+        `import * as procmeter from 'procmeter';
+         import * as v8 from 'node:v8';
+         const s = procmeter.collect();
+         console.log(JSON.stringify({
+           diagnostics: procmeter.loadDiagnostics(),
+           limit: s.heapLimitBytes, expectedLimit: v8.getHeapStatistics().heap_size_limit,
+           spaces: s.heapSpaces.map((space) => space.name),
+           expectedSpaces: v8.getHeapSpaceStatistics().map((space) => space.space_name),
+         }));`,
+        { env: { PROCMETER_BINARY_PATH: wrapper } },
+      ).json();
+      assert.equal(report.diagnostics.gcImplementation, 'native');
+      assert.match(report.diagnostics.fallbackReason, reason);
+      assert.equal(report.limit, report.expectedLimit);
+      assert.deepEqual(report.spaces, report.expectedSpaces);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
+
+for (const { setup, poolSize } of [
+  { setup: 'a slice of the Buffer pool', poolSize: undefined },
+  { setup: 'marked by hand when Buffer.poolSize is too small for the pool', poolSize: 8 },
+]) {
+  test(`the array the addon writes into cannot be detached by postMessage() or structuredClone(): ${setup}`, () => {
     const report = runNode(
-      `import * as procmeter from 'procmeter';
-       import * as v8 from 'node:v8';
-       const s = procmeter.collect();
-       console.log(JSON.stringify({ diagnostics: procmeter.loadDiagnostics(), limit: s.heapLimitBytes, expected: v8.getHeapStatistics().heap_size_limit, spaces: s.heapSpaces.length }));`,
-      { env: { PROCMETER_BINARY_PATH: untrusted } },
+      `${poolSize === undefined ? '' : `Buffer.poolSize = ${poolSize};`}
+       const { MessageChannel } = require('node:worker_threads');
+       const { sampler } = require(${JSON.stringify(require.resolve('../../dist/cjs/implementation.js'))});
+       const { SLOT } = require(${JSON.stringify(require.resolve('../../dist/cjs/generated/layout.js'))});
+       const slots = sampler.slots;
+       const lengthBefore = slots.length;
+       const { port1 } = new MessageChannel();
+       const outcomes = [];
+       for (const detach of [() => port1.postMessage(slots, [slots.buffer]), () => structuredClone(slots, { transfer: [slots.buffer] })]) {
+         try { detach(); outcomes.push('no error'); } catch (error) { outcomes.push(error.name); }
+       }
+       port1.close();
+       sampler.sample();
+       console.log(JSON.stringify({
+         lengthBefore, lengthAfter: slots.length, pooled: slots.buffer.byteLength > slots.byteLength,
+         rss: slots[SLOT.residentMemoryBytes], outcomes,
+       }));`,
+      { type: 'commonjs' },
     ).json();
-    assert.equal(report.diagnostics.gcImplementation, 'native');
-    assert.match(report.diagnostics.fallbackReason, /heap read from JavaScript/);
-    assert.equal(report.limit, report.expected);
-    assert.ok(report.spaces > 0);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+    assert.equal(report.pooled, poolSize === undefined);
+    // Node 20 copies an untransferable buffer instead; later Nodes throw.
+    assert.ok(report.outcomes.every((outcome) => outcome === 'no error' || outcome === 'DataCloneError'), report.outcomes.join());
+    assert.equal(report.lengthAfter, report.lengthBefore);
+    assert.ok(report.rss > 0, 'the addon still writes into the array');
+  });
+}
 
 test('PROCMETER_BINARY_PATH may name a directory holding the prebuilds (a bundle’s copy)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'procmeter-bundle-'));
