@@ -2,7 +2,7 @@
 // number of open fds, then times every candidate side by side (or, with
 // --bytes, measures JS heap bytes per call). Prints one JSON object.
 //
-// usage: node collect-child.mjs --fds N [--bytes] [--rounds R]
+// usage: node collect-child.mjs --fds N [--bytes] [--rounds R] [--heap-floor build/bench/heap_floor.node]
 import { closeSync, openSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
@@ -13,7 +13,12 @@ import { measureSideBySide } from './lib/stats.mjs';
 
 const require = createRequire(import.meta.url);
 const { values: args } = parseArgs({
-  options: { fds: { type: 'string' }, bytes: { type: 'boolean' }, rounds: { type: 'string', default: '15' } },
+  options: {
+    fds: { type: 'string' },
+    bytes: { type: 'boolean' },
+    rounds: { type: 'string', default: '15' },
+    'heap-floor': { type: 'string' },
+  },
 });
 
 const procmeter = require('procmeter');
@@ -54,11 +59,15 @@ const fallbackSampler = new FallbackProcessSampler();
 const processRegistry = promClientProcessRegistry();
 const defaultRegistry = promClientDefaultRegistry();
 
+// bench/heap-floor.cc: the V8 heap statistics calls alone, 1,000 per call.
+const heapFloor = args['heap-floor'] ? require(args['heap-floor']) : undefined;
+
 const candidates = [
   { name: 'procmeter collect(into)', fn: () => procmeter.collect(into) },
   { name: 'procmeter collect()', fn: () => procmeter.collect() },
   { name: 'procmeter process part (procmeter_core sample())', fn: () => core.sample() },
   { name: 'procmeter fallback sample', fn: () => fallbackSampler.sample() },
+  ...(heapFloor ? [{ name: 'V8 heap statistics calls (C++ loop, no N-API)', fn: () => heapFloor.run(1000), opsPerCall: 1000 }] : []),
   { name: 'prom-client process_* collectors', fn: () => processRegistry.metrics(), async: true },
   { name: 'prom-client all default metrics', fn: () => defaultRegistry.metrics(), async: true },
   { name: 'process.resourceUsage()', fn: () => process.resourceUsage() },

@@ -30,11 +30,23 @@ mkdirSync(buildDir, { recursive: true });
 const floorBinary = `${buildDir}floor`;
 const compile = spawnSync('cc', ['-O2', '-Wall', '-pthread', '-o', floorBinary, `${benchDir}floor.c`], { encoding: 'utf8' });
 if (compile.status !== 0) throw new Error(`compiling bench/floor.c failed:\n${compile.stderr}`);
+// The V8 half: heap statistics calls in a C++ loop, against this Node's own
+// headers (the ones node-gyp uses, never downloaded).
+const nodeHeaders = fileURLToPath(new URL(`file://${process.execPath}/../../include/node/`));
+const heapFloorAddon = `${buildDir}heap_floor.node`;
+const compileHeapFloor = spawnSync(
+  'c++',
+  ['-O2', '-std=c++17', '-shared', '-fPIC', '-Wall', `-I${nodeHeaders}`, '-o', heapFloorAddon, `${benchDir}heap-floor.cc`],
+  { encoding: 'utf8' },
+);
+if (compileHeapFloor.status !== 0) throw new Error(`compiling bench/heap-floor.cc failed:\n${compileHeapFloor.stderr}`);
 
+const HEAP_FLOOR = 'V8 heap statistics calls (C++ loop, no N-API)';
+const SAME_WORK_FLOOR = 'C floor + V8 heap statistics calls';
 const rows = [];
 for (const fds of fdTargets) {
   process.stderr.write(`measuring at ${fds} open fds...\n`);
-  const node = run(process.execPath, ['collect-child.mjs', '--fds', String(fds), '--rounds', args.rounds]);
+  const node = run(process.execPath, ['collect-child.mjs', '--fds', String(fds), '--rounds', args.rounds, '--heap-floor', heapFloorAddon]);
   const bytes = run(process.execPath, [
     '--expose-gc', '--max-semi-space-size=128', '--min-semi-space-size=128',
     'collect-child.mjs', '--fds', String(fds), '--bytes',
@@ -44,9 +56,11 @@ for (const fds of fdTargets) {
   const floorArgs = [String(node.openFds + 1), String(node.threads), '100000', String(Math.ceil(Number(args.rounds) / 2))];
   const floorSamples = [...run(floorBinary, floorArgs).nsPerOp, ...run(floorBinary, floorArgs).nsPerOp];
   const floor = median(floorSamples);
-  rows.push({ targetFds: fds, openFds: node.openFds, threads: node.threads, floorNsPerOp: floor, floorSamples });
+  const heapFloor = node.timings.find((t) => t.name === HEAP_FLOOR).nsPerOp;
+  rows.push({ targetFds: fds, openFds: node.openFds, threads: node.threads, floorNsPerOp: floor, floorSamples, heapFloorNsPerOp: heapFloor });
   rows.at(-1).candidates = [
     { name: 'C floor (same syscalls, no N-API)', nsPerOp: floor, bytesPerCall: 0 },
+    { name: SAME_WORK_FLOOR, nsPerOp: floor + heapFloor, bytesPerCall: 0 },
     ...node.timings.map((t) => ({ name: t.name, nsPerOp: t.nsPerOp, bytesPerCall: bytes.bytesPerCall[t.name], samples: t.samples })),
   ];
 }
@@ -72,10 +86,15 @@ const fresh = (row) => row.candidates.find((c) => c.name === 'procmeter collect(
 const first = rows[0];
 const last = rows.at(-1);
 const processPart = (row) => row.candidates.find((c) => c.name.startsWith('procmeter process part')).nsPerOp;
+// collect() also reads V8's heap statistics, work the syscall floor does not
+// do: the same-work floor adds what those V8 calls cost with nothing around.
+const sameWork = (row) => row.floorNsPerOp + row.heapFloorNsPerOp;
 const goals = {
   'collect(into) / floor (goal <= 1.15)': rows.map((r) => +(into(r) / r.floorNsPerOp).toFixed(3)),
+  'collect(into) / same-work floor (C floor + V8 heap calls)': rows.map((r) => +(into(r) / sameWork(r)).toFixed(3)),
   'process part alone / floor (the same syscalls)': rows.map((r) => +(processPart(r) / r.floorNsPerOp).toFixed(3)),
   'collect() / floor (goal <= 1.30)': rows.map((r) => +(fresh(r) / r.floorNsPerOp).toFixed(3)),
+  'collect() / same-work floor': rows.map((r) => +(fresh(r) / sameWork(r)).toFixed(3)),
   [`collect(into) at ${last.openFds} fds / at ${first.openFds} fds (goal <= 1.2)`]: +(into(last) / into(first)).toFixed(3),
   'collect(into) bytes per call (goal 0)': first.candidates.find((c) => c.name === 'procmeter collect(into)').bytesPerCall,
 };

@@ -11,7 +11,12 @@
 // ratio to the baseline of the same round. Writes
 // bench/results/gc-overhead.json.
 //
-// Options: --rounds N (default 9)
+// With --instructions N (needs valgrind), the baseline, procmeter and
+// procmeter-with-tracking-off also run N times each under callgrind, which
+// counts the instructions each process executed: a figure without the
+// few-percent run-to-run noise of wall and CPU time on a shared machine.
+//
+// Options: --rounds N (default 9), --instructions N (default 0: skip)
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -21,8 +26,11 @@ import { fileURLToPath } from 'node:url';
 import { median } from './lib/stats.mjs';
 
 const benchDir = fileURLToPath(new URL('.', import.meta.url));
-const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '9' } } });
+const { values: args } = parseArgs({
+  options: { rounds: { type: 'string', default: '9' }, instructions: { type: 'string', default: '0' } },
+});
 const rounds = Number(args.rounds);
+const instructionRounds = Number(args.instructions);
 
 const NODE_FLAGS = ['--max-semi-space-size=1', '--trace-gc'];
 const variants = [
@@ -106,9 +114,39 @@ console.log(`procmeter overhead, loading and GC tracking (goal <= 1%): wall ${pe
 console.log(`procmeter GC tracking alone (vs procmeter loaded with tracking off): wall ${percent(procmeterRow.wallOverheadVsTrackingOff)}, CPU ${percent(procmeterRow.cpuOverheadVsTrackingOff)}`);
 console.log(`(loading procmeter costs a fixed few ms at start-up; a baseline run lasts ${rows[0].wallSeconds.toFixed(2)} s)`);
 
+// Instructions executed by the whole process, counted by callgrind.
+function instructionsOnce(variant) {
+  const result = spawnSync(
+    'valgrind',
+    ['--tool=callgrind', '--callgrind-out-file=/dev/null', process.execPath, ...NODE_FLAGS, ...variant.preload, './gc/workload.cjs'],
+    { cwd: benchDir, encoding: 'utf8', env: { ...process.env, PROCMETER_FORCE_FALLBACK: '', ...variant.env }, maxBuffer: 1 << 26 },
+  );
+  const refs = /I\s+refs:\s+([\d,]+)/.exec(result.stderr ?? '');
+  if (result.status !== 0 || !refs) throw new Error(`${variant.name} under callgrind failed:\n${result.error ?? result.stderr?.slice(-2000)}`);
+  return Number(refs[1].replaceAll(',', ''));
+}
+
+let instructions;
+if (instructionRounds > 0) {
+  const counted = variants.slice(0, 3);
+  const counts = new Map(counted.map((v) => [v.name, []]));
+  for (let round = 0; round < instructionRounds; round++) {
+    process.stderr.write(`instructions round ${round + 1}/${instructionRounds}\n`);
+    for (const variant of counted) counts.get(variant.name).push(instructionsOnce(variant));
+  }
+  instructions = counted.map((v) => ({ name: v.name, instructions: median(counts.get(v.name)), samples: counts.get(v.name) }));
+  const [base, full, off] = instructions;
+  console.log('\n| variant (under callgrind) | instructions (median) | vs baseline |');
+  console.log('|---|--:|--:|');
+  for (const row of instructions) {
+    console.log(`| ${row.name} | ${(row.instructions / 1e6).toFixed(1)} M | ${row === base ? '-' : percent(row.instructions / base.instructions - 1)} |`);
+  }
+  console.log(`procmeter instructions, loading and GC tracking: ${percent(full.instructions / base.instructions - 1)}; GC tracking alone: ${percent(full.instructions / off.instructions - 1)}`);
+}
+
 mkdirSync(`${benchDir}results`, { recursive: true });
 writeFileSync(
   `${benchDir}results/gc-overhead.json`,
-  `${JSON.stringify({ benchmark: 'gc-overhead', date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, rounds, nodeFlags: NODE_FLAGS, rows }, null, 2)}\n`,
+  `${JSON.stringify({ benchmark: 'gc-overhead', date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, rounds, nodeFlags: NODE_FLAGS, rows, instructions }, null, 2)}\n`,
 );
 console.log('\nwritten to bench/results/gc-overhead.json');

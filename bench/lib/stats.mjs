@@ -23,7 +23,8 @@ export async function timeAsync(fn, calls) {
 /**
  * Measures every candidate in rounds, each round visiting all of them in
  * turn, so that drift in machine speed hits them alike. Returns, per
- * candidate, the median ns/op over the rounds.
+ * candidate, the median ns/op over the rounds. A candidate whose fn runs a
+ * loop of its own says how many operations one call is (opsPerCall).
  */
 export async function measureSideBySide(candidates, { rounds, targetSampleMs = 20 }) {
   const perCall = new Map();
@@ -37,7 +38,7 @@ export async function measureSideBySide(candidates, { rounds, targetSampleMs = 2
     for (const candidate of candidates) {
       const calls = perCall.get(candidate.name);
       const ns = candidate.async ? await timeAsync(candidate.fn, calls) : timeSync(candidate.fn, calls);
-      samples.get(candidate.name).push(ns);
+      samples.get(candidate.name).push(ns / (candidate.opsPerCall ?? 1));
     }
   }
   return candidates.map((c) => ({ name: c.name, nsPerOp: median(samples.get(c.name)), samples: samples.get(c.name) }));
