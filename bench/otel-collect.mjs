@@ -4,7 +4,8 @@
 // trivial observable gauges, one point each, and (b) a mirror of procmeter's
 // instruments: the same kinds and the same attribute sets, observing
 // constants, so that the difference is exactly what procmeter adds (reading
-// the process, V8 and the event-loop histogram); also prom-client 15's
+// the process, V8 and the event-loop histogram), and (c) as many trivial
+// gauges as procmeter exports data points; also prom-client 15's
 // register.metrics() with its default metrics, @opentelemetry/host-metrics,
 // and the cost of update() in push mode. All in one process, measured side
 // by side in rounds. Writes bench/results/otel-collect.json.
@@ -94,6 +95,8 @@ function trivialGauges(instruments, pointsPerInstrument) {
   return reader;
 }
 const sameInstruments = trivialGauges(procmeterShape.instruments, 1);
+// As many one-point gauges as procmeter exports data points (series).
+const samePoints = trivialGauges(procmeterShape.points, 1);
 
 const push = providerWithReader();
 const pushHandle = registerProcessMetrics({ meterProvider: push.provider, mode: 'push', pushIntervalMs: 0 });
@@ -105,6 +108,7 @@ const candidates = [
   { name: `procmeter reader.collect() (${procmeterShape.instruments} instruments, ${procmeterShape.points} points)`, fn: () => procmeter.reader.collect(), async: true },
   { name: `SDK, ${procmeterShape.instruments} trivial observable gauges`, fn: () => sameInstruments.collect(), async: true },
   { name: `SDK, mirror of procmeter's instruments and points, constant values`, fn: () => mirrorReader.collect(), async: true },
+  { name: `SDK, ${procmeterShape.points} trivial observable gauges (one per procmeter data point)`, fn: () => samePoints.collect(), async: true },
   { name: 'procmeter push-mode update()', fn: () => pushHandle.update() },
 ];
 const results = await measureSideBySide(candidates, { rounds: Number(args.rounds), targetSampleMs: 40 });
@@ -128,14 +132,16 @@ console.log('|---|--:|--:|');
 for (const r of results) console.log(`| ${r.name} | ${formatNs(r.nsPerOp)} | ${(r.nsPerOp / procmeterNs).toFixed(2)}x |`);
 const ratioInstruments = procmeterNs / byName.get(candidates[1].name).nsPerOp;
 const ratioMirror = procmeterNs / byName.get(candidates[2].name).nsPerOp;
+const ratioPoints = procmeterNs / byName.get(candidates[3].name).nsPerOp;
 console.log(`\nprocmeter / equal number of trivial gauges (goal <= 1.3): ${ratioInstruments.toFixed(2)}`);
+console.log(`procmeter / as many trivial gauges as it exports data points: ${ratioPoints.toFixed(2)}`);
 console.log(`procmeter / the same instruments and points with constant values: ${ratioMirror.toFixed(2)}`);
 console.log(`what procmeter adds to a collection: ${formatNs(procmeterNs - byName.get(candidates[2].name).nsPerOp)}`);
 
 mkdirSync(`${benchDir}results`, { recursive: true });
 writeFileSync(
   `${benchDir}results/otel-collect.json`,
-  `${JSON.stringify({ benchmark: 'otel-collect', date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, rounds: Number(args.rounds), procmeterShape, ratioInstruments, ratioMirror, results }, null, 2)}\n`,
+  `${JSON.stringify({ benchmark: 'otel-collect', date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, rounds: Number(args.rounds), procmeterShape, ratioInstruments, ratioPoints, ratioMirror, results }, null, 2)}\n`,
 );
 console.log('\nwritten to bench/results/otel-collect.json');
 pushHandle.shutdown();
