@@ -72,10 +72,14 @@ void HeapSampler::MarkUntrusted() {
 
 bool HeapSampler::UsedHeapBytes(size_t* used) {
   if (!trusted_) return false;
-  Guarded<v8::HeapStatistics> guarded;
-  v8::HeapStatistics* stats = guarded.Construct();
-  isolate_->GetHeapStatistics(stats);
-  *used = stats->used_heap_size();
+  size_t total = 0;
+  for (size_t i = 0; i < space_count_; ++i) {
+    Guarded<v8::HeapSpaceStatistics> guarded;
+    v8::HeapSpaceStatistics* space = guarded.Construct();
+    if (!isolate_->GetHeapSpaceStatistics(space, i)) return false;
+    total += space->space_used_size();
+  }
+  *used = total;
   return true;
 }
 

@@ -100,6 +100,55 @@ test('global.gc() adds exactly one major GC', () => {
   assert.deepEqual(result, [1, 1, 1, 1, 1]);
 });
 
+test('reclaimed bytes per kind equal the heap-used differences v8.GCProfiler records for the same GCs', { skip: !isNative && 'perf_hooks does not report reclaimed bytes; the fallback leaves them NaN' }, () => {
+  // GCProfiler (Node's own GC callbacks) reads used_heap_size before and
+  // after each GC; no JavaScript runs between its callbacks and procmeter's.
+  const result = runNode(
+    `
+    import { collect, GC_KINDS } from 'procmeter';
+    import { GCProfiler } from 'node:v8';
+    const before = collect();
+    const profiler = new GCProfiler();
+    profiler.start();
+    let keep = [];
+    for (let round = 0; round < 40; round++) {
+      for (let i = 0; i < 20_000; i++) keep.push({ round, i, pair: [i, round] });
+      if (round % 3 === 0) keep = [];
+      if (round % 10 === 0) globalThis.gc();
+    }
+    const { statistics } = profiler.stop();
+    const after = collect();
+    console.log(JSON.stringify({
+      profiled: statistics.map((gc) => [gc.gcType, gc.beforeGC.heapStatistics.usedHeapSize, gc.afterGC.heapStatistics.usedHeapSize]),
+      procmeter: Object.fromEntries(GC_KINDS.map((kind) => [kind, {
+        count: after.gc[kind].count - before.gc[kind].count,
+        reclaimedBytes: after.gc[kind].reclaimedBytes - before.gc[kind].reclaimedBytes,
+      }])),
+    }));`,
+    { nodeArgs: ['--expose-gc'] },
+  ).json();
+  const KIND_OF = {
+    Scavenge: 'scavenge',
+    MinorMarkCompact: 'minorMarkSweep',
+    MinorMarkSweep: 'minorMarkSweep',
+    MarkSweepCompact: 'markSweepCompact',
+    IncrementalMarking: 'incrementalMarking',
+    ProcessWeakCallbacks: 'processWeakCallbacks',
+  };
+  const expected = {};
+  for (const [type, usedBefore, usedAfter] of result.profiled) {
+    const kind = KIND_OF[type];
+    assert.ok(kind, `GC type ${type} from GCProfiler has no procmeter kind`);
+    expected[kind] ??= { count: 0, reclaimedBytes: 0 };
+    expected[kind].count += 1;
+    expected[kind].reclaimedBytes += Math.max(0, usedBefore - usedAfter);
+  }
+  assert.ok(expected.scavenge?.count > 3 && expected.markSweepCompact?.count >= 4, JSON.stringify(expected));
+  for (const [kind, totals] of Object.entries(expected)) {
+    assert.deepEqual(result.procmeter[kind], totals, `${kind}: procmeter ${JSON.stringify(result.procmeter[kind])}, GCProfiler ${JSON.stringify(totals)}`);
+  }
+});
+
 test('reclaimed bytes rise when a large array is dropped, and never go negative', { skip: !isNative && 'perf_hooks does not report reclaimed bytes; the fallback leaves them NaN' }, () => {
   const result = runNode(
     `
