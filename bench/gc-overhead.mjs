@@ -6,20 +6,30 @@
 // loading it), with procmeter's fallback (PerformanceObserver), with a plain
 // PerformanceObserver('gc') and with @datadog/native-metrics. GC counts per
 // variant come from --trace-gc, so a variant that ran a different mix of GCs
-// is visible. Each round runs every variant once, in a rotating order;
-// reported are medians over rounds of wall time, CPU time and each variant's
-// ratio to the baseline of the same round. Writes
-// bench/results/gc-overhead.json.
+// is visible.
+//
+// Each variant runs at the same time as a baseline run, one process on each
+// of two CPUs (taskset), and is compared with that baseline: whatever slows
+// the machine during the pair (other guests, clock changes) slows both
+// alike, where runs one after the other differed by up to 17% on this VM.
+// The CPUs swap every round, and each ratio is the geometric mean of two
+// consecutive rounds, one on each side, because here one CPU ran the same
+// process 2-4% faster than the other. An A/A pair (the baseline beside
+// itself) shows what is left of the noise. Each round runs every pair once,
+// in a rotating order; reported are medians of wall time and CPU time over
+// runs, and of each variant's ratio to its pair's baseline over round pairs. (With one CPU, or no taskset, each pair runs one
+// after the other.) Writes bench/results/gc-overhead.json.
 //
 // With --instructions N (needs valgrind), the baseline, procmeter and
 // procmeter-with-tracking-off also run N times each under callgrind, which
 // counts the instructions each process executed: a figure without the
 // few-percent run-to-run noise of wall and CPU time on a shared machine.
 //
-// Options: --rounds N (default 9), --instructions N (default 0: skip)
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+// Options: --rounds N (default 10, rounded up to even), --instructions N (default 0: skip)
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 
@@ -27,59 +37,97 @@ import { median } from './lib/stats.mjs';
 
 const benchDir = fileURLToPath(new URL('.', import.meta.url));
 const { values: args } = parseArgs({
-  options: { rounds: { type: 'string', default: '9' }, instructions: { type: 'string', default: '0' } },
+  options: { rounds: { type: 'string', default: '10' }, instructions: { type: 'string', default: '0' } },
 });
-const rounds = Number(args.rounds);
+const rounds = Math.ceil(Number(args.rounds) / 2) * 2; // whole round pairs
 const instructionRounds = Number(args.instructions);
 
 const NODE_FLAGS = ['--max-semi-space-size=1', '--trace-gc'];
 const variants = [
   { name: 'baseline: nothing loaded', preload: [] },
+  { name: 'baseline beside itself (A/A control)', preload: [] },
   { name: 'procmeter (native GC callbacks)', preload: ['-r', 'procmeter'] },
   { name: 'procmeter loaded, GC tracking off', preload: ['-r', 'procmeter'], env: { PROCMETER_GC_TRACKING: '0' } },
   { name: 'procmeter fallback (PerformanceObserver)', preload: ['-r', 'procmeter'], env: { PROCMETER_FORCE_FALLBACK: '1' } },
   { name: "PerformanceObserver('gc'), every entry", preload: ['-r', './gc/observer-preload.cjs'] },
   { name: '@datadog/native-metrics', preload: ['-r', './gc/datadog-preload.cjs'] },
 ];
+const [BASELINE, , PROCMETER, TRACKING_OFF] = variants;
 
-function runOnce(variant) {
-  const started = process.hrtime.bigint();
-  const result = spawnSync(process.execPath, [...NODE_FLAGS, ...variant.preload, './gc/workload.cjs'], {
-    cwd: benchDir,
-    encoding: 'utf8',
-    env: { ...process.env, PROCMETER_FORCE_FALLBACK: '', ...variant.env },
+const outputDir = mkdtempSync(join(tmpdir(), 'procmeter-gc-bench-'));
+process.on('exit', () => rmSync(outputDir, { recursive: true, force: true }));
+const concurrent = cpus().length >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+
+// stdout (4,700 lines of --trace-gc) goes to a file, not a pipe: reading a
+// pipe would keep this process busy on the CPUs the pair is timed on.
+let runs = 0;
+function runOnce(variant, cpu) {
+  const command = [process.execPath, ...NODE_FLAGS, ...variant.preload, './gc/workload.cjs'];
+  if (concurrent) command.unshift('taskset', '-c', String(cpu));
+  const outputFile = join(outputDir, `run-${runs++}.txt`);
+  const output = openSync(outputFile, 'w');
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const child = spawn(command[0], command.slice(1), {
+      cwd: benchDir,
+      env: { ...process.env, PROCMETER_FORCE_FALLBACK: '', ...variant.env },
+      stdio: ['ignore', output, 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (status) => {
+      const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+      closeSync(output);
+      const lines = readFileSync(outputFile, 'utf8').trim().split('\n');
+      rmSync(outputFile);
+      if (status !== 0) return reject(new Error(`${variant.name} failed:\n${stderr}`));
+      const report = JSON.parse(lines.findLast((line) => line.startsWith('{')));
+      const count = (pattern) => lines.filter((line) => pattern.test(line)).length;
+      resolve({
+        wallSeconds,
+        cpuSeconds: report.cpuSeconds,
+        scavenges: count(/ ms: Scavenge/),
+        markCompacts: count(/ ms: (Incremental )?Mark-Compact/),
+        procmeterScavenges: report.scavenges,
+      });
+    });
   });
-  const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-  if (result.status !== 0) throw new Error(`${variant.name} failed:\n${result.stderr}`);
-  const lines = result.stdout.trim().split('\n');
-  const report = JSON.parse(lines.findLast((line) => line.startsWith('{')));
-  const count = (pattern) => lines.filter((line) => pattern.test(line)).length;
-  return {
-    wallSeconds,
-    cpuSeconds: report.cpuSeconds,
-    scavenges: count(/ ms: Scavenge/),
-    markCompacts: count(/ ms: Mark-Compact/),
-    procmeterScavenges: report.scavenges,
-  };
 }
 
-runOnce(variants[0]); // warm the page cache
+// The variant beside a baseline run, each on its own CPU.
+async function runPair(variant, round) {
+  const [baselineCpu, variantCpu] = round % 2 === 0 ? [0, 1] : [1, 0];
+  if (!concurrent) return { baseline: await runOnce(BASELINE, baselineCpu), result: await runOnce(variant, variantCpu) };
+  const [baseline, result] = await Promise.all([runOnce(BASELINE, baselineCpu), runOnce(variant, variantCpu)]);
+  return { baseline, result };
+}
+
+await runOnce(BASELINE, 0); // warm the page cache
+const compared = variants.filter((variant) => variant !== BASELINE);
 const samples = new Map(variants.map((v) => [v.name, []]));
 for (let round = 0; round < rounds; round++) {
   process.stderr.write(`round ${round + 1}/${rounds}\n`);
-  const order = variants.map((_, i) => variants[(i + round) % variants.length]);
-  const results = new Map(order.map((variant) => [variant.name, runOnce(variant)]));
-  const baseline = results.get(variants[0].name);
-  const trackingOff = results.get(variants[2].name);
-  for (const [name, r] of results) {
-    samples.get(name).push({
-      ...r,
-      wallRatio: r.wallSeconds / baseline.wallSeconds,
-      cpuRatio: r.cpuSeconds / baseline.cpuSeconds,
-      wallRatioVsTrackingOff: r.wallSeconds / trackingOff.wallSeconds,
-      cpuRatioVsTrackingOff: r.cpuSeconds / trackingOff.cpuSeconds,
-    });
+  const order = compared.map((_, i) => compared[(i + round) % compared.length]);
+  const pairs = new Map();
+  for (const variant of order) pairs.set(variant.name, await runPair(variant, round));
+  const off = pairs.get(TRACKING_OFF.name);
+  const offWall = off.result.wallSeconds / off.baseline.wallSeconds;
+  const offCpu = off.result.cpuSeconds / off.baseline.cpuSeconds;
+  for (const [name, { baseline, result }] of pairs) {
+    samples.get(BASELINE.name).push({ ...baseline, wallRatio: 1, cpuRatio: 1, wallRatioVsTrackingOff: NaN, cpuRatioVsTrackingOff: NaN });
+    const wallRatio = result.wallSeconds / baseline.wallSeconds;
+    const cpuRatio = result.cpuSeconds / baseline.cpuSeconds;
+    samples.get(name).push({ ...result, wallRatio, cpuRatio, wallRatioVsTrackingOff: wallRatio / offWall, cpuRatioVsTrackingOff: cpuRatio / offCpu });
   }
+}
+
+// Median over round pairs of the geometric mean of the pair's two ratios
+// (one with the variant on each CPU).
+function pairedOverhead(s, key) {
+  const perPair = [];
+  for (let i = 0; i + 1 < s.length; i += 2) perPair.push(Math.sqrt(s[i][key] * s[i + 1][key]));
+  return median(perPair) - 1;
 }
 
 const rows = variants.map((variant) => {
@@ -88,10 +136,10 @@ const rows = variants.map((variant) => {
     name: variant.name,
     wallSeconds: median(s.map((x) => x.wallSeconds)),
     cpuSeconds: median(s.map((x) => x.cpuSeconds)),
-    wallOverhead: median(s.map((x) => x.wallRatio)) - 1,
-    cpuOverhead: median(s.map((x) => x.cpuRatio)) - 1,
-    wallOverheadVsTrackingOff: median(s.map((x) => x.wallRatioVsTrackingOff)) - 1,
-    cpuOverheadVsTrackingOff: median(s.map((x) => x.cpuRatioVsTrackingOff)) - 1,
+    wallOverhead: pairedOverhead(s, 'wallRatio'),
+    cpuOverhead: pairedOverhead(s, 'cpuRatio'),
+    wallOverheadVsTrackingOff: pairedOverhead(s, 'wallRatioVsTrackingOff'),
+    cpuOverheadVsTrackingOff: pairedOverhead(s, 'cpuRatioVsTrackingOff'),
     scavenges: median(s.map((x) => x.scavenges)),
     markCompacts: median(s.map((x) => x.markCompacts)),
     procmeterScavenges: s.map((x) => x.procmeterScavenges).find((x) => x !== null) ?? null,
@@ -108,11 +156,12 @@ for (const r of rows) {
     `| ${r.name} | ${r.wallSeconds.toFixed(3)} s | ${r.cpuSeconds.toFixed(3)} s | ${baseline ? '-' : percent(r.wallOverhead)} | ${baseline ? '-' : percent(r.cpuOverhead)} | ${r.scavenges} | ${r.markCompacts} |`,
   );
 }
-const procmeterRow = rows[1];
+const procmeterRow = rows.find((row) => row.name === PROCMETER.name);
 console.log(`\nscavenges per run counted by procmeter: ${procmeterRow.procmeterScavenges} (--trace-gc: ${procmeterRow.scavenges})`);
 console.log(`procmeter overhead, loading and GC tracking (goal <= 1%): wall ${percent(procmeterRow.wallOverhead)}, CPU ${percent(procmeterRow.cpuOverhead)}`);
 console.log(`procmeter GC tracking alone (vs procmeter loaded with tracking off): wall ${percent(procmeterRow.wallOverheadVsTrackingOff)}, CPU ${percent(procmeterRow.cpuOverheadVsTrackingOff)}`);
 console.log(`(loading procmeter costs a fixed few ms at start-up; a baseline run lasts ${rows[0].wallSeconds.toFixed(2)} s)`);
+console.log(`pairs ran ${concurrent ? 'at the same time, one per CPU' : 'one after the other (one CPU or no taskset)'}`);
 
 // Instructions executed by the whole process, counted by callgrind.
 function instructionsOnce(variant) {
@@ -128,7 +177,7 @@ function instructionsOnce(variant) {
 
 let instructions;
 if (instructionRounds > 0) {
-  const counted = variants.slice(0, 3);
+  const counted = [BASELINE, PROCMETER, TRACKING_OFF];
   const counts = new Map(counted.map((v) => [v.name, []]));
   for (let round = 0; round < instructionRounds; round++) {
     process.stderr.write(`instructions round ${round + 1}/${instructionRounds}\n`);
@@ -147,6 +196,6 @@ if (instructionRounds > 0) {
 mkdirSync(`${benchDir}results`, { recursive: true });
 writeFileSync(
   `${benchDir}results/gc-overhead.json`,
-  `${JSON.stringify({ benchmark: 'gc-overhead', date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, rounds, nodeFlags: NODE_FLAGS, rows, instructions }, null, 2)}\n`,
+  `${JSON.stringify({ benchmark: 'gc-overhead', date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, rounds, concurrentPairs: concurrent, nodeFlags: NODE_FLAGS, rows, instructions }, null, 2)}\n`,
 );
 console.log('\nwritten to bench/results/gc-overhead.json');
