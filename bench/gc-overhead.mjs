@@ -12,20 +12,17 @@
 // of two CPUs (taskset), and is compared with that baseline: whatever slows
 // the machine during the pair (other guests, clock changes) slows both
 // alike, where runs one after the other differed by up to 17% on this VM.
-// The CPUs swap every round, and each ratio is the geometric mean of two
-// consecutive rounds, one on each side, because here one CPU ran the same
-// process 2-4% faster than the other. An A/A pair (the baseline beside
-// itself) shows what is left of the noise. Each round runs every pair once,
-// in a rotating order; reported are medians of wall time and CPU time over
-// runs, and of each variant's ratio to its pair's baseline over round pairs. (With one CPU, or no taskset, each pair runs one
-// after the other.) Writes bench/results/gc-overhead.json.
+// Which CPU each side gets and which of the two is started first both
+// rotate over every 4 rounds, and each ratio is the geometric mean of such
+// a group: here one CPU ran the same process 2-4% faster than the other, and
+// the process started second ran about 0.8% faster. An A/A pair (the
+// baseline beside itself) shows what is left of the noise. Each round runs
+// every pair once, in a rotating order; reported are medians of wall time
+// and CPU time over runs, and of each variant's ratio to its pair's
+// baseline over groups of rounds. (With one CPU, or no taskset, each pair
+// runs one after the other.) Writes bench/results/gc-overhead.json.
 //
-// With --instructions N (needs valgrind), the baseline, procmeter and
-// procmeter-with-tracking-off also run N times each under callgrind, which
-// counts the instructions each process executed: a figure without the
-// few-percent run-to-run noise of wall and CPU time on a shared machine.
-//
-// Options: --rounds N (default 10, rounded up to even), --instructions N (default 0: skip)
+// Options: --rounds N (default 12, rounded up to a multiple of 4)
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -37,10 +34,10 @@ import { median } from './lib/stats.mjs';
 
 const benchDir = fileURLToPath(new URL('.', import.meta.url));
 const { values: args } = parseArgs({
-  options: { rounds: { type: 'string', default: '10' }, instructions: { type: 'string', default: '0' } },
+  options: { rounds: { type: 'string', default: '12' } },
 });
-const rounds = Math.ceil(Number(args.rounds) / 2) * 2; // whole round pairs
-const instructionRounds = Number(args.instructions);
+const ROUND_GROUP = 4; // every combination of CPU and start order
+const rounds = Math.ceil(Number(args.rounds) / ROUND_GROUP) * ROUND_GROUP;
 
 const NODE_FLAGS = ['--max-semi-space-size=1', '--trace-gc'];
 const variants = [
@@ -98,9 +95,18 @@ function runOnce(variant, cpu) {
 // The variant beside a baseline run, each on its own CPU.
 async function runPair(variant, round) {
   const [baselineCpu, variantCpu] = round % 2 === 0 ? [0, 1] : [1, 0];
-  if (!concurrent) return { baseline: await runOnce(BASELINE, baselineCpu), result: await runOnce(variant, variantCpu) };
-  const [baseline, result] = await Promise.all([runOnce(BASELINE, baselineCpu), runOnce(variant, variantCpu)]);
-  return { baseline, result };
+  const variantFirst = Math.floor(round / 2) % 2 === 1;
+  const runBaseline = () => runOnce(BASELINE, baselineCpu);
+  const runVariant = () => runOnce(variant, variantCpu);
+  if (!concurrent) {
+    const [first, second] = variantFirst ? [runVariant, runBaseline] : [runBaseline, runVariant];
+    const results = [await first(), await second()];
+    return variantFirst ? { result: results[0], baseline: results[1] } : { baseline: results[0], result: results[1] };
+  }
+  const first = variantFirst ? runVariant() : runBaseline();
+  const second = variantFirst ? runBaseline() : runVariant();
+  const [a, b] = await Promise.all([first, second]);
+  return variantFirst ? { result: a, baseline: b } : { baseline: a, result: b };
 }
 
 await runOnce(BASELINE, 0); // warm the page cache
@@ -122,12 +128,14 @@ for (let round = 0; round < rounds; round++) {
   }
 }
 
-// Median over round pairs of the geometric mean of the pair's two ratios
-// (one with the variant on each CPU).
+// Median over groups of 4 rounds (each CPU and start order once) of the
+// geometric mean of the group's ratios.
 function pairedOverhead(s, key) {
-  const perPair = [];
-  for (let i = 0; i + 1 < s.length; i += 2) perPair.push(Math.sqrt(s[i][key] * s[i + 1][key]));
-  return median(perPair) - 1;
+  const perGroup = [];
+  for (let i = 0; i + ROUND_GROUP <= s.length; i += ROUND_GROUP) {
+    perGroup.push(Math.exp(s.slice(i, i + ROUND_GROUP).reduce((sum, x) => sum + Math.log(x[key]), 0) / ROUND_GROUP));
+  }
+  return median(perGroup) - 1;
 }
 
 const rows = variants.map((variant) => {
@@ -163,39 +171,9 @@ console.log(`procmeter GC tracking alone (vs procmeter loaded with tracking off)
 console.log(`(loading procmeter costs a fixed few ms at start-up; a baseline run lasts ${rows[0].wallSeconds.toFixed(2)} s)`);
 console.log(`pairs ran ${concurrent ? 'at the same time, one per CPU' : 'one after the other (one CPU or no taskset)'}`);
 
-// Instructions executed by the whole process, counted by callgrind.
-function instructionsOnce(variant) {
-  const result = spawnSync(
-    'valgrind',
-    ['--tool=callgrind', '--callgrind-out-file=/dev/null', process.execPath, ...NODE_FLAGS, ...variant.preload, './gc/workload.cjs'],
-    { cwd: benchDir, encoding: 'utf8', env: { ...process.env, PROCMETER_FORCE_FALLBACK: '', ...variant.env }, maxBuffer: 1 << 26 },
-  );
-  const refs = /I\s+refs:\s+([\d,]+)/.exec(result.stderr ?? '');
-  if (result.status !== 0 || !refs) throw new Error(`${variant.name} under callgrind failed:\n${result.error ?? result.stderr?.slice(-2000)}`);
-  return Number(refs[1].replaceAll(',', ''));
-}
-
-let instructions;
-if (instructionRounds > 0) {
-  const counted = [BASELINE, PROCMETER, TRACKING_OFF];
-  const counts = new Map(counted.map((v) => [v.name, []]));
-  for (let round = 0; round < instructionRounds; round++) {
-    process.stderr.write(`instructions round ${round + 1}/${instructionRounds}\n`);
-    for (const variant of counted) counts.get(variant.name).push(instructionsOnce(variant));
-  }
-  instructions = counted.map((v) => ({ name: v.name, instructions: median(counts.get(v.name)), samples: counts.get(v.name) }));
-  const [base, full, off] = instructions;
-  console.log('\n| variant (under callgrind) | instructions (median) | vs baseline |');
-  console.log('|---|--:|--:|');
-  for (const row of instructions) {
-    console.log(`| ${row.name} | ${(row.instructions / 1e6).toFixed(1)} M | ${row === base ? '-' : percent(row.instructions / base.instructions - 1)} |`);
-  }
-  console.log(`procmeter instructions, loading and GC tracking: ${percent(full.instructions / base.instructions - 1)}; GC tracking alone: ${percent(full.instructions / off.instructions - 1)}`);
-}
-
 mkdirSync(`${benchDir}results`, { recursive: true });
 writeFileSync(
   `${benchDir}results/gc-overhead.json`,
-  `${JSON.stringify({ benchmark: 'gc-overhead', date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, rounds, concurrentPairs: concurrent, nodeFlags: NODE_FLAGS, rows, instructions }, null, 2)}\n`,
+  `${JSON.stringify({ benchmark: 'gc-overhead', date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, rounds, concurrentPairs: concurrent, nodeFlags: NODE_FLAGS, rows }, null, 2)}\n`,
 );
 console.log('\nwritten to bench/results/gc-overhead.json');
