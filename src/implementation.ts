@@ -60,7 +60,9 @@ function nativeSlots(binding: NativeBinding): { slots: Float64Array; sample: () 
  * postMessage() and structuredClone() cannot detach it, and procmeter need
  * not load node:worker_threads for that (1-2 ms of every process start).
  * Buffer.poolSize can be set too small for the pool to be used: then the
- * array is marked by hand.
+ * array is marked by hand. (Node 21-23's ArrayBuffer.prototype.transfer()
+ * ignores the mark; there, code that transfers a pooled Buffer's
+ * ArrayBuffer breaks every Buffer in that pool, this array included.)
  */
 function untransferableSlots(): Float64Array {
   const bytes = SLOT_COUNT * Float64Array.BYTES_PER_ELEMENT;
