@@ -41,14 +41,23 @@ test('heap totals equal v8.getHeapStatistics()', () => {
 });
 
 test('used and physical heap agree with v8.getHeapStatistics() within what one call allocates', () => {
-  const before = v8.getHeapStatistics();
-  const s = collect(snapshot);
-  const after = v8.getHeapStatistics();
-  for (const [ours, field] of [[s.heapUsedBytes, 'used_heap_size'], [s.heapPhysicalBytes, 'total_physical_size'], [s.mallocedMemoryBytes, 'malloced_memory']]) {
-    const low = Math.min(before[field], after[field]) - 64 * 1024;
-    const high = Math.max(before[field], after[field]) + 64 * 1024;
-    assert.ok(ours >= low && ours <= high, `${field}: procmeter ${ours}, v8 ${before[field]} -> ${after[field]}`);
+  // A GC between the readings (one every few hundred KB allocated) takes the
+  // used heap out of the bracket: try again then, as for the heap spaces.
+  let misses = [];
+  let s;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const before = v8.getHeapStatistics();
+    s = collect(snapshot);
+    const after = v8.getHeapStatistics();
+    misses = [];
+    for (const [ours, field] of [[s.heapUsedBytes, 'used_heap_size'], [s.heapPhysicalBytes, 'total_physical_size'], [s.mallocedMemoryBytes, 'malloced_memory']]) {
+      const low = Math.min(before[field], after[field]) - 64 * 1024;
+      const high = Math.max(before[field], after[field]) + 64 * 1024;
+      if (!(ours >= low && ours <= high)) misses.push(`${field}: procmeter ${ours}, v8 ${before[field]} -> ${after[field]}`);
+    }
+    if (misses.length === 0) break;
   }
+  assert.deepEqual(misses, []);
   assert.ok(s.heapAvailableBytes > 0 && s.heapAvailableBytes <= s.heapLimitBytes);
 });
 
