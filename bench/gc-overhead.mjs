@@ -98,14 +98,8 @@ async function runPair(variant, round) {
   const variantFirst = Math.floor(round / 2) % 2 === 1;
   const runBaseline = () => runOnce(BASELINE, baselineCpu);
   const runVariant = () => runOnce(variant, variantCpu);
-  if (!concurrent) {
-    const [first, second] = variantFirst ? [runVariant, runBaseline] : [runBaseline, runVariant];
-    const results = [await first(), await second()];
-    return variantFirst ? { result: results[0], baseline: results[1] } : { baseline: results[0], result: results[1] };
-  }
-  const first = variantFirst ? runVariant() : runBaseline();
-  const second = variantFirst ? runBaseline() : runVariant();
-  const [a, b] = await Promise.all([first, second]);
+  const [first, second] = variantFirst ? [runVariant, runBaseline] : [runBaseline, runVariant];
+  const [a, b] = concurrent ? await Promise.all([first(), second()]) : [await first(), await second()];
   return variantFirst ? { result: a, baseline: b } : { baseline: a, result: b };
 }
 
