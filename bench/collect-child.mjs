@@ -2,14 +2,14 @@
 // number of open fds, then times every candidate side by side (or, with
 // --bytes, measures JS heap bytes per call). Prints one JSON object.
 //
-// usage: node collect-child.mjs --fds N [--bytes] [--rounds R] [--heap-floor build/bench/heap_floor.node]
+// usage: node collect-child.mjs --fds N [--bytes] [--rounds R] [--floor-v8 build/bench/floor_v8.node]
 import { closeSync, openSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 
-import { measureSideBySide } from './lib/stats.mjs';
+import { SAME_WORK_FLOOR, measureSideBySide } from './lib/stats.mjs';
 
 const require = createRequire(import.meta.url);
 const { values: args } = parseArgs({
@@ -17,7 +17,7 @@ const { values: args } = parseArgs({
     fds: { type: 'string' },
     bytes: { type: 'boolean' },
     rounds: { type: 'string', default: '15' },
-    'heap-floor': { type: 'string' },
+    'floor-v8': { type: 'string' },
   },
 });
 
@@ -59,15 +59,23 @@ const fallbackSampler = new FallbackProcessSampler();
 const processRegistry = promClientProcessRegistry();
 const defaultRegistry = promClientDefaultRegistry();
 
-// bench/heap-floor.cc: the V8 heap statistics calls alone, 1,000 per call.
-const heapFloor = args['heap-floor'] ? require(args['heap-floor']) : undefined;
+// bench/floor-v8.cc: C++ loops of the same work in this process, 1,000
+// snapshots per call.
+const floorV8 = args['floor-v8'] ? require(args['floor-v8']) : undefined;
+const floorCandidates = floorV8
+  ? [
+      { name: SAME_WORK_FLOOR, fn: () => floorV8.sameWork(1000), opsPerCall: 1000 },
+      { name: 'the syscalls alone (C++ loop in this process)', fn: () => floorV8.syscalls(1000), opsPerCall: 1000 },
+      { name: 'V8 heap statistics calls alone (C++ loop)', fn: () => floorV8.heap(1000), opsPerCall: 1000 },
+    ]
+  : [];
 
 const candidates = [
   { name: 'procmeter collect(into)', fn: () => procmeter.collect(into) },
   { name: 'procmeter collect()', fn: () => procmeter.collect() },
   { name: 'procmeter process part (procmeter_core sample())', fn: () => core.sample() },
   { name: 'procmeter fallback sample', fn: () => fallbackSampler.sample() },
-  ...(heapFloor ? [{ name: 'V8 heap statistics calls (C++ loop, no N-API)', fn: () => heapFloor.run(1000), opsPerCall: 1000 }] : []),
+  ...floorCandidates,
   { name: 'prom-client process_* collectors', fn: () => processRegistry.metrics(), async: true },
   { name: 'prom-client all default metrics', fn: () => defaultRegistry.metrics(), async: true },
   { name: 'process.resourceUsage()', fn: () => process.resourceUsage() },

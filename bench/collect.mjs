@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 // `npm run bench:collect`: the collect() benchmark. For 10, 1,000 and 10,000 open
 // fds, times procmeter beside the C floor (bench/floor.c, the same syscalls
-// with no Node-API), prom-client 15's collectors and Node built-ins, all in
-// this one run. Prints a table and writes bench/results/collect.json.
+// with no Node-API, in a process of its own), the same-work floor (bench/
+// floor-v8.cc: those syscalls and the V8 heap statistics calls that
+// collect() also makes, in a C++ loop inside the same Node process),
+// prom-client 15's collectors and Node built-ins, all in this one run.
+// Prints a table and writes bench/results/collect.json.
 //
 // Options: --rounds N (default 15), --fds 10,1000,10000
 import { spawnSync } from 'node:child_process';
@@ -11,7 +14,7 @@ import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 
-import { formatNs, median } from './lib/stats.mjs';
+import { SAME_WORK_FLOOR, formatNs, median } from './lib/stats.mjs';
 
 const benchDir = fileURLToPath(new URL('.', import.meta.url));
 const { values: args } = parseArgs({
@@ -30,23 +33,20 @@ mkdirSync(buildDir, { recursive: true });
 const floorBinary = `${buildDir}floor`;
 const compile = spawnSync('cc', ['-O2', '-Wall', '-pthread', '-o', floorBinary, `${benchDir}floor.c`], { encoding: 'utf8' });
 if (compile.status !== 0) throw new Error(`compiling bench/floor.c failed:\n${compile.stderr}`);
-// The V8 half: heap statistics calls in a C++ loop, against this Node's own
+// The same-work floor: C++ loops inside Node, against this Node's own
 // headers (the ones node-gyp uses, never downloaded).
 const nodeHeaders = fileURLToPath(new URL(`file://${process.execPath}/../../include/node/`));
-const heapFloorAddon = `${buildDir}heap_floor.node`;
-const compileHeapFloor = spawnSync(
+const floorV8Addon = `${buildDir}floor_v8.node`;
+const compileFloorV8 = spawnSync(
   'c++',
-  ['-O2', '-std=c++17', '-shared', '-fPIC', '-Wall', `-I${nodeHeaders}`, '-o', heapFloorAddon, `${benchDir}heap-floor.cc`],
+  ['-O2', '-std=c++17', '-shared', '-fPIC', '-Wall', `-I${nodeHeaders}`, '-o', floorV8Addon, `${benchDir}floor-v8.cc`],
   { encoding: 'utf8' },
 );
-if (compileHeapFloor.status !== 0) throw new Error(`compiling bench/heap-floor.cc failed:\n${compileHeapFloor.stderr}`);
-
-const HEAP_FLOOR = 'V8 heap statistics calls (C++ loop, no N-API)';
-const SAME_WORK_FLOOR = 'C floor + V8 heap statistics calls';
+if (compileFloorV8.status !== 0) throw new Error(`compiling bench/floor-v8.cc failed:\n${compileFloorV8.stderr}`);
 const rows = [];
 for (const fds of fdTargets) {
   process.stderr.write(`measuring at ${fds} open fds...\n`);
-  const node = run(process.execPath, ['collect-child.mjs', '--fds', String(fds), '--rounds', args.rounds, '--heap-floor', heapFloorAddon]);
+  const node = run(process.execPath, ['collect-child.mjs', '--fds', String(fds), '--rounds', args.rounds, '--floor-v8', floorV8Addon]);
   const bytes = run(process.execPath, [
     '--expose-gc', '--max-semi-space-size=128', '--min-semi-space-size=128',
     'collect-child.mjs', '--fds', String(fds), '--bytes',
@@ -56,11 +56,10 @@ for (const fds of fdTargets) {
   const floorArgs = [String(node.openFds + 1), String(node.threads), '100000', String(Math.ceil(Number(args.rounds) / 2))];
   const floorSamples = [...run(floorBinary, floorArgs).nsPerOp, ...run(floorBinary, floorArgs).nsPerOp];
   const floor = median(floorSamples);
-  const heapFloor = node.timings.find((t) => t.name === HEAP_FLOOR).nsPerOp;
-  rows.push({ targetFds: fds, openFds: node.openFds, threads: node.threads, floorNsPerOp: floor, floorSamples, heapFloorNsPerOp: heapFloor });
+  const sameWorkFloor = node.timings.find((t) => t.name === SAME_WORK_FLOOR).nsPerOp;
+  rows.push({ targetFds: fds, openFds: node.openFds, threads: node.threads, floorNsPerOp: floor, floorSamples, sameWorkFloorNsPerOp: sameWorkFloor });
   rows.at(-1).candidates = [
-    { name: 'C floor (same syscalls, no N-API)', nsPerOp: floor, bytesPerCall: 0 },
-    { name: SAME_WORK_FLOOR, nsPerOp: floor + heapFloor, bytesPerCall: 0 },
+    { name: 'C floor (same syscalls, no N-API, own process)', nsPerOp: floor, bytesPerCall: 0 },
     ...node.timings.map((t) => ({ name: t.name, nsPerOp: t.nsPerOp, bytesPerCall: bytes.bytesPerCall[t.name], samples: t.samples })),
   ];
 }
@@ -87,12 +86,14 @@ const first = rows[0];
 const last = rows.at(-1);
 const processPart = (row) => row.candidates.find((c) => c.name.startsWith('procmeter process part')).nsPerOp;
 // collect() also reads V8's heap statistics, work the syscall floor does not
-// do: the same-work floor adds what those V8 calls cost with nothing around.
-const sameWork = (row) => row.floorNsPerOp + row.heapFloorNsPerOp;
+// do: the same-work floor does both, with no Node-API or JavaScript around.
+const sameWork = (row) => row.sameWorkFloorNsPerOp;
+const syscallsInNode = (row) => row.candidates.find((c) => c.name.startsWith('the syscalls alone')).nsPerOp;
 const goals = {
   'collect(into) / floor (goal <= 1.15)': rows.map((r) => +(into(r) / r.floorNsPerOp).toFixed(3)),
-  'collect(into) / same-work floor (C floor + V8 heap calls)': rows.map((r) => +(into(r) / sameWork(r)).toFixed(3)),
+  'collect(into) / same-work floor (syscalls + V8 heap calls, in Node)': rows.map((r) => +(into(r) / sameWork(r)).toFixed(3)),
   'process part alone / floor (the same syscalls)': rows.map((r) => +(processPart(r) / r.floorNsPerOp).toFixed(3)),
+  'process part alone / the syscalls alone in Node': rows.map((r) => +(processPart(r) / syscallsInNode(r)).toFixed(3)),
   'collect() / floor (goal <= 1.30)': rows.map((r) => +(fresh(r) / r.floorNsPerOp).toFixed(3)),
   'collect() / same-work floor': rows.map((r) => +(fresh(r) / sameWork(r)).toFixed(3)),
   [`collect(into) at ${last.openFds} fds / at ${first.openFds} fds (goal <= 1.2)`]: +(into(last) / into(first)).toFixed(3),

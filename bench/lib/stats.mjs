@@ -1,5 +1,8 @@
 // Small statistics and timing helpers for the benchmarks.
 
+/** The collect() benchmark's floor for all of a snapshot (bench/floor-v8.cc). */
+export const SAME_WORK_FLOOR = 'same-work floor: syscalls + V8 heap calls (C++ loop in Node, no N-API)';
+
 export function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = sorted.length >> 1;
