@@ -4,7 +4,7 @@
 // never throws.
 import { debuglog } from 'node:util';
 
-import { SLOT_COUNT } from './generated/layout';
+import { GC_FIELDS, GC_FIELD_COUNT, GC_KINDS, GC_SLOTS_BEGIN, SLOT_COUNT } from './generated/layout';
 import { loadNative, type LoadAttempt, type LoadedV8Binding, type NativeBinding } from './native-loader';
 import type { ProcessSource, RuntimeSource, Sampler } from './sampler';
 
@@ -45,13 +45,29 @@ const debug = debuglog('procmeter');
 
 /**
  * Hands the addon the array it fills when sample() gets no argument. The
- * addon writes into this memory until the thread ends, so it must never be
- * detached: it must be untransferable.
+ * addon writes into this memory until the thread ends, so it must not be
+ * detached: it is untransferable. Where that mark is ignored (Node 21-23's
+ * ArrayBuffer.prototype.transfer()), a detached array reads as length 0:
+ * sample() then attaches a new one first, so the addon never writes into
+ * memory that is no longer procmeter's.
  */
-function nativeSlots(binding: NativeBinding): { slots: Float64Array; sample: () => void } {
+function nativeSlots(binding: NativeBinding): ProcessSource {
+  let slots = attachNew(binding);
+  return {
+    get slots() {
+      return slots;
+    },
+    sample() {
+      if (slots.length === 0) slots = attachNew(binding);
+      binding.sample();
+    },
+  };
+}
+
+function attachNew(binding: NativeBinding): Float64Array {
   const slots = untransferableSlots();
   binding.attach(slots);
-  return { slots, sample: () => binding.sample() };
+  return slots;
 }
 
 /**
@@ -66,29 +82,57 @@ function nativeSlots(binding: NativeBinding): { slots: Float64Array; sample: () 
  */
 function untransferableSlots(): Float64Array {
   const bytes = SLOT_COUNT * Float64Array.BYTES_PER_ELEMENT;
-  const pooled = Buffer.allocUnsafe(bytes);
-  const fromPool = pooled.buffer.byteLength > bytes && pooled.byteOffset % Float64Array.BYTES_PER_ELEMENT === 0;
+  const pooled = pooledBytes(bytes);
+  const fromPool = pooled !== undefined && pooled.buffer.byteLength > bytes && pooled.byteOffset % Float64Array.BYTES_PER_ELEMENT === 0;
   const slots = fromPool ? new Float64Array(pooled.buffer, pooled.byteOffset, SLOT_COUNT) : new Float64Array(SLOT_COUNT);
   if (!fromPool) (require('node:worker_threads') as typeof import('node:worker_threads')).markAsUntransferable(slots.buffer);
   return slots.fill(NaN);
 }
 
+// Buffer.allocUnsafe() throws once its pool has been transferred away.
+function pooledBytes(bytes: number): Buffer | undefined {
+  try {
+    return Buffer.allocUnsafe(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
 function fullNativeSampler(loaded: LoadedV8Binding): Sampler {
-  const { slots, sample } = nativeSlots(loaded.binding);
+  const source = nativeSlots(loaded.binding);
   const binding = loaded.binding;
-  const base = { slots, pauseRingCapacity: binding.pauseRingCapacity, drainGcPauses: (out: Float64Array) => binding.drainGcPauses(out) };
-  if (loaded.heapTrusted) return { ...base, heapSpaceNames: loaded.heapSpaceNames, sample };
-  // Native GC tracking, but heap figures from the v8 module.
+  const drainGcPauses = (out: Float64Array) => binding.drainGcPauses(out);
+  if (loaded.heapTrusted) {
+    return {
+      get slots() {
+        return source.slots;
+      },
+      heapSpaceNames: loaded.heapSpaceNames,
+      pauseRingCapacity: binding.pauseRingCapacity,
+      sample: () => source.sample(),
+      drainGcPauses,
+    };
+  }
+  // Native GC tracking, but heap figures from the v8 module; and no bytes
+  // reclaimed, which the GC callbacks read from the same distrusted structs.
   const heap = new (fallbacks().HeapReader)();
   return {
-    ...base,
-    heapSpaceNames: heap.heapSpaceNames,
-    sample() {
-      sample();
-      heap.sampleInto(slots);
+    get slots() {
+      return source.slots;
     },
+    heapSpaceNames: heap.heapSpaceNames,
+    pauseRingCapacity: binding.pauseRingCapacity,
+    sample() {
+      source.sample();
+      const slots = source.slots;
+      heap.sampleInto(slots);
+      for (let kind = 0; kind < GC_KINDS.length; kind++) slots[GC_SLOTS_BEGIN + kind * GC_FIELD_COUNT + RECLAIMED_FIELD] = NaN;
+    },
+    drainGcPauses,
   };
 }
+
+const RECLAIMED_FIELD = GC_FIELDS.indexOf('reclaimedBytes');
 
 function jsRuntimeSource(): RuntimeSource {
   const { HeapReader, GcObserver } = fallbacks();
@@ -107,14 +151,15 @@ function jsRuntimeSource(): RuntimeSource {
 }
 
 function combine(process: ProcessSource, runtime: RuntimeSource): Sampler {
-  const slots = process.slots;
   return {
-    slots,
+    get slots() {
+      return process.slots;
+    },
     heapSpaceNames: runtime.heapSpaceNames,
     pauseRingCapacity: runtime.pauseRingCapacity,
     sample() {
       process.sample();
-      runtime.sampleInto(slots);
+      runtime.sampleInto(process.slots);
     },
     drainGcPauses: (out) => runtime.drainGcPauses(out),
   };

@@ -6,7 +6,11 @@
  * and one call that refills all of it.
  */
 export interface Sampler {
-  /** The sampler's own slots (SLOT_COUNT long); sample() overwrites them. */
+  /**
+   * The sampler's own slots (SLOT_COUNT long); sample() overwrites them. Read
+   * it after each sample(): a native sampler whose array was detached
+   * replaces it.
+   */
   readonly slots: Float64Array;
   /** V8's heap space names, in the order of the heap-space slots. */
   readonly heapSpaceNames: readonly string[];

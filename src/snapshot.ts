@@ -44,18 +44,19 @@ export function collect(into?: Snapshot): Snapshot {
 
 /**
  * Takes one reading into the sampler's own slots and returns them (valid
- * until the next call). On any failure the slots hold NaN.
+ * until the next call). On any failure it returns slots that are all NaN.
  */
 export function sampleSlots(): Float64Array {
-  const slots = sampler.slots;
   try {
     sampler.sample();
+    return sampler.slots; // after sample(), which may have replaced the array
   } catch (error) {
-    slots.fill(NaN, 0, SLOT_COUNT);
     debug('sample failed: %o', error);
+    return UNAVAILABLE;
   }
-  return slots;
 }
+
+const UNAVAILABLE = new Float64Array(SLOT_COUNT).fill(NaN);
 
 // A snapshot that came through JSON or from another Node version may lack the
 // nested objects, or list other heap spaces: repair it once.

@@ -170,17 +170,24 @@ for (const { title, startTrusted, corruptSlot, reason } of [
       const report = runNode(
         `import * as procmeter from 'procmeter';
          import * as v8 from 'node:v8';
+         globalThis.gc();
          const s = procmeter.collect();
          console.log(JSON.stringify({
            diagnostics: procmeter.loadDiagnostics(),
+           majorGcs: s.gc.markSweepCompact.count,
+           reclaimed: procmeter.GC_KINDS.map((kind) => s.gc[kind].reclaimedBytes),
            limit: s.heapLimitBytes, expectedLimit: v8.getHeapStatistics().heap_size_limit,
            spaces: s.heapSpaces.map((space) => space.name),
            expectedSpaces: v8.getHeapSpaceStatistics().map((space) => space.space_name),
          }));`,
-        { env: { PROCMETER_BINARY_PATH: wrapper } },
+        { env: { PROCMETER_BINARY_PATH: wrapper }, nodeArgs: ['--expose-gc'] },
       ).json();
       assert.equal(report.diagnostics.gcImplementation, 'native');
       assert.match(report.diagnostics.fallbackReason, reason);
+      // GCs are still counted natively, but the bytes they reclaimed come
+      // from the same distrusted structs: left out (JSON turns NaN into null).
+      assert.ok(report.majorGcs >= 1, JSON.stringify(report));
+      assert.deepEqual(report.reclaimed, report.reclaimed.map(() => null));
       assert.equal(report.limit, report.expectedLimit);
       assert.deepEqual(report.spaces, report.expectedSpaces);
     } finally {
@@ -221,6 +228,32 @@ for (const { setup, poolSize } of [
     assert.ok(report.rss > 0, 'the addon still writes into the array');
   });
 }
+
+test('an attached array detached anyway (transfer() on Node 21-23 ignores the mark) is replaced before the addon writes again', () => {
+  const report = runNode(
+    `const { sampler } = require(${JSON.stringify(require.resolve('../../dist/cjs/implementation.js'))});
+     const procmeter = require('procmeter');
+     const first = sampler.slots;
+     let outcome;
+     try {
+       first.buffer.transfer();
+       outcome = 'transferred';
+     } catch (error) {
+       outcome = error.name; // no transfer() (Node 20), or the mark is honoured (Node 24+)
+     }
+     const detached = first.length === 0;
+     const samples = Array.from({ length: 3 }, () => procmeter.collect().residentMemoryBytes);
+     // Not console.log(): a transferred Buffer pool breaks it (silently).
+     require('node:fs').writeSync(1, JSON.stringify({ node: process.version, outcome, detached, replaced: sampler.slots !== first, samples }));`,
+    { type: 'commonjs' },
+  ).json();
+  assert.ok(report.samples.every((rss) => rss > 0), JSON.stringify(report));
+  if (report.outcome === 'transferred') {
+    assert.ok(report.detached && report.replaced, JSON.stringify(report));
+  } else {
+    assert.ok(!report.detached && !report.replaced, JSON.stringify(report));
+  }
+});
 
 test('PROCMETER_BINARY_PATH may name a directory holding the prebuilds (a bundle’s copy)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'procmeter-bundle-'));
