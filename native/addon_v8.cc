@@ -15,6 +15,7 @@
 #pragma pop_macro("NAPI_VERSION")
 
 #include <memory>
+#include <new>
 
 #include "gc_tracker.h"
 #include "heap_sampler.h"
@@ -65,11 +66,14 @@ class V8Addon : public ProcessAddon<V8Addon> {
     Napi::Env env = info.Env();
     if (!heap_) {
       v8::Isolate* isolate = v8::Isolate::GetCurrent();
-      heap_ = std::make_unique<HeapSampler>(isolate);
+      // Built without exceptions, a failed `new` would abort the process:
+      // ask for nullptr instead and report what cannot be had as NaN.
+      heap_.reset(new (std::nothrow) HeapSampler(isolate));
+      if (!heap_) return Napi::Value();
       const bool track_gc = info.Length() == 0 || !info[0].IsBoolean() || info[0].As<Napi::Boolean>().Value();
       if (track_gc) {
-        gc_ = std::make_unique<GcTracker>(isolate, heap_.get());
-        gc_->Install();
+        gc_.reset(new (std::nothrow) GcTracker(isolate, heap_.get()));
+        if (gc_) gc_->Install();
       }
       // Remove the callbacks while the isolate is still alive and no GC can
       // be running: from the environment's cleanup, never a finalizer.

@@ -21,6 +21,10 @@ size_t KindOf(v8::GCType type) {
   constexpr int kNamed = v8::kGCTypeScavenge | v8::kGCTypeMarkSweepCompact |
                          v8::kGCTypeIncrementalMarking | v8::kGCTypeProcessWeakCallbacks;
   constexpr int kMinorMarkSweep = v8::kGCTypeAll & ~kNamed;
+  // A V8 with a GC type this build does not name would make it several bits
+  // and minor mark-sweeps would go uncounted: fail the build instead.
+  static_assert(kMinorMarkSweep != 0 && (kMinorMarkSweep & (kMinorMarkSweep - 1)) == 0,
+                "kGCTypeAll has more than one unnamed GC type bit");
   switch (static_cast<int>(type)) {
     case v8::kGCTypeScavenge:
       return GC_KIND_SCAVENGE;

@@ -24,7 +24,11 @@ constexpr double kInfinity = std::numeric_limits<double>::infinity();
 
 // glibc >= 2.33 binds fstat() to fstat@GLIBC_2.33, which would not load on
 // the glibc 2.28 that Node's own Linux builds support. The raw syscall has
-// no symbol version and the same cost.
+// no symbol version and the same cost. It fills the kernel's struct stat,
+// which is glibc's only on 64-bit targets (32-bit ones have fstat64): a
+// 32-bit build fails here, and procmeter falls back to JavaScript there,
+// rather than reading the wrong fields.
+static_assert(sizeof(long) == 8 && sizeof(void*) == 8, "procmeter's native sampler supports 64-bit Linux only");
 int FstatRaw(int fd, struct stat* st) {
   return static_cast<int>(syscall(SYS_fstat, fd, st));
 }
