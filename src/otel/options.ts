@@ -42,6 +42,12 @@ export interface ProcessMetricsOptions {
   pushEveryRequests?: number;
 }
 
+/** Everything but the provider, in a form two registrations can compare. */
+export function settingsKey(options: ResolvedOptions): string {
+  const { meterProvider: _provider, metricGroups, ...rest } = options;
+  return JSON.stringify({ ...rest, metricGroups: [...metricGroups].sort() });
+}
+
 export interface ResolvedOptions {
   readonly meterProvider: MeterProvider | undefined;
   readonly naming: Naming;
@@ -68,8 +74,9 @@ const KNOWN_OPTIONS = new Set<string>([
 
 const where = 'procmeter.registerProcessMetrics()';
 
-function oneOf<T extends string>(name: string, value: unknown, accepted: readonly T[], fallback: T): T {
-  if (value === undefined) return fallback;
+/** `value` if it is one of `accepted`; `fallback` if undefined and there is one. */
+function oneOf<T extends string>(name: string, value: unknown, accepted: readonly T[], fallback?: T): T {
+  if (value === undefined && fallback !== undefined) return fallback;
   if (typeof value === 'string' && (accepted as readonly string[]).includes(value)) return value as T;
   const message = `${where}: options.${name} must be one of ${accepted.map((a) => `'${a}'`).join(', ')}; got ${describeValue(value)}`;
   throw typeof value === 'string' ? new RangeError(message) : new TypeError(message);
@@ -111,7 +118,9 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     if (!Array.isArray(groups)) {
       throw new TypeError(`${where}: options.metricGroups must be an array of ${METRIC_GROUPS.map((g) => `'${g}'`).join(', ')}; got ${describeValue(groups)}`);
     }
-    metricGroups = new Set(groups.map((group, i) => oneOf(`metricGroups[${i}]`, group, METRIC_GROUPS, 'process')));
+    metricGroups = new Set();
+    // An index loop, not map(): map() skips the holes of a sparse array.
+    for (let i = 0; i < groups.length; i++) metricGroups.add(oneOf(`metricGroups[${i}]`, groups[i], METRIC_GROUPS));
   }
 
   let gcDurationBuckets = naming === 'prometheus' ? PROMETHEUS_GC_BUCKETS : SEMCONV_GC_BUCKETS;

@@ -8,6 +8,7 @@ import type {
   Gauge,
   Histogram,
   Meter,
+  MeterProvider,
   Observable,
   UpDownCounter,
 } from '@opentelemetry/api';
@@ -18,7 +19,7 @@ import { createSnapshot, collect } from '../snapshot';
 import { catalogFor, type MetricSpec, type Reading } from './catalog';
 import { EventLoopMonitor } from './event-loop';
 import { addPauseSink, drainAll } from './gc-pauses';
-import { resolveOptions, type Mode, type Naming, type ProcessMetricsOptions } from './options';
+import { resolveOptions, settingsKey, type Mode, type Naming, type ProcessMetricsOptions, type ResolvedOptions } from './options';
 import { claimProcessMetrics } from './process-claim';
 import { readActiveResources } from './resources';
 
@@ -65,15 +66,77 @@ function packageVersion(): string | undefined {
   }
 }
 
+interface SharedRegistration {
+  readonly handle: ProcessMetricsHandle;
+  readonly settings: string;
+  handles: number;
+}
+
+// This thread's registrations, by MeterProvider and naming. The SDK hands
+// every call the same meter and so the same instrument storage: a second
+// set of instruments would add every push-mode total and record every GC
+// pause twice. A second registerProcessMetrics() (the zero-code start plus
+// one in the app, say) shares the first registration instead.
+const registrations = new WeakMap<MeterProvider, Map<Naming, SharedRegistration>>();
+
 /**
  * Registers the process and runtime metrics with an OpenTelemetry
  * MeterProvider (the global one by default). Options are validated up front;
  * after that nothing on the metrics path throws into the application.
+ * Registering again for the same provider and naming in the same thread
+ * returns a handle on the registration already there (with its options);
+ * it ends when every handle on it has been shut down.
  */
 export function registerProcessMetrics(options?: ProcessMetricsOptions): ProcessMetricsHandle {
   const resolved = resolveOptions(options);
   const api = loadOtelApi();
   const provider = resolved.meterProvider ?? api.metrics.getMeterProvider();
+  let byNaming = registrations.get(provider);
+  if (byNaming === undefined) registrations.set(provider, (byNaming = new Map()));
+  let shared = byNaming.get(resolved.naming);
+  if (shared === undefined) {
+    shared = { handle: createRegistration(resolved, api, provider), settings: settingsKey(resolved), handles: 0 };
+    byNaming.set(resolved.naming, shared);
+  } else if (shared.settings !== settingsKey(resolved)) {
+    process.emitWarning(
+      `procmeter is already registered with this MeterProvider (naming '${resolved.naming}') with other options; ` +
+        'this call shares that registration and its options. Shut the first handle down to register anew.',
+      { code: 'PROCMETER_ALREADY_REGISTERED' },
+    );
+  }
+  return handleOn(shared, () => byNaming.delete(resolved.naming));
+}
+
+function handleOn(shared: SharedRegistration, forget: () => void): ProcessMetricsHandle {
+  shared.handles += 1;
+  const { handle } = shared;
+  let released = false;
+  return {
+    naming: handle.naming,
+    mode: handle.mode,
+    reportsProcessMetrics: handle.reportsProcessMetrics,
+    update: () => {
+      if (!released) handle.update();
+    },
+    countRequest: () => {
+      if (!released) handle.countRequest();
+    },
+    middleware: () => {
+      const middleware = handle.middleware();
+      return (request, response, next) => (released ? next?.() : middleware(request, response, next));
+    },
+    shutdown() {
+      if (released) return;
+      released = true;
+      shared.handles -= 1;
+      if (shared.handles > 0) return;
+      forget();
+      handle.shutdown();
+    },
+  };
+}
+
+function createRegistration(resolved: ResolvedOptions, api: OtelApi, provider: MeterProvider): ProcessMetricsHandle {
   const meter = provider.getMeter(METER_NAME, packageVersion());
   const catalog = catalogFor(resolved.naming, resolved.eventLoopDelayStddev);
   const groups = resolved.metricGroups;

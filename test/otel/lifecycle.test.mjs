@@ -15,6 +15,9 @@ test('bad options throw a TypeError or RangeError naming the option and what it 
     [{ mode: 'pull' }, RangeError, /options\.mode must be one of 'observable', 'push'/],
     [{ metricGroups: 'process' }, TypeError, /options\.metricGroups must be an array of 'process', 'gc', 'heap', 'eventLoop', 'resources', 'runtime'/],
     [{ metricGroups: ['process', 'cpu'] }, RangeError, /options\.metricGroups\[1\] must be one of/],
+    [{ metricGroups: ['gc', undefined] }, TypeError, /options\.metricGroups\[1\] must be one of .*; got undefined/],
+    // eslint-disable-next-line no-sparse-arrays
+    [{ metricGroups: [, 'gc'] }, TypeError, /options\.metricGroups\[0\] must be one of .*; got undefined/],
     [{ gcDurationBuckets: [0.1, 0.01] }, RangeError, /options\.gcDurationBuckets must be non-empty, finite, non-negative and strictly ascending/],
     [{ gcDurationBuckets: ['1'] }, TypeError, /options\.gcDurationBuckets must be an array of numbers/],
     [{ eventLoopDelayResolutionMs: 0 }, RangeError, /options\.eventLoopDelayResolutionMs must be an integer from 1 to 60000/],
@@ -120,4 +123,58 @@ test('a failure while collecting stays inside procmeter: no exception reaches th
     process.removeListener('uncaughtException', onUncaught);
   }
   assert.deepEqual(uncaught, []);
+});
+
+test('registering twice with one MeterProvider and naming counts everything once, until both handles shut down', async () => {
+  const { provider, collect } = manualProvider();
+  const options = { meterProvider: provider, mode: 'push', pushIntervalMs: 0, metricGroups: ['process', 'gc'] };
+  const warnings = [];
+  const onWarning = (warning) => warnings.push(warning);
+  process.on('warning', onWarning);
+  const first = registerProcessMetrics(options);
+  const second = registerProcessMetrics({ ...options }); // as the zero-code start and the app would
+  const cpu = (metrics) => metrics.get('process_cpu_seconds_total')?.dataPoints[0]?.value ?? metrics.get('process_cpu_seconds').dataPoints[0].value;
+  const runs = (metrics) => metrics.get('nodejs_gc_runs').dataPoints.reduce((sum, p) => sum + p.value, 0);
+  const pauses = (metrics) => (metrics.get('nodejs_gc_duration_seconds')?.dataPoints ?? []).reduce((sum, p) => sum + p.value.count, 0);
+  const makeGarbage = () => {
+    for (let i = 0; i < 10; i++) Array.from({ length: 40_000 }, (_, j) => ({ j }));
+  };
+  try {
+    first.update();
+    second.update();
+    const start = await collect();
+    const cpuNow = process.cpuUsage();
+    // The whole total since process start, once: not twice the CPU used.
+    assert.ok(cpu(start) <= (cpuNow.user + cpuNow.system) / 1e6 + 0.01, `${cpu(start)} s exported`);
+
+    makeGarbage();
+    second.update();
+    first.update();
+    const later = await collect();
+    assert.ok(runs(later) > runs(start), 'GCs ran');
+    assert.equal(pauses(later) - pauses(start), runs(later) - runs(start), 'each pause recorded once');
+
+    first.shutdown();
+    makeGarbage();
+    first.update(); // a no-op now
+    second.update(); // the registration lives on for the other handle
+    const afterFirst = await collect();
+    assert.ok(runs(afterFirst) > runs(later));
+    assert.equal(pauses(afterFirst) - pauses(later), runs(afterFirst) - runs(later));
+
+    // Other options for the same provider and naming: shared, with a warning.
+    const third = registerProcessMetrics({ ...options, mode: 'observable' });
+    assert.equal(third.mode, 'push');
+    third.shutdown();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(warnings.map((w) => w.code), ['PROCMETER_ALREADY_REGISTERED']);
+  } finally {
+    process.off('warning', onWarning);
+    first.shutdown();
+    second.shutdown();
+  }
+  // Both handles shut down: a new registration starts afresh.
+  const fresh = registerProcessMetrics({ meterProvider: provider, mode: 'observable', metricGroups: ['process'] });
+  assert.equal(fresh.mode, 'observable');
+  fresh.shutdown();
 });
