@@ -5,11 +5,12 @@
 //
 // Reads OTEL_METRICS_EXPORTER (otlp | prometheus | console | none, comma-
 // separated; default otlp), OTEL_EXPORTER_OTLP_ENDPOINT,
-// OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, OTEL_METRIC_EXPORT_INTERVAL,
+// OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, OTEL_EXPORTER_OTLP_(METRICS_)PROTOCOL
+// (http/json; http/protobuf is sent as JSON too), OTEL_METRIC_EXPORT_INTERVAL,
 // OTEL_METRIC_EXPORT_TIMEOUT, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,
 // OTEL_EXPORTER_PROMETHEUS_HOST (default 127.0.0.1) and _PORT (default
 // 9464), and PROCMETER_NAMING (prometheus | semconv). Invalid settings throw
-// at startup, before the application runs.
+// at startup, before the application runs. Does nothing in worker threads.
 import { flushOnExit, startFromEnvironment, type ZeroCodeStart } from './otel/setup';
 
 export const started: ZeroCodeStart = startFromEnvironment();

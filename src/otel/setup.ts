@@ -4,6 +4,7 @@
 // MeterProvider, only the instruments are added to it.
 import * as http from 'node:http';
 import { debuglog } from 'node:util';
+import { isMainThread } from 'node:worker_threads';
 
 import { NAMINGS, type Naming } from './options';
 import { registerProcessMetrics, type ProcessMetricsHandle } from './register-metrics';
@@ -15,6 +16,8 @@ export type ExporterName = (typeof EXPORTERS)[number];
 
 export interface EnvironmentSettings {
   readonly exporters: readonly ExporterName[];
+  /** The OTLP protocol asked for: 'http/json' is what is sent (see below). */
+  readonly otlpProtocol: 'http/json' | 'http/protobuf';
   readonly naming: Naming;
   readonly exportIntervalMs: number;
   readonly exportTimeoutMs: number;
@@ -50,6 +53,7 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): E
   }
   return {
     exporters: exporters.includes('none') ? [] : (exporters as ExporterName[]),
+    otlpProtocol: otlpProtocol(env),
     naming: naming as Naming,
     exportIntervalMs: positiveInteger(env, 'OTEL_METRIC_EXPORT_INTERVAL', 60_000),
     exportTimeoutMs: positiveInteger(env, 'OTEL_METRIC_EXPORT_TIMEOUT', 30_000),
@@ -57,6 +61,20 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): E
     prometheusHost: (env['OTEL_EXPORTER_PROMETHEUS_HOST'] ?? '').trim() || '127.0.0.1',
     prometheusPort: positiveInteger(env, 'OTEL_EXPORTER_PROMETHEUS_PORT', 9464, 65535),
   };
+}
+
+// The OTLP exporter procmeter uses speaks OTLP/HTTP with JSON bodies, which
+// the Collector's OTLP receiver accepts as well as protobuf ones. gRPC is
+// another wire protocol altogether: asking for it is an error, not a
+// silent JSON export to a gRPC port.
+function otlpProtocol(env: NodeJS.ProcessEnv): EnvironmentSettings['otlpProtocol'] {
+  const variable = env['OTEL_EXPORTER_OTLP_METRICS_PROTOCOL']?.trim() ? 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL' : 'OTEL_EXPORTER_OTLP_PROTOCOL';
+  const protocol = (env[variable] ?? '').trim() || 'http/json';
+  if (protocol === 'http/json' || protocol === 'http/protobuf') return protocol;
+  throw new RangeError(
+    `procmeter/register: ${variable} is '${protocol}'; the zero-code start exports OTLP over HTTP ('http/json', or ` +
+      "'http/protobuf', sent as JSON). For gRPC, set up the OpenTelemetry SDK with a gRPC exporter and call registerProcessMetrics().",
+  );
 }
 
 type Api = typeof import('@opentelemetry/api');
@@ -77,7 +95,8 @@ export interface ZeroCodeStart {
   readonly ownsMeterProvider: boolean;
   /** The Prometheus endpoint, once listening. */
   readonly prometheusUrl: Promise<string | undefined>;
-  readonly metrics: ProcessMetricsHandle;
+  /** procmeter's registration; undefined in a worker thread, where the zero-code start does nothing. */
+  readonly metrics: ProcessMetricsHandle | undefined;
   /** Flushes and stops the exporters (when procmeter owns them) and the instruments. */
   shutdown(): Promise<void>;
 }
@@ -85,6 +104,12 @@ export interface ZeroCodeStart {
 /** Sets everything up from the environment. Throws on invalid settings. */
 export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): ZeroCodeStart {
   const settings = settingsFromEnvironment(env);
+  if (!isMainThread) {
+    // Worker threads inherit the -r / --import preload. A provider of their
+    // own would mean an exporter per thread (and a second server on the
+    // Prometheus port); the main thread's registration reports the process.
+    return { settings, ownsMeterProvider: false, prometheusUrl: Promise.resolve(undefined), metrics: undefined, shutdown: async () => {} };
+  }
   const api = requirePeer<Api>('@opentelemetry/api', 'the zero-code start');
 
   const existing = api.metrics.getMeterProvider();
@@ -108,6 +133,13 @@ export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): Zero
 
   for (const exporter of settings.exporters) {
     if (exporter === 'otlp') {
+      if (settings.otlpProtocol === 'http/protobuf') {
+        process.emitWarning(
+          'procmeter/register exports OTLP/HTTP with JSON bodies, not protobuf ones; the OpenTelemetry Collector accepts both. ' +
+            'To send protobuf, set up the SDK with @opentelemetry/exporter-metrics-otlp-proto and call registerProcessMetrics().',
+          { code: 'PROCMETER_OTLP_JSON' },
+        );
+      }
       const { OTLPMetricExporter } = requirePeer<typeof import('@opentelemetry/exporter-metrics-otlp-http')>(
         '@opentelemetry/exporter-metrics-otlp-http',
         'OTEL_METRICS_EXPORTER=otlp',

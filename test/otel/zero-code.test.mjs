@@ -103,6 +103,37 @@ test('OTEL_EXPORTER_OTLP_METRICS_ENDPOINT is used as given, and SIGTERM flushes 
   }
 });
 
+test('worker threads inherit the preload, but only the main thread sets up a provider and an endpoint', async () => {
+  const port = await freePort();
+  const app = start(APPS.cjs, { OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(port), APP_SECONDS: '1.5', APP_WORKERS: '3' });
+  const report = JSON.parse(await app.firstLine);
+  assert.equal(report.prometheusUrl, `http://127.0.0.1:${port}/metrics`);
+  assert.match(await (await fetch(report.prometheusUrl)).text(), /^process_cpu_seconds_total\{/m);
+  const { code } = await app.exited;
+  assert.equal(code, 0, app.output.stderr);
+  // A worker with an endpoint of its own would have found the port taken.
+  assert.doesNotMatch(app.output.stderr, /PROCMETER_PROMETHEUS_LISTEN|EADDRINUSE/);
+});
+
+test('OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf still exports (as JSON, which the Collector accepts) and says so', async () => {
+  const receiver = await startOtlpReceiver();
+  try {
+    const app = start(APPS.cjs, {
+      OTEL_METRICS_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.base,
+      OTEL_METRIC_EXPORT_INTERVAL: '60000',
+      APP_SECONDS: '0.3',
+    });
+    assert.equal((await app.exited).code, 0, app.output.stderr);
+    await receiver.waitFor((requests) => requests.length > 0, 5000);
+    assert.ok(otlpMetrics(receiver.requests).some((m) => m.name === 'process_cpu_seconds'));
+    assert.match(app.output.stderr, /\[PROCMETER_OTLP_JSON\] Warning: procmeter\/register exports OTLP\/HTTP with JSON bodies/);
+  } finally {
+    await receiver.close();
+  }
+});
+
 test('OTEL_METRICS_EXPORTER=console prints the metrics; =none sets up nothing', async () => {
   const consoleApp = start(APPS.cjs, { OTEL_METRICS_EXPORTER: 'console', OTEL_METRIC_EXPORT_INTERVAL: '200', APP_SECONDS: '0.8' });
   assert.equal((await consoleApp.exited).code, 0, consoleApp.output.stderr);
@@ -146,6 +177,11 @@ test('invalid settings stop the start with an error naming the variable', async 
     [{ OTEL_METRICS_EXPORTER: 'zipkin' }, /OTEL_METRICS_EXPORTER lists 'zipkin'; accepted: otlp, prometheus, console, none/],
     [{ OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: 'http' }, /OTEL_EXPORTER_PROMETHEUS_PORT must be a positive integer/],
     [{ PROCMETER_NAMING: 'otel' }, /PROCMETER_NAMING must be one of prometheus, semconv; got 'otel'/],
+    [{ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }, /OTEL_EXPORTER_OTLP_PROTOCOL is 'grpc'; the zero-code start exports OTLP over HTTP/],
+    [
+      { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'thrift' },
+      /OTEL_EXPORTER_OTLP_METRICS_PROTOCOL is 'thrift'/,
+    ],
   ]) {
     const app = start(APPS.cjs, env);
     const { code } = await app.exited;
