@@ -4,14 +4,20 @@
 // (released when the thread's environment is torn down, also on terminate).
 // With the JavaScript fallback it is an atomic in a SharedArrayBuffer that
 // worker threads created after procmeter loaded inherit through
-// worker_threads environment data.
+// worker_threads environment data (there a terminated worker cannot give it
+// up: only a shutdown() does). Every registration asks at each collection,
+// so when the thread holding the claim goes, another one takes it over.
 import { getEnvironmentData, setEnvironmentData, threadId } from 'node:worker_threads';
 
 import { nativeBinding } from '../implementation';
 
 export interface ProcessClaim {
-  /** True if this thread reports the process-wide metrics. */
-  readonly owned: boolean;
+  /**
+   * True if this thread reports the process-wide metrics now. Takes the
+   * claim when no thread holds it (the one that did shut down or ended), so
+   * it is asked again at every collection: one atomic compare-and-swap.
+   */
+  tryOwn(): boolean;
   release(): void;
 }
 
@@ -29,27 +35,27 @@ function sharedOwnerCell(): Int32Array {
 // Created at load, so workers started after procmeter loaded share it.
 const ownerCell = nativeBinding ? undefined : sharedOwnerCell();
 
-let holders = 0;
+function take(): boolean {
+  if (nativeBinding) return nativeBinding.claimProcessMetrics();
+  const me = threadId + 1; // 0 means unclaimed
+  const previous = Atomics.compareExchange(ownerCell!, 0, 0, me);
+  return previous === 0 || previous === me;
+}
+
+// This thread's live registrations: they share its claim, given up when the
+// last of them shuts down.
+let registrations = 0;
 
 export function claimProcessMetrics(): ProcessClaim {
-  let owned: boolean;
-  if (nativeBinding) {
-    owned = nativeBinding.claimProcessMetrics();
-  } else {
-    const me = threadId + 1; // 0 means unclaimed
-    const previous = Atomics.compareExchange(ownerCell!, 0, 0, me);
-    owned = previous === 0 || previous === me;
-  }
-  if (owned) holders += 1;
+  registrations += 1;
   let released = false;
   return {
-    owned,
+    tryOwn: () => !released && take(),
     release() {
-      if (!owned || released) return;
+      if (released) return;
       released = true;
-      holders -= 1;
-      // Several registrations in one thread share the claim.
-      if (holders > 0) return;
+      registrations -= 1;
+      if (registrations > 0) return;
       if (nativeBinding) nativeBinding.releaseProcessMetrics();
       else Atomics.compareExchange(ownerCell!, 0, threadId + 1, 0);
     },

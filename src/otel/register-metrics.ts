@@ -29,7 +29,11 @@ const METER_NAME = 'procmeter';
 export interface ProcessMetricsHandle {
   readonly naming: Naming;
   readonly mode: Mode;
-  /** Whether this registration reports the process-wide metrics (one per process). */
+  /**
+   * Whether this registration reports the process-wide metrics (one thread
+   * per process does), as of the last collection or update: when the thread
+   * that reported them goes, another registration takes them over.
+   */
   readonly reportsProcessMetrics: boolean;
   /**
    * Push mode: reads now and brings every instrument up to date (counters by
@@ -114,7 +118,9 @@ function handleOn(shared: SharedRegistration, forget: () => void): ProcessMetric
   return {
     naming: handle.naming,
     mode: handle.mode,
-    reportsProcessMetrics: handle.reportsProcessMetrics,
+    get reportsProcessMetrics() {
+      return handle.reportsProcessMetrics;
+    },
     update: () => {
       if (!released) handle.update();
     },
@@ -140,8 +146,11 @@ function createRegistration(resolved: ResolvedOptions, api: OtelApi, provider: M
   const meter = provider.getMeter(METER_NAME, packageVersion());
   const catalog = catalogFor(resolved.naming, resolved.eventLoopDelayStddev);
   const groups = resolved.metricGroups;
+  // Process-wide instruments exist in every thread's registration; only the
+  // one holding the claim at a collection reports them.
   const claim = claimProcessMetrics();
-  const specs = catalog.metrics.filter((s) => groups.has(s.group) && (!s.processWide || claim.owned));
+  let ownsProcess = claim.tryOwn();
+  const specs = catalog.metrics.filter((s) => groups.has(s.group));
 
   // Per-isolate series from a worker carry its thread id; the attribute
   // objects are cached so push mode can key its last values on them.
@@ -175,7 +184,15 @@ function createRegistration(resolved: ResolvedOptions, api: OtelApi, provider: M
     claim.release();
   };
 
-  const base = { naming: resolved.naming, mode: resolved.mode, reportsProcessMetrics: claim.owned };
+  // The handle's shape in both modes; reportsProcessMetrics follows the claim.
+  const handle = (methods: Pick<ProcessMetricsHandle, 'update' | 'countRequest' | 'middleware' | 'shutdown'>): ProcessMetricsHandle => ({
+    naming: resolved.naming,
+    mode: resolved.mode,
+    get reportsProcessMetrics() {
+      return ownsProcess;
+    },
+    ...methods,
+  });
 
   if (resolved.mode === 'observable') {
     const observer = createObserver(meter, api, specs, withThread);
@@ -186,15 +203,15 @@ function createRegistration(resolved: ResolvedOptions, api: OtelApi, provider: M
         // collection is reported; waiting for a new one would hold up the
         // whole collection by an event-loop turn.
         void eventLoop?.probeLag();
-        observer.observe(result, read());
+        ownsProcess = claim.tryOwn();
+        observer.observe(result, read(), ownsProcess);
         drainAll();
       } catch (error) {
         debug('collection failed: %o', error);
       }
     };
     meter.addBatchObservableCallback(callback, observer.observables);
-    return {
-      ...base,
+    return handle({
       update() {},
       countRequest() {},
       middleware: () => passThrough,
@@ -204,10 +221,10 @@ function createRegistration(resolved: ResolvedOptions, api: OtelApi, provider: M
         meter.removeBatchObservableCallback(callback, observer.observables);
         stopCommon();
       },
-    };
+    });
   }
 
-  const pushers = specs.map((s) => createPusher(meter, api, s, withThread));
+  const pushers = specs.map((spec) => ({ processWide: spec.processWide, push: createPusher(meter, api, spec, withThread) }));
   let updating = false;
   const update = () => {
     // Re-entrant or concurrent calls return at once: the update under way
@@ -216,8 +233,11 @@ function createRegistration(resolved: ResolvedOptions, api: OtelApi, provider: M
     updating = true;
     try {
       void eventLoop?.probeLag();
+      ownsProcess = claim.tryOwn();
       const reading = read();
-      for (const pusher of pushers) pusher(reading);
+      for (const pusher of pushers) {
+        if (ownsProcess || !pusher.processWide) pusher.push(reading);
+      }
       drainAll();
     } catch (error) {
       debug('update failed: %o', error);
@@ -236,8 +256,7 @@ function createRegistration(resolved: ResolvedOptions, api: OtelApi, provider: M
       update();
     }
   };
-  return {
-    ...base,
+  return handle({
     update,
     countRequest,
     middleware: () => (_request, _response, next) => {
@@ -250,7 +269,7 @@ function createRegistration(resolved: ResolvedOptions, api: OtelApi, provider: M
       if (timer) clearInterval(timer);
       stopCommon();
     },
-  };
+  });
 }
 
 function passThrough(_request: unknown, _response: unknown, next?: (error?: unknown) => void): void {
@@ -287,8 +306,10 @@ export function createObserver(meter: Meter, api: OtelApi, specs: readonly Metri
   const observables = specs.map((s) => createObservable(meter, api, s));
   return {
     observables,
-    observe(result: BatchObservableResult, reading: Reading): void {
+    /** Observes `reading`; the process-wide metrics only if `processWide` is true. */
+    observe(result: BatchObservableResult, reading: Reading, processWide = true): void {
       specs.forEach((spec, i) => {
+        if (spec.processWide && !processWide) return;
         const observable = observables[i]!;
         spec.read(reading, (value, attributes) => {
           if (Number.isFinite(value)) result.observe(observable, value, withThread(attributes, spec.processWide));

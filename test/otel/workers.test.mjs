@@ -12,19 +12,22 @@ const REGISTER_AND_COLLECT = `
   const { MeterProvider, MetricReader } = require('@opentelemetry/sdk-metrics');
   const { threadId } = require('node:worker_threads');
   class Reader extends MetricReader { onShutdown() { return Promise.resolve(); } onForceFlush() { return Promise.resolve(); } }
-  async function registerAndCollect() {
+  async function registerAndCollect(mode = 'observable') {
     const reader = new Reader();
-    const handle = registerProcessMetrics({ meterProvider: new MeterProvider({ readers: [reader] }) });
-    const { resourceMetrics } = await reader.collect();
-    const metrics = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics);
-    const threadIds = new Set(metrics.filter((m) => m.descriptor.name === 'nodejs_heap_size_used_bytes').flatMap((m) => m.dataPoints.map((p) => p.attributes['thread.id'])));
-    return {
-      threadId,
-      handle,
-      reportsProcess: handle.reportsProcessMetrics,
-      processNames: metrics.map((m) => m.descriptor.name).filter((n) => n.startsWith('process_')).length,
-      heapThreadIds: [...threadIds],
+    const handle = registerProcessMetrics({ meterProvider: new MeterProvider({ readers: [reader] }), mode, pushIntervalMs: 0 });
+    const collectOnce = async () => {
+      handle.update(); // push mode; nothing in observable mode
+      const { resourceMetrics } = await reader.collect();
+      const metrics = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics);
+      const threadIds = new Set(metrics.filter((m) => m.descriptor.name === 'nodejs_heap_size_used_bytes').flatMap((m) => m.dataPoints.map((p) => p.attributes['thread.id'])));
+      return {
+        threadId,
+        reportsProcess: handle.reportsProcessMetrics,
+        processNames: metrics.map((m) => m.descriptor.name).filter((n) => n.startsWith('process_')).length,
+        heapThreadIds: [...threadIds],
+      };
     };
+    return { handle, collectOnce, ...(await collectOnce()) };
   }
 `;
 
@@ -37,7 +40,7 @@ test('registered in the main thread and two workers: process metrics come from o
     (async () => {
       const main = await registerAndCollect();
       const workers = [1, 2].map(() => new Worker(REGISTER_AND_COLLECT.toString() + \`
-        registerAndCollect().then(({ handle, ...report }) => { require('node:worker_threads').parentPort.postMessage(report); handle.shutdown(); });\`, { eval: true }));
+        registerAndCollect().then(({ handle, collectOnce, ...report }) => { require('node:worker_threads').parentPort.postMessage(report); handle.shutdown(); });\`, { eval: true }));
       // Listen before awaiting anything: a worker may report and exit early.
       const messages = workers.map((w) => once(w, 'message'));
       const exits = workers.map((w) => once(w, 'exit'));
@@ -45,6 +48,7 @@ test('registered in the main thread and two workers: process metrics come from o
       await Promise.all(exits);
       main.handle.shutdown();
       delete main.handle;
+      delete main.collectOnce;
       console.log(JSON.stringify([main, ...reports]));
     })();`.replace('REGISTER_AND_COLLECT.toString()', JSON.stringify(REGISTER_AND_COLLECT)),
     { type: 'commonjs' },
@@ -60,27 +64,38 @@ test('registered in the main thread and two workers: process metrics come from o
   }
 });
 
-test('the claim passes on when the thread holding it is terminated', () => {
-  const result = runNode(
-    `
-    ${REGISTER_AND_COLLECT}
-    const { Worker } = require('node:worker_threads');
-    const { once } = require('node:events');
-    (async () => {
-      // A worker registers first and keeps running; then it is terminated
-      // without calling shutdown().
-      const worker = new Worker(REGISTER_AND_COLLECT_SOURCE + \`
-        registerAndCollect().then(({ handle, ...report }) => require('node:worker_threads').parentPort.postMessage(report));
-        setInterval(() => {}, 1000);\`, { eval: true });
-      const [first] = await once(worker, 'message');
-      const whileHeld = await registerAndCollect();
-      whileHeld.handle.shutdown();
-      await worker.terminate();
-      const afterwards = await registerAndCollect();
-      afterwards.handle.shutdown();
-      console.log(JSON.stringify({ worker: first.reportsProcess, whileHeld: whileHeld.reportsProcess, afterwards: afterwards.reportsProcess }));
-    })();`.replace('REGISTER_AND_COLLECT_SOURCE', JSON.stringify(REGISTER_AND_COLLECT)),
-    { type: 'commonjs' },
-  ).json();
-  assert.deepEqual(result, { worker: true, whileHeld: false, afterwards: true });
-});
+for (const mode of ['observable', 'push']) {
+  test(`${mode} mode: when the thread holding the claim is terminated, a registration already running takes the process metrics over`, () => {
+    const result = runNode(
+      `
+      ${REGISTER_AND_COLLECT}
+      const { Worker } = require('node:worker_threads');
+      const { once } = require('node:events');
+      (async () => {
+        // A worker registers first and keeps running; the main thread
+        // registers next; then the worker is terminated without shutdown().
+        const worker = new Worker(REGISTER_AND_COLLECT_SOURCE + \`
+          registerAndCollect(MODE).then(({ handle, collectOnce, ...report }) => require('node:worker_threads').parentPort.postMessage(report));
+          setInterval(() => {}, 1000);\`, { eval: true });
+        const [first] = await once(worker, 'message');
+        const main = await registerAndCollect(MODE);
+        const whileHeld = { reportsProcess: main.reportsProcess, processNames: main.processNames };
+        await worker.terminate();
+        const afterwards = await main.collectOnce();
+        main.handle.shutdown();
+        const later = await registerAndCollect(MODE);
+        later.handle.shutdown();
+        console.log(JSON.stringify({
+          worker: [first.reportsProcess, first.processNames > 0],
+          whileHeld: [whileHeld.reportsProcess, whileHeld.processNames > 0],
+          afterwards: [afterwards.reportsProcess, afterwards.processNames > 0],
+          later: [later.reportsProcess, later.processNames > 0],
+        }));
+      })();`
+        .replace('REGISTER_AND_COLLECT_SOURCE', JSON.stringify(REGISTER_AND_COLLECT))
+        .replaceAll('MODE', JSON.stringify(mode)),
+      { type: 'commonjs' },
+    ).json();
+    assert.deepEqual(result, { worker: [true, true], whileHeld: [false, false], afterwards: [true, true], later: [true, true] });
+  });
+}
