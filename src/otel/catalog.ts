@@ -57,7 +57,6 @@ export interface Catalog {
 
 type SpecInput = Omit<MetricSpec, 'integer' | 'processWide' | 'varyingSeries'> & {
   integer?: boolean;
-  processWide?: boolean;
   varyingSeries?: boolean;
 };
 const spec = (input: SpecInput): MetricSpec => ({
@@ -195,7 +194,7 @@ function prometheusCatalog(withStddev: boolean): Catalog {
     }),
     spec({ name: 'process_max_resident_memory_bytes', description: 'Peak resident memory size in bytes.', unit: 'By', kind: 'gauge', group: 'process', integer: true, read: (r, emit) => emit(r.snapshot.maxResidentMemoryBytes) }),
 
-    spec({ name: 'nodejs_version_info', description: 'Node.js version info.', unit: '', kind: 'gauge', group: 'runtime', processWide: true, integer: true, read: (_r, emit) => emit(1, versionAttributes) }),
+    spec({ name: 'nodejs_version_info', description: 'Node.js version info.', unit: '', kind: 'gauge', group: 'runtime', integer: true, read: (_r, emit) => emit(1, versionAttributes) }),
 
     spec({
       name: 'nodejs_gc_runs',

@@ -2,7 +2,11 @@
 // (one per registerProcessMetrics() call in the thread), so that each
 // registration's histogram records each pause exactly once, whichever of
 // them happens to drain the ring.
+import { debuglog } from 'node:util';
+
 import { drainGcPauses } from '../snapshot';
+
+const debug = debuglog('procmeter');
 
 export type PauseSink = (kindIndex: number, seconds: number) => void;
 
@@ -15,8 +19,11 @@ export function addPauseSink(sink: PauseSink): () => void {
   if (sinks.size > 0) drainAll();
   sinks.add(sink);
   return () => {
-    drainAll();
-    sinks.delete(sink);
+    try {
+      drainAll();
+    } finally {
+      sinks.delete(sink);
+    }
   };
 }
 
@@ -26,7 +33,15 @@ function drainInto(targets: Iterable<PauseSink>): void {
     for (let i = 0; i < moved; i++) {
       const kind = buffer[2 * i]!;
       const seconds = buffer[2 * i + 1]!;
-      for (const sink of list) sink(kind, seconds);
+      // A sink that throws must not cost the others (or itself) the rest
+      // of what was already taken from the ring.
+      for (const sink of list) {
+        try {
+          sink(kind, seconds);
+        } catch (error) {
+          debug('recording a GC pause failed: %o', error);
+        }
+      }
     }
   }
 }

@@ -142,8 +142,13 @@ function handleOn(shared: SharedRegistration, forget: () => void): ProcessMetric
   };
 }
 
+/** procmeter's meter on `provider` (the SDK hands out the same one every time). */
+export function procmeterMeter(provider: MeterProvider): Meter {
+  return provider.getMeter(METER_NAME, packageVersion());
+}
+
 function createRegistration(resolved: ResolvedOptions, api: OtelApi, provider: MeterProvider): ProcessMetricsHandle {
-  const meter = provider.getMeter(METER_NAME, packageVersion());
+  const meter = procmeterMeter(provider);
   const catalog = catalogFor(resolved.naming, resolved.eventLoopDelayStddev);
   const groups = resolved.metricGroups;
   // Process-wide instruments exist in every thread's registration; only the

@@ -7,7 +7,7 @@ import { debuglog } from 'node:util';
 import { isMainThread } from 'node:worker_threads';
 
 import { NAMINGS, type Naming } from './options';
-import { registerProcessMetrics, type ProcessMetricsHandle } from './register-metrics';
+import { procmeterMeter, registerProcessMetrics, type ProcessMetricsHandle } from './register-metrics';
 
 const debug = debuglog('procmeter');
 
@@ -113,8 +113,11 @@ export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): Zero
   const api = requirePeer<Api>('@opentelemetry/api', 'the zero-code start');
 
   const existing = api.metrics.getMeterProvider();
-  // The api package registers no provider by default: its no-op one.
-  if (existing.constructor.name !== 'NoopMeterProvider') {
+  // With no provider registered, the api package hands out its no-op one,
+  // whose meters are its no-op meters (compared by class, not by name, which
+  // a bundler may have changed).
+  const NoopMeter = api.createNoopMeter().constructor;
+  if (!(procmeterMeter(existing) instanceof NoopMeter)) {
     const metrics = registerProcessMetrics({ meterProvider: existing, naming: settings.naming });
     return {
       settings,
