@@ -19,12 +19,14 @@ const REGISTER_AND_COLLECT = `
       handle.update(); // push mode; nothing in observable mode
       const { resourceMetrics } = await reader.collect();
       const metrics = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics);
-      const threadIds = new Set(metrics.filter((m) => m.descriptor.name === 'nodejs_heap_size_used_bytes').flatMap((m) => m.dataPoints.map((p) => p.attributes['thread.id'])));
+      const threadIdsOf = (name) => [...new Set(metrics.filter((m) => m.descriptor.name === name).flatMap((m) => m.dataPoints.map((p) => p.attributes['thread.id'])))];
+      const threadIds = threadIdsOf('nodejs_heap_size_used_bytes');
       return {
         threadId,
         reportsProcess: handle.reportsProcessMetrics,
         processNames: metrics.map((m) => m.descriptor.name).filter((n) => n.startsWith('process_')).length,
-        heapThreadIds: [...threadIds],
+        heapThreadIds: threadIds,
+        versionThreadIds: threadIdsOf('nodejs_version_info'),
       };
     };
     return { handle, collectOnce, ...(await collectOnce()) };
@@ -57,10 +59,13 @@ test('registered in the main thread and two workers: process metrics come from o
   assert.equal(main.reportsProcess, true, 'the main thread registered first');
   assert.ok(main.processNames >= 13, `main thread reported ${main.processNames} process metrics`);
   assert.deepEqual(main.heapThreadIds, [null], 'no thread.id on the main thread'); // [undefined] in JSON
+  assert.deepEqual(main.versionThreadIds, [null]);
   for (const worker of workers) {
     assert.equal(worker.reportsProcess, false);
     assert.equal(worker.processNames, 0, `worker ${worker.threadId} reported process metrics too`);
     assert.deepEqual(worker.heapThreadIds, [worker.threadId]);
+    // Per isolate, as the naming contract lists it.
+    assert.deepEqual(worker.versionThreadIds, [worker.threadId]);
   }
 });
 
