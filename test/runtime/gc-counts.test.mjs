@@ -103,6 +103,10 @@ test('global.gc() adds exactly one major GC', () => {
 test('reclaimed bytes per kind equal the heap-used differences v8.GCProfiler records for the same GCs', { skip: !isNative && 'perf_hooks does not report reclaimed bytes; the fallback leaves them NaN' }, () => {
   // GCProfiler (Node's own GC callbacks) reads used_heap_size before and
   // after each GC; no JavaScript runs between its callbacks and procmeter's.
+  // V8's background threads (concurrent compilers) can still allocate
+  // between the two reads: on Node 26 that made 2 runs in 16 differ (by 5
+  // and 200 KB). --single-threaded keeps them out, so the comparison can be
+  // exact.
   const result = runNode(
     `
     import { collect, GC_KINDS } from 'procmeter';
@@ -125,7 +129,7 @@ test('reclaimed bytes per kind equal the heap-used differences v8.GCProfiler rec
         reclaimedBytes: after.gc[kind].reclaimedBytes - before.gc[kind].reclaimedBytes,
       }])),
     }));`,
-    { nodeArgs: ['--expose-gc'] },
+    { nodeArgs: ['--expose-gc', '--single-threaded'] },
   ).json();
   const KIND_OF = {
     Scavenge: 'scavenge',
