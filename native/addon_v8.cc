@@ -38,6 +38,7 @@ class V8Addon : public ProcessAddon<V8Addon> {
         InstanceMethod("attach", &V8Addon::Attach),
         InstanceMethod("sample", &V8Addon::Sample),
         InstanceMethod("drainGcPauses", &V8Addon::DrainGcPauses),
+        InstanceMethod("distrustHeap", &V8Addon::DistrustHeap),
         InstanceMethod("close", &V8Addon::Close),
         InstanceMethod("claimProcessMetrics", &V8Addon::ClaimProcess),
         InstanceMethod("releaseProcessMetrics", &V8Addon::ReleaseProcess),
@@ -98,6 +99,12 @@ class V8Addon : public ProcessAddon<V8Addon> {
     else HeapSampler::WriteUnavailable(slots);
     if (gc_) gc_->Read(slots);
     else GcTracker::WriteUntracked(slots);
+    return Napi::Value();
+  }
+
+  // distrustHeap(): see HeapSampler::Distrust.
+  Napi::Value DistrustHeap(const Napi::CallbackInfo&) {
+    if (heap_) heap_->Distrust();
     return Napi::Value();
   }
 

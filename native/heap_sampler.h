@@ -29,6 +29,10 @@ class HeapSampler {
   // Writes the runtime heap slots and the heap-space slots.
   void Sample(double* slots);
 
+  // From now on the heap slots are NaN and the GC callbacks read no heap:
+  // for when JavaScript's cross-check finds the figures wrong.
+  void Distrust() { MarkUntrusted(); }
+
   // Writes NaN into the same slots, for when there is no heap sampler.
   static void WriteUnavailable(double* slots);
 

@@ -4,7 +4,7 @@
 // never throws.
 import { debuglog } from 'node:util';
 
-import { GC_FIELDS, GC_FIELD_COUNT, GC_KINDS, GC_SLOTS_BEGIN, SLOT_COUNT } from './generated/layout';
+import { SLOT_COUNT } from './generated/layout';
 import { loadNative, type LoadAttempt, type LoadedV8Binding, type NativeBinding } from './native-loader';
 import type { ProcessSource, RuntimeSource, Sampler } from './sampler';
 
@@ -109,12 +109,12 @@ function fullNativeSampler(loaded: LoadedV8Binding): Sampler {
       },
       heapSpaceNames: loaded.heapSpaceNames,
       pauseRingCapacity: binding.pauseRingCapacity,
-      sample: () => source.sample(),
+      sample: source.sample,
       drainGcPauses,
     };
   }
-  // Native GC tracking, but heap figures from the v8 module; and no bytes
-  // reclaimed, which the GC callbacks read from the same distrusted structs.
+  // Native GC tracking, but heap figures from the v8 module (the addon, told
+  // to distrust its heap, leaves the bytes reclaimed NaN).
   const heap = new (fallbacks().HeapReader)();
   return {
     get slots() {
@@ -124,15 +124,11 @@ function fullNativeSampler(loaded: LoadedV8Binding): Sampler {
     pauseRingCapacity: binding.pauseRingCapacity,
     sample() {
       source.sample();
-      const slots = source.slots;
-      heap.sampleInto(slots);
-      for (let kind = 0; kind < GC_KINDS.length; kind++) slots[GC_SLOTS_BEGIN + kind * GC_FIELD_COUNT + RECLAIMED_FIELD] = NaN;
+      heap.sampleInto(source.slots);
     },
     drainGcPauses,
   };
 }
-
-const RECLAIMED_FIELD = GC_FIELDS.indexOf('reclaimedBytes');
 
 function jsRuntimeSource(): RuntimeSource {
   const { HeapReader, GcObserver } = fallbacks();

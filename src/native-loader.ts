@@ -26,6 +26,8 @@ export interface V8Binding extends NativeBinding {
   readonly v8Version: string;
   readonly pauseRingCapacity: number;
   start(trackGc?: boolean): { heapSpaceNames: string[]; heapTrusted: boolean };
+  /** Makes the heap slots NaN and stops the GC callbacks' heap reads (bytes reclaimed). */
+  distrustHeap(): void;
   drainGcPauses(out: Float64Array): number;
 }
 
@@ -162,12 +164,10 @@ function startV8Binding(binding: NativeBinding, file: string, trackGc: boolean):
     );
   }
   const started = full.start(trackGc);
-  return {
-    binding: full,
-    path: file,
-    heapSpaceNames: started.heapSpaceNames,
-    heapTrusted: started.heapTrusted && heapAgrees(full),
-  };
+  const heapTrusted = started.heapTrusted && heapAgrees(full);
+  // The GC callbacks read the same structs for the bytes reclaimed.
+  if (!heapTrusted) full.distrustHeap();
+  return { binding: full, path: file, heapSpaceNames: started.heapSpaceNames, heapTrusted };
 }
 
 // The binary was built for exactly this V8, so the check is belt and braces:

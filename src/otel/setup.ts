@@ -101,6 +101,11 @@ export interface ZeroCodeStart {
   shutdown(): Promise<void>;
 }
 
+/** A start that joined someone else's MeterProvider, or (in a worker) did nothing. */
+function withoutOwnProvider(settings: EnvironmentSettings, metrics: ProcessMetricsHandle | undefined): ZeroCodeStart {
+  return { settings, ownsMeterProvider: false, prometheusUrl: Promise.resolve(undefined), metrics, shutdown: async () => metrics?.shutdown() };
+}
+
 /** Sets everything up from the environment. Throws on invalid settings. */
 export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): ZeroCodeStart {
   const settings = settingsFromEnvironment(env);
@@ -108,7 +113,7 @@ export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): Zero
     // Worker threads inherit the -r / --import preload. A provider of their
     // own would mean an exporter per thread (and a second server on the
     // Prometheus port); the main thread's registration reports the process.
-    return { settings, ownsMeterProvider: false, prometheusUrl: Promise.resolve(undefined), metrics: undefined, shutdown: async () => {} };
+    return withoutOwnProvider(settings, undefined);
   }
   const api = requirePeer<Api>('@opentelemetry/api', 'the zero-code start');
 
@@ -118,14 +123,7 @@ export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): Zero
   // a bundler may have changed).
   const NoopMeter = api.createNoopMeter().constructor;
   if (!(procmeterMeter(existing) instanceof NoopMeter)) {
-    const metrics = registerProcessMetrics({ meterProvider: existing, naming: settings.naming });
-    return {
-      settings,
-      ownsMeterProvider: false,
-      prometheusUrl: Promise.resolve(undefined),
-      metrics,
-      shutdown: async () => metrics.shutdown(),
-    };
+    return withoutOwnProvider(settings, registerProcessMetrics({ meterProvider: existing, naming: settings.naming }));
   }
 
   const sdk = requirePeer<SdkMetrics>('@opentelemetry/sdk-metrics', 'the zero-code start');
@@ -215,8 +213,7 @@ export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): Zero
     // Someone registered a provider in between: join theirs instead.
     void provider.shutdown();
     server?.close();
-    const metrics = registerProcessMetrics({ meterProvider: api.metrics.getMeterProvider(), naming: settings.naming });
-    return { settings, ownsMeterProvider: false, prometheusUrl: Promise.resolve(undefined), metrics, shutdown: async () => metrics.shutdown() };
+    return withoutOwnProvider(settings, registerProcessMetrics({ meterProvider: api.metrics.getMeterProvider(), naming: settings.naming }));
   }
   const metrics = registerProcessMetrics({ meterProvider: provider, naming: settings.naming });
 

@@ -148,6 +148,7 @@ function writeAddonWrapper(file, { startTrusted, corruptSlot }) {
        claimProcessMetrics: () => real.claimProcessMetrics(),
        releaseProcessMetrics: () => real.releaseProcessMetrics(),
        drainGcPauses: (out) => real.drainGcPauses(out),
+       distrustHeap: () => real.distrustHeap(),
        start() { const started = real.start(); return { ...started, heapTrusted: ${startTrusted} && started.heapTrusted }; },
      };`,
   );
