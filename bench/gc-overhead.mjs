@@ -30,6 +30,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 
+import { benchChildEnv, removedSettings } from './lib/child-env.mjs';
 import { median } from './lib/stats.mjs';
 
 const benchDir = fileURLToPath(new URL('.', import.meta.url));
@@ -67,7 +68,7 @@ function runOnce(variant, cpu) {
     const started = process.hrtime.bigint();
     const child = spawn(command[0], command.slice(1), {
       cwd: benchDir,
-      env: { ...process.env, PROCMETER_FORCE_FALLBACK: '', ...variant.env },
+      env: benchChildEnv({ PROCMETER_FORCE_FALLBACK: '', ...variant.env }),
       stdio: ['ignore', output, 'pipe'],
     });
     let stderr = '';
@@ -164,10 +165,11 @@ console.log(`procmeter overhead, loading and GC tracking (goal <= 1%): wall ${pe
 console.log(`procmeter GC tracking alone (vs procmeter loaded with tracking off): wall ${percent(procmeterRow.wallOverheadVsTrackingOff)}, CPU ${percent(procmeterRow.cpuOverheadVsTrackingOff)}`);
 console.log(`(loading procmeter costs a fixed few ms at start-up; a baseline run lasts ${rows[0].wallSeconds.toFixed(2)} s)`);
 console.log(`pairs ran ${concurrent ? 'at the same time, one per CPU' : 'one after the other (one CPU or no taskset)'}`);
+if (removedSettings().length > 0) console.log(`removed from the timed processes' environment: ${removedSettings().join(', ')}`);
 
 mkdirSync(`${benchDir}results`, { recursive: true });
 writeFileSync(
   `${benchDir}results/gc-overhead.json`,
-  `${JSON.stringify({ benchmark: 'gc-overhead', date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, rounds, concurrentPairs: concurrent, nodeFlags: NODE_FLAGS, rows }, null, 2)}\n`,
+  `${JSON.stringify({ benchmark: 'gc-overhead', date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, rounds, concurrentPairs: concurrent, nodeFlags: NODE_FLAGS, removedEnvironment: removedSettings(), rows }, null, 2)}\n`,
 );
 console.log('\nwritten to bench/results/gc-overhead.json');

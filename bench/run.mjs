@@ -9,6 +9,7 @@ const BENCHMARKS = [
   ['collect() against the C floor, prom-client and Node built-ins', 'collect.mjs'],
   ['GC-tracking overhead on a GC-heavy workload', 'gc-overhead.mjs'],
   ['OpenTelemetry collection cost', 'otel-collect.mjs'],
+  ['Start-up cost of loading procmeter', 'startup.mjs'],
 ];
 
 let failed = false;
