@@ -25,8 +25,8 @@ const procmeter = require('procmeter');
 if (procmeter.implementation !== 'native') {
   throw new Error(`the benchmark needs the native addon: ${procmeter.loadError?.message}`);
 }
-const { FallbackProcessSampler } = require('../dist/cjs/fallback/process-sampler.js');
-const { SLOT_COUNT } = require('../dist/cjs/generated/layout.js');
+const { FallbackProcessSampler } = require('../dist/cjs/fallback/index.js');
+const { SLOT_COUNT } = procmeter._internals.layout;
 // The Node-API-only addon: the process fields alone, the same syscalls as
 // the C floor, through one N-API call.
 const core = require('../build/Release/procmeter_core.node');

@@ -10,13 +10,9 @@ import type { ProcessSource, RuntimeSource, Sampler } from './sampler';
 
 // The fallbacks are loaded only when used: with the native addon, loading
 // procmeter stays cheap (process start-up counts).
-type Fallbacks = typeof import('./fallback/process-sampler') & typeof import('./fallback/gc-observer') & typeof import('./fallback/heap-reader');
+type Fallbacks = typeof import('./fallback');
 function fallbacks(): Fallbacks {
-  return {
-    ...(require('./fallback/process-sampler') as typeof import('./fallback/process-sampler')),
-    ...(require('./fallback/gc-observer') as typeof import('./fallback/gc-observer')),
-    ...(require('./fallback/heap-reader') as typeof import('./fallback/heap-reader')),
-  };
+  return require('./fallback') as Fallbacks;
 }
 
 /** Set to 1 to skip the native addons, e.g. to test the fallback. */

@@ -1,5 +1,7 @@
 // procmeter: process and runtime metrics for Node.js.
-import { diagnostics, type Implementation, type LoadDiagnostics } from './implementation';
+import * as layout from './generated/layout';
+import { diagnostics, nativeBinding, sampler, type Implementation, type LoadDiagnostics } from './implementation';
+import { prebuildNames } from './native-loader';
 import type { ProcessMetricsOptions } from './otel/options';
 import type { ProcessMetricsHandle } from './otel/register-metrics';
 
@@ -53,6 +55,14 @@ export function loadDiagnostics(): LoadDiagnostics {
  * users never pay for it.
  */
 export function registerProcessMetrics(options?: ProcessMetricsOptions): ProcessMetricsHandle {
-  const otel = require('./otel/register-metrics') as typeof import('./otel/register-metrics');
+  const otel = require('./otel') as typeof import('./otel');
   return otel.registerProcessMetrics(options);
 }
+
+/**
+ * @internal Not part of the API, and not in the type declarations: what the
+ * OpenTelemetry layer (a file of its own in the build, loaded on first use)
+ * and procmeter's own tests reach of this thread's sampler and addon. It
+ * lives in procmeter's entry point so that there is one of each per thread.
+ */
+export const _internals = { sampler, nativeBinding, prebuildNames, layout } as const;

@@ -1,7 +1,7 @@
 // Finds and validates the native addons. Every candidate that fails is kept
 // with its reason, for loadDiagnostics() and NODE_DEBUG=procmeter.
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 
 import { LAYOUT_SIGNATURE, SLOT, SLOT_COUNT } from './generated/layout';
 
@@ -63,7 +63,7 @@ export interface NativeLoadResult {
 export const BINARY_PATH_ENV = 'PROCMETER_BINARY_PATH';
 
 // dist/cjs/native-loader.js -> the package root.
-const packageRoot = path.resolve(__dirname, '..', '..');
+const packageRoot = resolve(__dirname, '..', '..');
 
 export interface Candidates {
   readonly v8: readonly string[];
@@ -89,17 +89,17 @@ export function nativeCandidates(env: NodeJS.ProcessEnv = process.env): Candidat
   const names = prebuildNames();
   const explicit = env[BINARY_PATH_ENV];
   if (explicit) {
-    const resolved = path.resolve(explicit);
-    if (fs.statSync(resolved, { throwIfNoEntry: false })?.isDirectory()) {
-      return { v8: [path.join(resolved, names.v8)], core: [path.join(resolved, names.core)], explicit: undefined };
+    const resolved = resolve(explicit);
+    if (statSync(resolved, { throwIfNoEntry: false })?.isDirectory()) {
+      return { v8: [join(resolved, names.v8)], core: [join(resolved, names.core)], explicit: undefined };
     }
     return { v8: [], core: [], explicit: resolved };
   }
-  const release = path.join(packageRoot, 'build', 'Release');
-  const prebuilds = path.join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`);
+  const release = join(packageRoot, 'build', 'Release');
+  const prebuilds = join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`);
   return {
-    v8: [path.join(release, 'procmeter_v8.node'), path.join(prebuilds, names.v8)],
-    core: [path.join(release, 'procmeter_core.node'), path.join(prebuilds, names.core)],
+    v8: [join(release, 'procmeter_v8.node'), join(prebuilds, names.v8)],
+    core: [join(release, 'procmeter_core.node'), join(prebuilds, names.core)],
     explicit: undefined,
   };
 }

@@ -11,7 +11,7 @@
 // OTEL_EXPORTER_PROMETHEUS_HOST (default 127.0.0.1) and _PORT (default
 // 9464), and PROCMETER_NAMING (prometheus | semconv). Invalid settings throw
 // at startup, before the application runs. Does nothing in worker threads.
-import { flushOnExit, startFromEnvironment, type ZeroCodeStart } from './otel/setup';
+import { flushOnExit, startFromEnvironment, type ZeroCodeStart } from './otel';
 
 export const started: ZeroCodeStart = startFromEnvironment();
 if (started.ownsMeterProvider) flushOnExit(started.shutdown);

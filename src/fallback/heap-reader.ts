@@ -1,5 +1,5 @@
 // V8 heap figures from the `v8` module, for when no native binary reads them.
-import * as v8 from 'node:v8';
+import { getHeapSpaceStatistics, getHeapStatistics, type HeapInfo } from 'node:v8';
 
 import { HEAP_SPACE_FIELD_COUNT, HEAP_SPACE_SLOTS_BEGIN, MAX_HEAP_SPACES, SLOT, SLOT_COUNT } from '../generated/layout';
 
@@ -7,15 +7,14 @@ export class HeapReader {
   readonly heapSpaceNames: readonly string[];
 
   constructor() {
-    this.heapSpaceNames = v8
-      .getHeapSpaceStatistics()
+    this.heapSpaceNames = getHeapSpaceStatistics()
       .slice(0, MAX_HEAP_SPACES)
       .map((space) => space.space_name);
   }
 
   /** Writes the heap slots (not gcPausesDropped, not the GC slots). */
   sampleInto(slots: Float64Array): void {
-    const heap = v8.getHeapStatistics() as v8.HeapInfo & { external_memory?: number };
+    const heap = getHeapStatistics() as HeapInfo & { external_memory?: number };
     slots[SLOT.heapTotalBytes] = heap.total_heap_size;
     slots[SLOT.heapUsedBytes] = heap.used_heap_size;
     slots[SLOT.heapAvailableBytes] = heap.total_available_size;
@@ -29,7 +28,7 @@ export class HeapReader {
     slots[SLOT.detachedContexts] = heap.number_of_detached_contexts;
 
     slots.fill(NaN, HEAP_SPACE_SLOTS_BEGIN, SLOT_COUNT);
-    const spaces = v8.getHeapSpaceStatistics();
+    const spaces = getHeapSpaceStatistics();
     for (let i = 0; i < spaces.length && i < this.heapSpaceNames.length; i++) {
       const space = spaces[i]!;
       const base = HEAP_SPACE_SLOTS_BEGIN + i * HEAP_SPACE_FIELD_COUNT;

@@ -1,6 +1,6 @@
 // The pure-JavaScript process sampler: the same slots as the native addon,
 // from Node built-ins and procfs. Used where no native binary loads.
-import * as fs from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, readdirSync, statSync, type Stats } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 
@@ -17,7 +17,7 @@ import type { ProcessSource } from '../sampler';
 // USER_HZ, the unit of /proc/<pid>/stat times, is 100 on every architecture
 // Node runs on; Node offers no sysconf(_SC_CLK_TCK) to ask.
 const CLOCK_TICKS_PER_SECOND = 100;
-const DIRECTORY_FLAGS = fs.constants.O_RDONLY | (fs.constants.O_DIRECTORY ?? 0);
+const DIRECTORY_FLAGS = constants.O_RDONLY | (constants.O_DIRECTORY ?? 0);
 
 export interface FallbackOptions {
   /**
@@ -32,7 +32,7 @@ export interface FallbackOptions {
 
 function tryOpen(path: string, flags: string | number): number {
   try {
-    return fs.openSync(path, flags);
+    return openSync(path, flags);
   } catch {
     return -1;
   }
@@ -56,14 +56,14 @@ class ProcFile {
   read(): string | undefined {
     try {
       if (!this.keepOpen) {
-        const fd = fs.openSync(this.path, 'r');
+        const fd = openSync(this.path, 'r');
         try {
           return this.readFrom(fd);
         } finally {
-          fs.closeSync(fd);
+          closeSync(fd);
         }
       }
-      if (this.fd < 0) this.fd = fs.openSync(this.path, 'r');
+      if (this.fd < 0) this.fd = openSync(this.path, 'r');
       return this.readFrom(this.fd);
     } catch {
       return undefined;
@@ -71,7 +71,7 @@ class ProcFile {
   }
 
   private readFrom(fd: number): string {
-    const length = fs.readSync(fd, this.buffer, 0, this.buffer.length, 0);
+    const length = readSync(fd, this.buffer, 0, this.buffer.length, 0);
     return this.buffer.toString('latin1', 0, length);
   }
 }
@@ -92,11 +92,11 @@ class ProcDirectory {
   }
 
   /** The stat, and whether a kept fd of ours was one of the fds counted. */
-  stat(): { stats: fs.Stats; countedOwnFd: boolean } | undefined {
+  stat(): { stats: Stats; countedOwnFd: boolean } | undefined {
     try {
-      if (!this.keepOpen) return { stats: fs.statSync(this.path), countedOwnFd: false };
-      if (this.fd < 0) this.fd = fs.openSync(this.path, DIRECTORY_FLAGS);
-      return { stats: fs.fstatSync(this.fd), countedOwnFd: true };
+      if (!this.keepOpen) return { stats: statSync(this.path), countedOwnFd: false };
+      if (this.fd < 0) this.fd = openSync(this.path, DIRECTORY_FLAGS);
+      return { stats: fstatSync(this.fd), countedOwnFd: true };
     } catch {
       return undefined;
     }
@@ -183,7 +183,7 @@ export class FallbackProcessSampler implements ProcessSource {
     // Kernels before 6.2 report size 0: list the directory. The listing also
     // shows the fd readdir itself opened.
     try {
-      return fs.readdirSync('/proc/self/fd').length - 1 - ownFds;
+      return readdirSync('/proc/self/fd').length - 1 - ownFds;
     } catch {
       return NaN;
     }

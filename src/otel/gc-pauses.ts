@@ -4,7 +4,7 @@
 // them happens to drain the ring.
 import { debuglog } from 'node:util';
 
-import { drainGcPauses } from '../snapshot';
+import { drainGcPauses } from '../index';
 
 const debug = debuglog('procmeter');
 

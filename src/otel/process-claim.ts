@@ -9,7 +9,9 @@
 // so when the thread holding the claim goes, another one takes it over.
 import { getEnvironmentData, setEnvironmentData, threadId } from 'node:worker_threads';
 
-import { nativeBinding } from '../implementation';
+import { _internals } from '../index';
+
+const nativeBinding = _internals.nativeBinding;
 
 export interface ProcessClaim {
   /**

@@ -15,7 +15,7 @@ import type {
 import { debuglog } from 'node:util';
 import { isMainThread, threadId } from 'node:worker_threads';
 
-import { createSnapshot, collect } from '../snapshot';
+import { createSnapshot, collect } from '../index';
 import { catalogFor, type MetricSpec, type Reading } from './catalog';
 import { EventLoopMonitor } from './event-loop';
 import { addPauseSink, drainAll } from './gc-pauses';

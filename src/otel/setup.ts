@@ -2,7 +2,7 @@
 // from the standard OpenTelemetry environment variables, then procmeter's
 // instruments. If the application already registered a global
 // MeterProvider, only the instruments are added to it.
-import * as http from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { debuglog } from 'node:util';
 import { isMainThread } from 'node:worker_threads';
 
@@ -129,7 +129,7 @@ export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): Zero
   const sdk = requirePeer<SdkMetrics>('@opentelemetry/sdk-metrics', 'the zero-code start');
   const resources = requirePeer<Resources>('@opentelemetry/resources', 'the zero-code start');
   const readers: InstanceType<SdkMetrics['MetricReader']>[] = [];
-  let server: http.Server | undefined;
+  let server: Server | undefined;
   let prometheusUrl: Promise<string | undefined> = Promise.resolve(undefined);
 
   for (const exporter of settings.exporters) {
@@ -171,7 +171,7 @@ export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): Zero
       // program that is otherwise done can still exit.
       const prometheus = new PrometheusExporter({ preventServerStart: true });
       readers.push(prometheus);
-      const endpoint = http.createServer((request, response) => {
+      const endpoint = createServer((request, response) => {
         if ((request.url ?? '').split('?')[0] === '/metrics') prometheus.getMetricsRequestHandler(request, response);
         else response.writeHead(404).end('procmeter: metrics are at /metrics\n');
       });

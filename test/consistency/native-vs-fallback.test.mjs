@@ -11,8 +11,8 @@ import { busyLoop } from '../helpers/assertions.mjs';
 
 const require = createRequire(import.meta.url);
 const native = require('../../build/Release/procmeter_core.node');
-const { FallbackProcessSampler } = require('../../dist/cjs/fallback/process-sampler.js');
-const layout = require('../../dist/cjs/generated/layout.js');
+const { FallbackProcessSampler } = require('../../dist/cjs/fallback/index.js');
+const { layout } = require('procmeter')._internals;
 
 const { SLOT_COUNT } = layout;
 // Process fields only: the runtime fields are compared in test/runtime.

@@ -55,7 +55,7 @@ test('a binary from another layout, or one whose sample throws, is refused', () 
     const stale = join(dir, 'stale.js');
     writeFileSync(stale, `module.exports = { sample() {}, attach() {}, close() {}, claimProcessMetrics() { return true; }, releaseProcessMetrics() {}, layoutSignature: 'cpuSeconds,', variant: 'core' };`);
     const broken = join(dir, 'broken.js');
-    const { LAYOUT_SIGNATURE } = require('../../dist/cjs/generated/layout.js');
+    const { LAYOUT_SIGNATURE } = require('procmeter')._internals.layout;
     writeFileSync(
       broken,
       `module.exports = { sample() { throw new Error('boom'); }, attach() {}, close() {}, claimProcessMetrics() { return true; }, releaseProcessMetrics() {}, layoutSignature: ${JSON.stringify(LAYOUT_SIGNATURE)} };`,
@@ -96,7 +96,7 @@ test('require() and import() share one instance with the same exports', () => {
 test('a procmeter_v8 built for another Node ABI is refused before it touches V8', () => {
   const dir = mkdtempSync(join(tmpdir(), 'procmeter-loader-'));
   try {
-    const { LAYOUT_SIGNATURE } = require('../../dist/cjs/generated/layout.js');
+    const { LAYOUT_SIGNATURE } = require('procmeter')._internals.layout;
     const foreign = join(dir, 'foreign.js');
     writeFileSync(
       foreign,
@@ -127,7 +127,7 @@ test('with only the Node-API addon, the process is native and GC/heap come from 
 // The real addon, except that start() may call its heap untrusted and
 // sample() may report a heap figure as a mismatched V8 layout would.
 function writeAddonWrapper(file, { startTrusted, corruptSlot }) {
-  const { LAYOUT_SIGNATURE, SLOT } = require('../../dist/cjs/generated/layout.js');
+  const { LAYOUT_SIGNATURE, SLOT } = require('procmeter')._internals.layout;
   // The V8 addon built for this Node (a local build or a prebuild).
   const real = require('procmeter').loadDiagnostics().binaryPath;
   writeFileSync(
@@ -205,8 +205,7 @@ for (const { setup, poolSize } of [
     const report = runNode(
       `${poolSize === undefined ? '' : `Buffer.poolSize = ${poolSize};`}
        const { MessageChannel } = require('node:worker_threads');
-       const { sampler } = require(${JSON.stringify(require.resolve('../../dist/cjs/implementation.js'))});
-       const { SLOT } = require(${JSON.stringify(require.resolve('../../dist/cjs/generated/layout.js'))});
+       const { sampler, layout: { SLOT } } = require('procmeter')._internals;
        const slots = sampler.slots;
        const lengthBefore = slots.length;
        const { port1 } = new MessageChannel();
@@ -232,8 +231,8 @@ for (const { setup, poolSize } of [
 
 test('an attached array detached anyway (transfer() on Node 21-23 ignores the mark) is replaced before the addon writes again', () => {
   const report = runNode(
-    `const { sampler } = require(${JSON.stringify(require.resolve('../../dist/cjs/implementation.js'))});
-     const procmeter = require('procmeter');
+    `const procmeter = require('procmeter');
+     const { sampler } = procmeter._internals;
      const first = sampler.slots;
      let outcome;
      try {
@@ -259,7 +258,7 @@ test('an attached array detached anyway (transfer() on Node 21-23 ignores the ma
 test('PROCMETER_BINARY_PATH may name a directory holding the prebuilds (a bundle’s copy)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'procmeter-bundle-'));
   try {
-    const { prebuildNames } = require('../../dist/cjs/native-loader.js');
+    const { prebuildNames } = require('procmeter')._internals;
     const names = prebuildNames();
     // The local builds stand in for the prebuilds, under the prebuild names.
     copyFileSync(new URL('../../build/Release/procmeter_core.node', import.meta.url), join(dir, names.core));

@@ -12,8 +12,7 @@ import { manualProvider, pointValue } from '../helpers/otel.mjs';
 const require = createRequire(import.meta.url);
 // Internals: the pieces registerProcessMetrics() is built from, so that the
 // test can feed them readings of its own making.
-const { catalogFor } = require('../../dist/cjs/otel/catalog.js');
-const { createObserver, createPusher, mainThreadAttributes } = require('../../dist/cjs/otel/register-metrics.js');
+const { catalogFor, createObserver, createPusher, mainThreadAttributes } = require('../../dist/cjs/otel/index.js');
 
 // A deterministic PRNG, so a failure can be replayed from its seed.
 function random(seed) {
