@@ -18,7 +18,7 @@ import { isMainThread, threadId } from 'node:worker_threads';
 import { createSnapshot, collect } from '../index';
 import { catalogFor, type MetricSpec, type Reading } from './catalog';
 import { EventLoopMonitor } from './event-loop';
-import { addPauseSink, drainAll } from './gc-pauses';
+import { addPauseSink, deliverPauses } from './gc-pauses';
 import { resolveOptions, settingsKey, type Mode, type Naming, type ProcessMetricsOptions, type ResolvedOptions } from './options';
 import { claimProcessMetrics } from './process-claim';
 import { readActiveResources } from './resources';
@@ -209,8 +209,9 @@ function createRegistration(resolved: ResolvedOptions, api: OtelApi, provider: M
         // whole collection by an event-loop turn.
         void eventLoop?.probeLag();
         ownsProcess = claim.tryOwn();
-        observer.observe(result, read(), ownsProcess);
-        drainAll();
+        const reading = read();
+        observer.observe(result, reading, ownsProcess);
+        deliverPauses(reading.snapshot);
       } catch (error) {
         debug('collection failed: %o', error);
       }
@@ -243,7 +244,7 @@ function createRegistration(resolved: ResolvedOptions, api: OtelApi, provider: M
       for (const pusher of pushers) {
         if (ownsProcess || !pusher.processWide) pusher.push(reading);
       }
-      drainAll();
+      deliverPauses(reading.snapshot);
     } catch (error) {
       debug('update failed: %o', error);
     } finally {
