@@ -62,9 +62,16 @@ function splitByOwner(currentOutput) {
     name: 'procmeter-bundles',
     setup(build) {
       build.onResolve({ filter: /^\.\.?\// }, (args) => {
-        // Files outside src (../../../package.json) stay where they are.
         const file = sourceFileOf(args.importer, args.path);
-        if (file === undefined) return { path: args.path, external: true };
+        if (file === undefined) {
+          // Files outside src (../../../package.json) stay where they are;
+          // one inside that is no module would fail only at run time.
+          const target = resolve(dirname(args.importer), args.path);
+          if (!relative(srcDir, target).startsWith('..')) {
+            return { errors: [{ text: `${args.path}: no such module in src (import modules without an extension)` }] };
+          }
+          return { path: args.path, external: true };
+        }
         if (shared.has(file)) return { path: file };
         const home = owner.get(file);
         if (home === undefined) return { errors: [{ text: `${relative(root, file)} is in no bundle: add it to BUNDLES or SHARED in scripts/bundle.mjs` }] };

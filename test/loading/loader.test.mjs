@@ -86,7 +86,8 @@ test('require() and import() share one instance with the same exports', () => {
     const cjs = createRequire(import.meta.url)('procmeter');
     console.log(JSON.stringify({
       esmKeys: Object.keys(esm).sort(),
-      cjsKeys: Object.keys(cjs).sort(),
+      // _internals (not API) is left out of the ESM entry point.
+      cjsKeys: Object.keys(cjs).filter((name) => !name.startsWith('_')).sort(),
       sameCollect: esm.collect === cjs.collect,
     }));`).json();
   assert.deepEqual(report.esmKeys, report.cjsKeys);
