@@ -62,7 +62,7 @@ export interface NativeLoadResult {
 /** Environment variable naming one binary to load, e.g. for bundled apps. */
 export const BINARY_PATH_ENV = 'PROCMETER_BINARY_PATH';
 
-// dist/cjs/native-loader.js -> the package root.
+// dist/cjs (this module is bundled into dist/cjs/index.js) -> the package root.
 const packageRoot = resolve(__dirname, '..', '..');
 
 export interface Candidates {
