@@ -14,7 +14,7 @@
 //
 // Loading `procmeter` reads index.js alone; the OpenTelemetry layer and the
 // fallbacks load on first use.
-import { readdirSync, rmSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, posix, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -117,6 +117,33 @@ for (const [output, modules] of Object.entries(BUNDLES)) {
     const bundles = included.get(input) ?? [];
     included.set(input, [...bundles, output]);
   }
+  const file = join(outDir, output);
+  writeFileSync(file, withPlainExports(readFileSync(file, 'utf8'), output));
+}
+
+// esbuild's CommonJS output makes every export a getter on an object built
+// at the top of the file (__export, __toCommonJS): exports that test doubles
+// (sinon.stub, jest.spyOn) cannot replace, and a closure per export. The bundles' exports are all
+// constants and functions, and no bundle is required back while it loads
+// (the others are required lazily, or require index.js, which requires
+// nothing of theirs at load), so plain properties set at the end of the
+// file are the same exports. The build fails if esbuild's shape changes.
+function withPlainExports(code, output) {
+  const header =
+    /^var (\w+)_exports = \{\};\n__export\(\1_exports, \{\n((?:  [\w$]+: \(\) => [\w$]+,?\n)+)\}\);\nmodule\.exports = __toCommonJS\(\1_exports\);\n/m;
+  const annotation = /\/\/ Annotate the CommonJS export names for ESM import in node:\n0 && \(module\.exports = \{\n[^}]*\}\);\n$/;
+  const found = header.exec(code);
+  if (found === null || !annotation.test(code)) {
+    throw new Error(`scripts/bundle.mjs: ${output} does not have the export shape withPlainExports() rewrites (esbuild changed?)`);
+  }
+  const properties = [...found[2].matchAll(/  ([\w$]+): \(\) => ([\w$]+)/g)].map(([, name, local]) => (name === local ? name : `${name}: ${local}`));
+  return (
+    code.slice(0, found.index) +
+    code.slice(found.index + found[0].length).replace(
+      annotation,
+      `module.exports = {\n  ${properties.join(',\n  ')}\n};\nObject.defineProperty(module.exports, "__esModule", { value: true });\n`,
+    )
+  );
 }
 
 // Every module is in the bundle it belongs to, and only modules without

@@ -94,6 +94,21 @@ test('require() and import() share one instance with the same exports', () => {
   assert.ok(report.sameCollect, 'ESM and CJS entry points load separate copies');
 });
 
+test('the CommonJS exports are plain properties a test double can replace', () => {
+  const procmeter = require('procmeter');
+  const original = procmeter.collect;
+  const descriptor = Object.getOwnPropertyDescriptor(procmeter, 'collect');
+  assert.equal(descriptor.get, undefined, 'collect is an accessor');
+  assert.equal(descriptor.writable, true);
+  try {
+    procmeter.collect = () => 'stubbed';
+    assert.equal(procmeter.collect(), 'stubbed');
+  } finally {
+    procmeter.collect = original;
+  }
+  assert.equal(typeof procmeter.collect().cpuUserSeconds, 'number');
+});
+
 test('a procmeter_v8 built for another Node ABI is refused before it touches V8', () => {
   const dir = mkdtempSync(join(tmpdir(), 'procmeter-loader-'));
   try {
