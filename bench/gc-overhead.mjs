@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 // The GC-tracking overhead benchmark: a GC-heavy workload (bench/gc/
 // workload.cjs, --max-semi-space-size=1, about 4,700 scavenges per run) run
-// as whole processes with nothing loaded (the baseline), with procmeter
-// (native GC callbacks), with procmeter's GC tracking off (the cost of just
-// loading it), with procmeter's fallback (PerformanceObserver), with a plain
-// PerformanceObserver('gc') and with @datadog/native-metrics. GC counts per
+// as whole processes, in the variants of bench/gc/variants.mjs (nothing
+// loaded, procmeter, procmeter with GC tracking off, the fallback, a plain
+// PerformanceObserver('gc'), @datadog/native-metrics). GC counts per
 // variant come from --trace-gc, so a variant that ran a different mix of GCs
-// is visible.
+// is visible. (bench/gc-instructions.mjs counts the instructions the same
+// variants execute, which this VM's timing noise does not touch.)
 //
 // Each variant runs at the same time as a baseline run, one process on each
 // of two CPUs (taskset), and is compared with that baseline: whatever slows
@@ -30,6 +30,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 
+import { BASELINE, PEERS, PROCMETER, TRACKING_OFF, WORKLOAD, WORKLOAD_FLAGS, gcCounts } from './gc/variants.mjs';
 import { benchChildEnv, removedSettings } from './lib/child-env.mjs';
 import { median } from './lib/stats.mjs';
 
@@ -40,17 +41,7 @@ const { values: args } = parseArgs({
 const ROUND_GROUP = 4; // every combination of CPU and start order
 const rounds = Math.ceil(Number(args.rounds) / ROUND_GROUP) * ROUND_GROUP;
 
-const NODE_FLAGS = ['--max-semi-space-size=1', '--trace-gc'];
-const variants = [
-  { name: 'baseline: nothing loaded', preload: [] },
-  { name: 'baseline beside itself (A/A control)', preload: [] },
-  { name: 'procmeter (native GC callbacks)', preload: ['-r', 'procmeter'] },
-  { name: 'procmeter loaded, GC tracking off', preload: ['-r', 'procmeter'], env: { PROCMETER_GC_TRACKING: '0' } },
-  { name: 'procmeter fallback (PerformanceObserver)', preload: ['-r', 'procmeter'], env: { PROCMETER_FORCE_FALLBACK: '1' } },
-  { name: "PerformanceObserver('gc'), every entry", preload: ['-r', './gc/observer-preload.cjs'] },
-  { name: '@datadog/native-metrics', preload: ['-r', './gc/datadog-preload.cjs'] },
-];
-const [BASELINE, , PROCMETER, TRACKING_OFF] = variants;
+const variants = [BASELINE, { name: 'baseline beside itself (A/A control)', preload: [] }, PROCMETER, TRACKING_OFF, ...PEERS];
 
 const outputDir = mkdtempSync(join(tmpdir(), 'procmeter-gc-bench-'));
 process.on('exit', () => rmSync(outputDir, { recursive: true, force: true }));
@@ -60,7 +51,7 @@ const concurrent = cpus().length >= 2 && spawnSync('taskset', ['-c', '0', 'true'
 // pipe would keep this process busy on the CPUs the pair is timed on.
 let runs = 0;
 function runOnce(variant, cpu) {
-  const command = [process.execPath, ...NODE_FLAGS, ...variant.preload, './gc/workload.cjs'];
+  const command = [process.execPath, ...WORKLOAD_FLAGS, ...variant.preload, WORKLOAD];
   if (concurrent) command.unshift('taskset', '-c', String(cpu));
   const outputFile = join(outputDir, `run-${runs++}.txt`);
   const output = openSync(outputFile, 'w');
@@ -81,14 +72,7 @@ function runOnce(variant, cpu) {
       rmSync(outputFile);
       if (status !== 0) return reject(new Error(`${variant.name} failed:\n${stderr}`));
       const report = JSON.parse(lines.findLast((line) => line.startsWith('{')));
-      const count = (pattern) => lines.filter((line) => pattern.test(line)).length;
-      resolve({
-        wallSeconds,
-        cpuSeconds: report.cpuSeconds,
-        scavenges: count(/ ms: Scavenge/),
-        markCompacts: count(/ ms: (Incremental )?Mark-Compact/),
-        procmeterScavenges: report.scavenges,
-      });
+      resolve({ wallSeconds, cpuSeconds: report.cpuSeconds, ...gcCounts(lines), procmeterScavenges: report.scavenges });
     });
   });
 }
@@ -170,6 +154,6 @@ if (removedSettings().length > 0) console.log(`removed from the timed processes'
 mkdirSync(`${benchDir}results`, { recursive: true });
 writeFileSync(
   `${benchDir}results/gc-overhead.json`,
-  `${JSON.stringify({ benchmark: 'gc-overhead', date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, rounds, concurrentPairs: concurrent, nodeFlags: NODE_FLAGS, removedEnvironment: removedSettings(), rows }, null, 2)}\n`,
+  `${JSON.stringify({ benchmark: 'gc-overhead', date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, rounds, concurrentPairs: concurrent, nodeFlags: WORKLOAD_FLAGS, removedEnvironment: removedSettings(), rows }, null, 2)}\n`,
 );
 console.log('\nwritten to bench/results/gc-overhead.json');

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 const BENCHMARKS = [
   ['collect() against the C floor, prom-client and Node built-ins', 'collect.mjs'],
   ['GC-tracking overhead on a GC-heavy workload', 'gc-overhead.mjs'],
+  ['GC-tracking overhead in instructions executed (valgrind)', 'gc-instructions.mjs'],
   ['OpenTelemetry collection cost', 'otel-collect.mjs'],
   ['Start-up cost of loading procmeter', 'startup.mjs'],
 ];
