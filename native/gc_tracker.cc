@@ -41,6 +41,11 @@ size_t KindOf(v8::GCType type) {
   }
 }
 
+HeapSampler::GcScope ScopeOf(size_t kind) {
+  return kind == GC_KIND_SCAVENGE || kind == GC_KIND_MINOR_MARK_SWEEP ? HeapSampler::GcScope::kYoungGeneration
+                                                                       : HeapSampler::GcScope::kWholeHeap;
+}
+
 }  // namespace
 
 GcTracker::GcTracker(v8::Isolate* isolate, HeapSampler* heap) : isolate_(isolate), heap_(heap) {}
@@ -67,7 +72,7 @@ void GcTracker::OnPrologue(v8::Isolate*, v8::GCType type, v8::GCCallbackFlags, v
   if (kind == kGcKindCount) return;
   KindState& state = self->kinds_[kind];
   size_t used = 0;
-  self->heap_->UsedHeapBytes(&used);
+  self->heap_->UsedHeapBytes(ScopeOf(kind), &used);
   state.used_before = used;
   state.in_progress = true;
   state.started_ns = MonotonicNs();  // last, so the heap read is not timed
@@ -82,7 +87,7 @@ void GcTracker::OnEpilogue(v8::Isolate*, v8::GCType type, v8::GCCallbackFlags, v
   // An epilogue without its prologue (installed mid-GC) counts, with no time.
   const uint64_t pause_ns = state.in_progress && ended_ns > state.started_ns ? ended_ns - state.started_ns : 0;
   size_t used_after = 0;
-  if (state.in_progress && self->heap_->UsedHeapBytes(&used_after) && state.used_before > used_after) {
+  if (state.in_progress && self->heap_->UsedHeapBytes(ScopeOf(kind), &used_after) && state.used_before > used_after) {
     state.reclaimed_bytes += state.used_before - used_after;
   }
   state.in_progress = false;

@@ -39,6 +39,25 @@ class Guarded {
 
 double AsDouble(size_t value) { return static_cast<double>(value); }
 
+// The spaces a minor GC changes: it empties the young generation (new space
+// and new large-object space) into the old and large-object spaces. With a
+// V8 that names them otherwise, every space (which is always right).
+void FindYoungGenerationSpaces(const char* const* names, size_t count, size_t* found, size_t* found_count) {
+  static constexpr const char* kNames[] = {"new_space", "new_large_object_space", "old_space", "large_object_space"};
+  size_t n = 0;
+  for (const char* wanted : kNames) {
+    for (size_t i = 0; i < count; ++i) {
+      if (std::strcmp(names[i], wanted) == 0) found[n++] = i;
+    }
+  }
+  if (n == sizeof(kNames) / sizeof(kNames[0])) {
+    *found_count = n;
+    return;
+  }
+  for (size_t i = 0; i < count; ++i) found[i] = i;
+  *found_count = count;
+}
+
 }  // namespace
 
 HeapSampler::HeapSampler(v8::Isolate* isolate) : isolate_(isolate) {
@@ -55,7 +74,9 @@ HeapSampler::HeapSampler(v8::Isolate* isolate) : isolate_(isolate) {
       return;
     }
     space_names_[i] = stats->space_name();  // static strings inside V8
+    all_spaces_[i] = i;
   }
+  FindYoungGenerationSpaces(space_names_, spaces, young_generation_spaces_, &young_generation_space_count_);
   Guarded<v8::HeapStatistics> guarded;
   isolate_->GetHeapStatistics(guarded.ConstructWithGuard());
   if (!guarded.GuardIntact()) {
@@ -70,13 +91,18 @@ void HeapSampler::MarkUntrusted() {
   space_count_ = 0;
 }
 
-bool HeapSampler::UsedHeapBytes(size_t* used) {
+bool HeapSampler::UsedHeapBytes(GcScope scope, size_t* used) {
   if (!trusted_) return false;
+  return scope == GcScope::kYoungGeneration ? SumUsed(young_generation_spaces_, young_generation_space_count_, used)
+                                            : SumUsed(all_spaces_, space_count_, used);
+}
+
+bool HeapSampler::SumUsed(const size_t* spaces, size_t count, size_t* used) {
   size_t total = 0;
-  for (size_t i = 0; i < space_count_; ++i) {
+  for (size_t i = 0; i < count; ++i) {
     Guarded<v8::HeapSpaceStatistics> guarded;
     v8::HeapSpaceStatistics* space = guarded.Construct();
-    if (!isolate_->GetHeapSpaceStatistics(space, i)) return false;
+    if (!isolate_->GetHeapSpaceStatistics(space, spaces[i])) return false;
     total += space->space_used_size();
   }
   *used = total;

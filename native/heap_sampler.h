@@ -36,20 +36,35 @@ class HeapSampler {
   // Writes NaN into the same slots, for when there is no heap sampler.
   static void WriteUnavailable(double* slots);
 
-  // Used heap bytes summed over every heap space, for the GC callbacks;
-  // false if untrusted. V8's used_heap_size leaves out the read-only space,
-  // which never changes, so differences (the bytes a GC reclaimed) are the
-  // same as V8's; and the per-space reads skip the rest of
-  // GetHeapStatistics (malloced memory, contexts, committed sizes), which
-  // made each callback's read about 40% dearer.
-  bool UsedHeapBytes(size_t* used);
+  // Which spaces a GC can change the used size of.
+  enum class GcScope {
+    kWholeHeap,
+    // A minor GC (scavenge, minor mark-sweep) frees the young generation and
+    // moves survivors into the old and large-object spaces; nothing else.
+    kYoungGeneration,
+  };
+
+  // Used heap bytes summed over the spaces `scope` can change, for the GC
+  // callbacks; false if untrusted. The difference before and after a GC
+  // (the bytes it reclaimed) is then the same as V8's used_heap_size's: the
+  // spaces left out do not change during the GC (nor does the read-only
+  // space, which used_heap_size leaves out). Per-space reads skip the rest
+  // of GetHeapStatistics (malloced memory, contexts, committed sizes), which
+  // made each callback's read about 40% dearer, and a minor GC, nearly all
+  // GCs, reads 4 spaces rather than 9 or more.
+  bool UsedHeapBytes(GcScope scope, size_t* used);
 
  private:
   void MarkUntrusted();
+  bool SumUsed(const size_t* spaces, size_t count, size_t* used);
 
   v8::Isolate* isolate_;
   size_t space_count_ = 0;
   const char* space_names_[kMaxHeapSpaces] = {};
+  size_t all_spaces_[kMaxHeapSpaces] = {};
+  // The spaces of kYoungGeneration, or all of them if V8 names them otherwise.
+  size_t young_generation_spaces_[kMaxHeapSpaces] = {};
+  size_t young_generation_space_count_ = 0;
   bool trusted_ = true;
 };
 
