@@ -40,9 +40,10 @@ class Guarded {
 double AsDouble(size_t value) { return static_cast<double>(value); }
 
 // The spaces a minor GC changes: it empties the young generation (new space
-// and new large-object space) into the old and large-object spaces. With a
-// V8 that names them otherwise, every space (which is always right).
-void FindYoungGenerationSpaces(const char* const* names, size_t count, size_t* found, size_t* found_count) {
+// and new large-object space) into the old and large-object spaces. Writes
+// their indices and returns how many; 0 if V8 names them otherwise (then
+// every space is read, which is always right).
+size_t FindYoungGenerationSpaces(const char* const* names, size_t count, size_t* found) {
   static constexpr const char* kNames[] = {"new_space", "new_large_object_space", "old_space", "large_object_space"};
   size_t n = 0;
   for (const char* wanted : kNames) {
@@ -50,12 +51,7 @@ void FindYoungGenerationSpaces(const char* const* names, size_t count, size_t* f
       if (std::strcmp(names[i], wanted) == 0) found[n++] = i;
     }
   }
-  if (n == sizeof(kNames) / sizeof(kNames[0])) {
-    *found_count = n;
-    return;
-  }
-  for (size_t i = 0; i < count; ++i) found[i] = i;
-  *found_count = count;
+  return n == sizeof(kNames) / sizeof(kNames[0]) ? n : 0;
 }
 
 }  // namespace
@@ -74,9 +70,8 @@ HeapSampler::HeapSampler(v8::Isolate* isolate) : isolate_(isolate) {
       return;
     }
     space_names_[i] = stats->space_name();  // static strings inside V8
-    all_spaces_[i] = i;
   }
-  FindYoungGenerationSpaces(space_names_, spaces, young_generation_spaces_, &young_generation_space_count_);
+  young_generation_space_count_ = FindYoungGenerationSpaces(space_names_, spaces, young_generation_spaces_);
   Guarded<v8::HeapStatistics> guarded;
   isolate_->GetHeapStatistics(guarded.ConstructWithGuard());
   if (!guarded.GuardIntact()) {
@@ -93,16 +88,13 @@ void HeapSampler::MarkUntrusted() {
 
 bool HeapSampler::UsedHeapBytes(GcScope scope, size_t* used) {
   if (!trusted_) return false;
-  return scope == GcScope::kYoungGeneration ? SumUsed(young_generation_spaces_, young_generation_space_count_, used)
-                                            : SumUsed(all_spaces_, space_count_, used);
-}
-
-bool HeapSampler::SumUsed(const size_t* spaces, size_t count, size_t* used) {
+  const bool young = scope == GcScope::kYoungGeneration && young_generation_space_count_ > 0;
+  const size_t count = young ? young_generation_space_count_ : space_count_;
   size_t total = 0;
   for (size_t i = 0; i < count; ++i) {
     Guarded<v8::HeapSpaceStatistics> guarded;
     v8::HeapSpaceStatistics* space = guarded.Construct();
-    if (!isolate_->GetHeapSpaceStatistics(space, spaces[i])) return false;
+    if (!isolate_->GetHeapSpaceStatistics(space, young ? young_generation_spaces_[i] : i)) return false;
     total += space->space_used_size();
   }
   *used = total;

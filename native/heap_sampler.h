@@ -56,13 +56,12 @@ class HeapSampler {
 
  private:
   void MarkUntrusted();
-  bool SumUsed(const size_t* spaces, size_t count, size_t* used);
 
   v8::Isolate* isolate_;
   size_t space_count_ = 0;
   const char* space_names_[kMaxHeapSpaces] = {};
-  size_t all_spaces_[kMaxHeapSpaces] = {};
-  // The spaces of kYoungGeneration, or all of them if V8 names them otherwise.
+  // The spaces of kYoungGeneration; none (count 0: read every space) if V8
+  // names them otherwise.
   size_t young_generation_spaces_[kMaxHeapSpaces] = {};
   size_t young_generation_space_count_ = 0;
   bool trusted_ = true;

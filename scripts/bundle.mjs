@@ -123,8 +123,9 @@ for (const [output, modules] of Object.entries(BUNDLES)) {
 
 // esbuild's CommonJS output makes every export a getter on an object built
 // at the top of the file (__export, __toCommonJS): exports that test doubles
-// (sinon.stub, jest.spyOn) cannot replace, and a closure per export. The bundles' exports are all
-// constants and functions, and no bundle is required back while it loads
+// (sinon.stub, jest.spyOn) cannot replace, and a closure per export. The
+// bundles' exports are all constants and functions, and no bundle is
+// required back while it loads
 // (the others are required lazily, or require index.js, which requires
 // nothing of theirs at load), so plain properties set at the end of the
 // file are the same exports. The build fails if esbuild's shape changes.
