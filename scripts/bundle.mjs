@@ -37,7 +37,7 @@ const BUNDLES = {
     'otel/process-claim.ts',
     'otel/resources.ts',
   ],
-  'fallback/index.js': ['fallback/index.ts', 'fallback/process-sampler.ts', 'fallback/procfs.ts', 'fallback/gc-observer.ts', 'fallback/heap-reader.ts'],
+  'fallback/index.js': ['fallback/index.ts', 'fallback/process-sampler.ts', 'fallback/procfs.ts', 'fallback/gc-observer.ts', 'fallback/heap-reader.ts', 'fallback/claim-cell.ts'],
   'register.js': ['register.ts'],
 };
 // Stateless helpers and constants, copied into each bundle that uses them.

@@ -215,4 +215,6 @@ debug(
 export const sampler: Sampler = chosen.sampler;
 /** The native addon in use, if any (for the process-metrics claim). */
 export const nativeBinding: NativeBinding | undefined = chosen.binding;
+/** Without an addon, the claim's shared cell, made now so workers started from here on share it. */
+export const fallbackClaimCell: Int32Array | undefined = chosen.binding ? undefined : fallbacks().sharedClaimCell();
 export const diagnostics: LoadDiagnostics = chosen.diagnostics;

@@ -2,16 +2,17 @@
 // so that they are reported once per process however many worker threads
 // register procmeter. With a native addon the claim is an atomic inside it
 // (released when the thread's environment is torn down, also on terminate).
-// With the JavaScript fallback it is an atomic in a SharedArrayBuffer that
-// worker threads created after procmeter loaded inherit through
-// worker_threads environment data (there a terminated worker cannot give it
-// up: only a shutdown() does). Every registration asks at each collection,
-// so when the thread holding the claim goes, another one takes it over.
-import { getEnvironmentData, setEnvironmentData, threadId } from 'node:worker_threads';
+// With the JavaScript fallback it is an atomic in a SharedArrayBuffer made
+// when procmeter loaded (src/fallback/claim-cell.ts), which worker threads
+// started after that share (there a terminated worker cannot give it up:
+// only a shutdown() does). Every registration that reports the process group
+// asks at each collection, so when the thread holding the claim goes,
+// another one takes it over.
+import { threadId } from 'node:worker_threads';
 
 import { _internals } from '../index';
 
-const nativeBinding = _internals.nativeBinding;
+const { nativeBinding, fallbackClaimCell } = _internals;
 
 export interface ProcessClaim {
   /**
@@ -23,24 +24,10 @@ export interface ProcessClaim {
   release(): void;
 }
 
-const ENVIRONMENT_KEY = 'procmeter:process-metrics-owner';
-
-function sharedOwnerCell(): Int32Array {
-  let buffer = getEnvironmentData(ENVIRONMENT_KEY);
-  if (!(buffer instanceof SharedArrayBuffer)) {
-    buffer = new SharedArrayBuffer(4);
-    setEnvironmentData(ENVIRONMENT_KEY, buffer);
-  }
-  return new Int32Array(buffer as SharedArrayBuffer);
-}
-
-// Created at load, so workers started after procmeter loaded share it.
-const ownerCell = nativeBinding ? undefined : sharedOwnerCell();
-
 function take(): boolean {
   if (nativeBinding) return nativeBinding.claimProcessMetrics();
   const me = threadId + 1; // 0 means unclaimed
-  const previous = Atomics.compareExchange(ownerCell!, 0, 0, me);
+  const previous = Atomics.compareExchange(fallbackClaimCell!, 0, 0, me);
   return previous === 0 || previous === me;
 }
 
@@ -59,7 +46,7 @@ export function claimProcessMetrics(): ProcessClaim {
       registrations -= 1;
       if (registrations > 0) return;
       if (nativeBinding) nativeBinding.releaseProcessMetrics();
-      else Atomics.compareExchange(ownerCell!, 0, threadId + 1, 0);
+      else Atomics.compareExchange(fallbackClaimCell!, 0, threadId + 1, 0);
     },
   };
 }

@@ -151,10 +151,13 @@ function createRegistration(resolved: ResolvedOptions, api: OtelApi, provider: M
   const meter = procmeterMeter(provider);
   const catalog = catalogFor(resolved.naming, resolved.eventLoopDelayStddev);
   const groups = resolved.metricGroups;
-  // Process-wide instruments exist in every thread's registration; only the
-  // one holding the claim at a collection reports them.
-  const claim = claimProcessMetrics();
-  let ownsProcess = claim.tryOwn();
+  // Process-wide instruments exist in every thread's registration that has
+  // the process group; only the one holding the claim at a collection
+  // reports them. A registration is in the running at its first collection
+  // or update, not before: one whose collections never come (a no-op
+  // provider, say) must not keep the others from reporting.
+  const claim = groups.has('process') ? claimProcessMetrics() : undefined;
+  let ownsProcess = false;
   const specs = catalog.metrics.filter((s) => groups.has(s.group));
 
   // Per-isolate series from a worker carry its thread id; the attribute
@@ -186,7 +189,7 @@ function createRegistration(resolved: ResolvedOptions, api: OtelApi, provider: M
   const stopCommon = () => {
     eventLoop?.stop();
     removePauseSink?.();
-    claim.release();
+    claim?.release();
   };
 
   // The handle's shape in both modes; reportsProcessMetrics follows the claim.
@@ -208,7 +211,7 @@ function createRegistration(resolved: ResolvedOptions, api: OtelApi, provider: M
         // collection is reported; waiting for a new one would hold up the
         // whole collection by an event-loop turn.
         void eventLoop?.probeLag();
-        ownsProcess = claim.tryOwn();
+        ownsProcess = claim?.tryOwn() ?? false;
         const reading = read();
         observer.observe(result, reading, ownsProcess);
         deliverPauses(reading.snapshot);
@@ -239,7 +242,7 @@ function createRegistration(resolved: ResolvedOptions, api: OtelApi, provider: M
     updating = true;
     try {
       void eventLoop?.probeLag();
-      ownsProcess = claim.tryOwn();
+      ownsProcess = claim?.tryOwn() ?? false;
       const reading = read();
       for (const pusher of pushers) {
         if (ownsProcess || !pusher.processWide) pusher.push(reading);

@@ -12,9 +12,9 @@ const REGISTER_AND_COLLECT = `
   const { MeterProvider, MetricReader } = require('@opentelemetry/sdk-metrics');
   const { threadId } = require('node:worker_threads');
   class Reader extends MetricReader { onShutdown() { return Promise.resolve(); } onForceFlush() { return Promise.resolve(); } }
-  async function registerAndCollect(mode = 'observable') {
+  async function registerAndCollect(mode = 'observable', options = {}) {
     const reader = new Reader();
-    const handle = registerProcessMetrics({ meterProvider: new MeterProvider({ readers: [reader] }), mode, pushIntervalMs: 0 });
+    const handle = registerProcessMetrics({ meterProvider: new MeterProvider({ readers: [reader] }), mode, pushIntervalMs: 0, ...options });
     const collectOnce = async () => {
       handle.update(); // push mode; nothing in observable mode
       const { resourceMetrics } = await reader.collect();
@@ -104,3 +104,59 @@ for (const mode of ['observable', 'push']) {
     assert.deepEqual(result, { worker: [true, true], whileHeld: [false, false], afterwards: [true, true], later: [true, true] });
   });
 }
+
+test('a worker registered without the process group, or on a provider that never collects, leaves the process metrics to a thread that reports them', () => {
+  const result = runNode(
+    `
+    ${REGISTER_AND_COLLECT}
+    const { Worker } = require('node:worker_threads');
+    const { once } = require('node:events');
+    (async () => {
+      // Both workers register before the main thread does, and keep running.
+      const heapOnly = new Worker(REGISTER_AND_COLLECT_SOURCE + \`
+        registerAndCollect('observable', { metricGroups: ['gc', 'heap'] }).then(({ handle, collectOnce, ...report }) => require('node:worker_threads').parentPort.postMessage(report));
+        setInterval(() => {}, 1000);\`, { eval: true });
+      // No SDK in this worker: the API's global provider is a no-op one, whose callbacks never run.
+      const noSdk = new Worker(\`
+        require('procmeter').registerProcessMetrics();
+        require('node:worker_threads').parentPort.postMessage('registered');
+        setInterval(() => {}, 1000);\`, { eval: true });
+      const [[heapOnlyReport]] = await Promise.all([once(heapOnly, 'message'), once(noSdk, 'message')]);
+      const main = await registerAndCollect();
+      main.handle.shutdown();
+      await Promise.all([heapOnly.terminate(), noSdk.terminate()]);
+      console.log(JSON.stringify({
+        heapOnly: [heapOnlyReport.reportsProcess, heapOnlyReport.processNames],
+        main: [main.reportsProcess, main.processNames >= 13],
+      }));
+    })();`.replace('REGISTER_AND_COLLECT_SOURCE', JSON.stringify(REGISTER_AND_COLLECT)),
+    { type: 'commonjs' },
+  ).json();
+  assert.deepEqual(result, { heapOnly: [false, 0], main: [true, true] });
+});
+
+test('JavaScript fallback: a worker started after procmeter loaded shares the claim even when it registers before its parent', () => {
+  const result = runNode(
+    `
+    ${REGISTER_AND_COLLECT}
+    const { Worker } = require('node:worker_threads');
+    const { once } = require('node:events');
+    (async () => {
+      // procmeter is loaded (above), its OpenTelemetry layer not yet.
+      const worker = new Worker(REGISTER_AND_COLLECT_SOURCE + \`
+        registerAndCollect().then(({ handle, collectOnce, ...report }) => require('node:worker_threads').parentPort.postMessage(report));
+        setInterval(() => {}, 1000);\`, { eval: true });
+      const [first] = await once(worker, 'message');
+      const main = await registerAndCollect();
+      main.handle.shutdown();
+      await worker.terminate();
+      console.log(JSON.stringify({
+        implementation: require('procmeter').implementation,
+        worker: [first.reportsProcess, first.processNames > 0],
+        main: [main.reportsProcess, main.processNames > 0],
+      }));
+    })();`.replace('REGISTER_AND_COLLECT_SOURCE', JSON.stringify(REGISTER_AND_COLLECT)),
+    { type: 'commonjs', env: { PROCMETER_FORCE_FALLBACK: '1' } },
+  ).json();
+  assert.deepEqual(result, { implementation: 'fallback', worker: [true, true], main: [false, false] });
+});
