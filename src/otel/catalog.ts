@@ -402,6 +402,16 @@ function semconvCatalog(withStddev: boolean): Catalog {
   };
 }
 
+// One catalog per naming and option per thread: its attribute objects are
+// the keys of push mode's last values, which outlive a registration.
+const catalogs = new Map<string, Catalog>();
+
 export function catalogFor(naming: Naming, withStddev: boolean): Catalog {
-  return naming === 'prometheus' ? prometheusCatalog(withStddev) : semconvCatalog(withStddev);
+  const key = `${naming}:${withStddev}`;
+  let catalog = catalogs.get(key);
+  if (catalog === undefined) {
+    catalog = naming === 'prometheus' ? prometheusCatalog(withStddev) : semconvCatalog(withStddev);
+    catalogs.set(key, catalog);
+  }
+  return catalog;
 }

@@ -45,7 +45,7 @@ export interface ProcessMetricsHandle {
   countRequest(): void;
   /** A Connect/Express-style middleware that calls countRequest(). */
   middleware(): (request: unknown, response: unknown, next?: (error?: unknown) => void) => void;
-  /** Removes the callbacks, timers and observers. Idempotent. */
+  /** Push mode: takes a last update first. Removes the callbacks, timers and observers. Idempotent. */
   shutdown(): void;
 }
 
@@ -159,10 +159,6 @@ function createRegistration(resolved: ResolvedOptions, api: OtelApi, provider: M
   const claim = groups.has('process') ? claimProcessMetrics() : undefined;
   let ownsProcess = false;
   const specs = catalog.metrics.filter((s) => groups.has(s.group));
-
-  // Per-isolate series from a worker carry its thread id; the attribute
-  // objects are cached so push mode can key its last values on them.
-  const withThread = threadAttributes();
   const eventLoop = groups.has('eventLoop') ? new EventLoopMonitor(resolved.eventLoopDelayResolutionMs, resolved.eventLoopDelayStddev) : undefined;
   void eventLoop?.probeLag(); // so the first collection has a lag to report
   const snapshot = createSnapshot();
@@ -233,7 +229,12 @@ function createRegistration(resolved: ResolvedOptions, api: OtelApi, provider: M
     });
   }
 
-  const pushers = specs.map((spec) => ({ processWide: spec.processWide, push: createPusher(meter, api, spec, withThread) }));
+  const pushedValues = pushedValuesOn(provider);
+  const pushers = specs.map((spec) => {
+    let last = pushedValues.get(spec.name);
+    if (last === undefined) pushedValues.set(spec.name, (last = new Map()));
+    return { processWide: spec.processWide, push: createPusher(meter, api, spec, withThread, last) };
+  });
   let updating = false;
   const update = () => {
     // Re-entrant or concurrent calls return at once: the update under way
@@ -274,6 +275,10 @@ function createRegistration(resolved: ResolvedOptions, api: OtelApi, provider: M
     },
     shutdown() {
       if (stopped) return;
+      // A last update, so that what grew since the previous one reaches the
+      // SDK before procmeter stops: the provider's own final export (its
+      // shutdown) then carries it.
+      update();
       stopped = true;
       if (timer) clearInterval(timer);
       stopCommon();
@@ -286,9 +291,28 @@ function passThrough(_request: unknown, _response: unknown, next?: (error?: unkn
 }
 
 export type WithThread = (attributes: Attributes | undefined, processWide: boolean) => Attributes | undefined;
+/** One instrument's last pushed value per attribute set (the catalog's and withThread's cached objects). */
+export type LastValues = Map<Attributes | undefined, number>;
 
 /** No thread attribute: for the main thread, and for tests. */
 export const mainThreadAttributes: WithThread = (attributes) => attributes;
+
+// Push mode's last reported values, by MeterProvider and instrument name.
+// They outlive a registration: one made after it on the same provider adds
+// to the same SDK storage, and must go on from the totals already added,
+// not add them again.
+const pushedValuesByProvider = new WeakMap<MeterProvider, Map<string, LastValues>>();
+
+function pushedValuesOn(provider: MeterProvider): Map<string, LastValues> {
+  let values = pushedValuesByProvider.get(provider);
+  if (values === undefined) pushedValuesByProvider.set(provider, (values = new Map()));
+  return values;
+}
+
+// Per-isolate series from a worker carry its thread id. The merged attribute
+// objects are made once per thread, so that push mode's last values, which
+// outlive registrations, are keyed on the same objects in all of them.
+const withThread: WithThread = threadAttributes();
 
 function threadAttributes(): WithThread {
   if (isMainThread) return mainThreadAttributes;
@@ -348,9 +372,14 @@ function createObservable(meter: Meter, api: OtelApi, spec: MetricSpec): Observa
  * get add(current - last) of either sign. Gauges get record(current), and a
  * series that disappears (a resource type no longer active) is recorded 0.
  */
-export function createPusher(meter: Meter, api: OtelApi, spec: MetricSpec, withThread: WithThread): (reading: Reading) => void {
+export function createPusher(
+  meter: Meter,
+  api: OtelApi,
+  spec: MetricSpec,
+  withThread: WithThread,
+  last: LastValues = new Map(),
+): (reading: Reading) => void {
   const options = instrumentOptions(api, spec);
-  const last = new Map<Attributes | undefined, number>();
   switch (spec.kind) {
     case 'counter': {
       const counter: Counter = meter.createCounter(spec.name, options);

@@ -7,6 +7,8 @@ import { createRequire } from 'node:module';
 import * as api from '@opentelemetry/api';
 
 import { createSnapshot, registerProcessMetrics } from 'procmeter';
+import { busyLoop } from '../helpers/assertions.mjs';
+import { listedOpenFds } from '../helpers/ground-truth.mjs';
 import { manualProvider, pointValue } from '../helpers/otel.mjs';
 
 const require = createRequire(import.meta.url);
@@ -168,8 +170,8 @@ test('push mode: countRequest() updates every N calls, the timer updates on its 
   assert.equal(nexts, 3);
   const afterThird = await collect();
   assert.ok(afterThird.has('process_cpu_seconds'));
-  handle.shutdown();
-  const cpu = pointValue(afterThird.get('process_cpu_seconds'));
+  handle.shutdown(); // takes a last update
+  const cpu = pointValue((await collect()).get('process_cpu_seconds'));
   for (let i = 0; i < 10; i++) handle.countRequest();
   handle.update();
   assert.equal(pointValue((await collect()).get('process_cpu_seconds')), cpu, 'no update after shutdown');
@@ -179,4 +181,46 @@ test('push mode: countRequest() updates every N calls, the timer updates on its 
   await new Promise((resolve) => setTimeout(resolve, 120));
   assert.ok((await timed.collect()).has('process_cpu_seconds'), 'the timer ran update()');
   timedHandle.shutdown();
+});
+
+test('push mode: shutdown() takes a last update, so CPU used since the previous one is exported', async () => {
+  const { provider, collect } = manualProvider();
+  const handle = registerProcessMetrics({ meterProvider: provider, mode: 'push', pushIntervalMs: 0, metricGroups: ['process'] });
+  handle.update();
+  busyLoop(100);
+  const cpuBeforeShutdown = process.cpuUsage();
+  handle.shutdown();
+  const cpuAfterShutdown = process.cpuUsage();
+  const exported = pointValue((await collect()).get('process_cpu_seconds'));
+  const seconds = (usage) => (usage.user + usage.system) / 1e6;
+  assert.ok(
+    exported >= seconds(cpuBeforeShutdown) - 0.01 && exported <= seconds(cpuAfterShutdown) + 0.01,
+    `exported ${exported} s, CPU was ${seconds(cpuBeforeShutdown)} s before shutdown() and ${seconds(cpuAfterShutdown)} s after`,
+  );
+  await provider.shutdown();
+});
+
+test('push mode: a registration made after shutdown() on the same provider goes on from the totals already added', async () => {
+  for (const naming of ['prometheus', 'semconv']) {
+    const { provider, collect } = manualProvider();
+    const options = { meterProvider: provider, mode: 'push', pushIntervalMs: 0, naming, metricGroups: ['process'] };
+    const first = registerProcessMetrics(options);
+    first.update();
+    first.shutdown();
+    busyLoop(50);
+    const again = registerProcessMetrics(options);
+    again.update();
+    const cpuAfter = process.cpuUsage();
+    const metrics = await collect();
+    const fdsListed = listedOpenFds();
+    again.shutdown();
+    const cpuName = naming === 'prometheus' ? 'process_cpu_seconds' : 'process.cpu.time';
+    const cpu = metrics.get(cpuName).dataPoints.reduce((sum, point) => sum + point.value, 0);
+    const cpuTruth = (cpuAfter.user + cpuAfter.system) / 1e6;
+    assert.ok(cpu <= cpuTruth + 0.01 && cpu >= cpuTruth - 0.05, `${naming}: ${cpuName} ${cpu} s, process.cpuUsage() ${cpuTruth} s`);
+    const fdName = naming === 'prometheus' ? 'process_open_fds' : 'process.unix.file_descriptor.count';
+    // procmeter leaves its kept /proc/self/fd directory fd out of the count.
+    assert.equal(pointValue(metrics.get(fdName)), fdsListed - 1, `${naming}: ${fdName}`);
+    await provider.shutdown();
+  }
 });
