@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // `npm run bench:collect`: the collect() benchmark. For 10, 1,000 and 10,000 open
 // fds, times procmeter beside the C floor (bench/floor.c, the same syscalls
-// with no Node-API, in a process of its own), the same-work floor (bench/
-// floor-v8.cc: those syscalls and the V8 heap statistics calls that
-// collect() also makes, in a C++ loop inside the same Node process),
+// with no Node-API, in a process of its own started in every round), the
+// same-work floor (bench/floor-v8.cc: those syscalls and the V8 heap
+// statistics calls that collect() also makes, in a C++ loop inside the same
+// Node process),
 // prom-client 15's collectors and Node built-ins, all in this one run.
 // Prints a table and writes bench/results/collect.json.
 //
@@ -14,7 +15,7 @@ import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 
-import { SAME_WORK_FLOOR, formatNs, median } from './lib/stats.mjs';
+import { C_FLOOR, SAME_WORK_FLOOR, formatNs, pairedRatio } from './lib/stats.mjs';
 
 const benchDir = fileURLToPath(new URL('.', import.meta.url));
 const { values: args } = parseArgs({
@@ -46,22 +47,31 @@ if (compileFloorV8.status !== 0) throw new Error(`compiling bench/floor-v8.cc fa
 const rows = [];
 for (const fds of fdTargets) {
   process.stderr.write(`measuring at ${fds} open fds...\n`);
-  const node = run(process.execPath, ['collect-child.mjs', '--fds', String(fds), '--rounds', args.rounds, '--floor-v8', floorV8Addon]);
+  const node = run(process.execPath, [
+    'collect-child.mjs', '--fds', String(fds), '--rounds', args.rounds, '--floor', floorBinary, '--floor-v8', floorV8Addon,
+  ]);
   const bytes = run(process.execPath, [
     '--expose-gc', '--max-semi-space-size=128', '--min-semi-space-size=128',
     'collect-child.mjs', '--fds', String(fds), '--bytes',
   ]);
-  // The floor runs with as many threads as the Node process (getrusage sums
-  // over threads), before and after the Node measurements.
-  const floorArgs = [String(node.openFds + 1), String(node.threads), '100000', String(Math.ceil(Number(args.rounds) / 2))];
-  const floorSamples = [...run(floorBinary, floorArgs).nsPerOp, ...run(floorBinary, floorArgs).nsPerOp];
-  const floor = median(floorSamples);
-  const sameWorkFloor = node.timings.find((t) => t.name === SAME_WORK_FLOOR).nsPerOp;
-  rows.push({ targetFds: fds, openFds: node.openFds, threads: node.threads, floorNsPerOp: floor, floorSamples, sameWorkFloorNsPerOp: sameWorkFloor });
-  rows.at(-1).candidates = [
-    { name: 'C floor (same syscalls, no N-API, own process)', nsPerOp: floor, bytesPerCall: 0 },
-    ...node.timings.map((t) => ({ name: t.name, nsPerOp: t.nsPerOp, bytesPerCall: bytes.bytesPerCall[t.name], samples: t.samples })),
-  ];
+  const timing = (name) => node.timings.find((t) => t.name === name);
+  const floor = timing(C_FLOOR);
+  rows.push({
+    targetFds: fds,
+    openFds: node.openFds,
+    threads: node.threads,
+    floorNsPerOp: floor.nsPerOp,
+    sameWorkFloorNsPerOp: timing(SAME_WORK_FLOOR).nsPerOp,
+    // Each candidate's time over the floor's, round by round (medians).
+    candidates: node.timings.map((t) => ({
+      name: t.name,
+      nsPerOp: t.nsPerOp,
+      xFloor: pairedRatio(t, floor),
+      xSameWorkFloor: pairedRatio(t, timing(SAME_WORK_FLOOR)),
+      bytesPerCall: t.name === C_FLOOR ? 0 : bytes.bytesPerCall[t.name],
+      samples: t.samples,
+    })),
+  });
 }
 
 const names = rows[0].candidates.map((c) => c.name);
@@ -69,7 +79,7 @@ const header = ['candidate', ...rows.flatMap((r) => [`${r.openFds} fds`, 'x floo
 const table = names.map((name) => {
   const cells = rows.flatMap((row) => {
     const c = row.candidates.find((x) => x.name === name);
-    return [formatNs(c.nsPerOp), (c.nsPerOp / row.floorNsPerOp).toFixed(2)];
+    return [formatNs(c.nsPerOp), c.xFloor.toFixed(2)];
   });
   const bytes = rows[0].candidates.find((x) => x.name === name).bytesPerCall;
   return [name, ...cells, bytes === null || bytes === undefined ? 'n/a' : bytes.toFixed(0)];
@@ -80,24 +90,26 @@ console.log(line(header));
 console.log(`|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`);
 for (const r of table) console.log(line(r));
 
-const into = (row) => row.candidates.find((c) => c.name === 'procmeter collect(into)').nsPerOp;
-const fresh = (row) => row.candidates.find((c) => c.name === 'procmeter collect()').nsPerOp;
+const candidate = (row, prefix) => row.candidates.find((c) => c.name.startsWith(prefix));
+const into = (row) => candidate(row, 'procmeter collect(into)');
+const fresh = (row) => candidate(row, 'procmeter collect()');
+const processPart = (row) => candidate(row, 'procmeter process part');
+const syscallsInNode = (row) => candidate(row, 'the syscalls alone');
 const first = rows[0];
 const last = rows.at(-1);
-const processPart = (row) => row.candidates.find((c) => c.name.startsWith('procmeter process part')).nsPerOp;
+const perRow = (value) => rows.map((r) => +value(r).toFixed(3));
 // collect() also reads V8's heap statistics, work the syscall floor does not
 // do: the same-work floor does both, with no Node-API or JavaScript around.
-const sameWork = (row) => row.sameWorkFloorNsPerOp;
-const syscallsInNode = (row) => row.candidates.find((c) => c.name.startsWith('the syscalls alone')).nsPerOp;
+// Ratios are medians of round-by-round ratios (see pairedRatio()).
 const goals = {
-  'collect(into) / floor (goal <= 1.15)': rows.map((r) => +(into(r) / r.floorNsPerOp).toFixed(3)),
-  'collect(into) / same-work floor (syscalls + V8 heap calls, in Node)': rows.map((r) => +(into(r) / sameWork(r)).toFixed(3)),
-  'process part alone / floor (the same syscalls)': rows.map((r) => +(processPart(r) / r.floorNsPerOp).toFixed(3)),
-  'process part alone / the syscalls alone in Node': rows.map((r) => +(processPart(r) / syscallsInNode(r)).toFixed(3)),
-  'collect() / floor (goal <= 1.30)': rows.map((r) => +(fresh(r) / r.floorNsPerOp).toFixed(3)),
-  'collect() / same-work floor': rows.map((r) => +(fresh(r) / sameWork(r)).toFixed(3)),
-  [`collect(into) at ${last.openFds} fds / at ${first.openFds} fds (goal <= 1.2)`]: +(into(last) / into(first)).toFixed(3),
-  'collect(into) bytes per call (goal 0)': first.candidates.find((c) => c.name === 'procmeter collect(into)').bytesPerCall,
+  'collect(into) / floor (goal <= 1.15)': perRow((r) => into(r).xFloor),
+  'collect(into) / same-work floor (syscalls + V8 heap calls, in Node)': perRow((r) => into(r).xSameWorkFloor),
+  'process part alone / floor (the same syscalls)': perRow((r) => processPart(r).xFloor),
+  'process part alone / the syscalls alone in Node': perRow((r) => pairedRatio(processPart(r), syscallsInNode(r))),
+  'collect() / floor (goal <= 1.30)': perRow((r) => fresh(r).xFloor),
+  'collect() / same-work floor': perRow((r) => fresh(r).xSameWorkFloor),
+  [`collect(into) at ${last.openFds} fds / at ${first.openFds} fds (goal <= 1.2)`]: +(into(last).nsPerOp / into(first).nsPerOp).toFixed(3),
+  'collect(into) bytes per call (goal 0)': into(first).bytesPerCall,
 };
 console.log();
 for (const [goal, value] of Object.entries(goals)) console.log(`${goal}: ${JSON.stringify(value)}`);

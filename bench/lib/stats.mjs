@@ -1,5 +1,7 @@
 // Small statistics and timing helpers for the benchmarks.
 
+/** The collect() benchmark's floor for the process part (bench/floor.c). */
+export const C_FLOOR = 'C floor (same syscalls, no N-API, own process)';
 /** The collect() benchmark's floor for all of a snapshot (bench/floor-v8.cc). */
 export const SAME_WORK_FLOOR = 'same-work floor: syscalls + V8 heap calls (C++ loop in Node, no N-API)';
 
@@ -26,25 +28,41 @@ export async function timeAsync(fn, calls) {
 /**
  * Measures every candidate in rounds, each round visiting all of them in
  * turn, so that drift in machine speed hits them alike. Returns, per
- * candidate, the median ns/op over the rounds. A candidate whose fn runs a
- * loop of its own says how many operations one call is (opsPerCall).
+ * candidate, the median ns/op over the rounds and the samples, one per
+ * round (pairedRatio() compares two candidates round by round). A candidate
+ * whose fn runs a loop of its own says how many operations one call is
+ * (opsPerCall); one that times itself elsewhere (another process) gives
+ * time(calls), returning ns per call, instead of fn.
  */
 export async function measureSideBySide(candidates, { rounds, targetSampleMs = 20 }) {
+  const timeOf = (candidate, calls) => {
+    if (candidate.time) return candidate.time(calls);
+    return candidate.async ? timeAsync(candidate.fn, calls) : timeSync(candidate.fn, calls);
+  };
   const perCall = new Map();
   // Calibrate calls per sample so each sample lasts about targetSampleMs.
   for (const candidate of candidates) {
-    const probe = candidate.async ? await timeAsync(candidate.fn, 20) : timeSync(candidate.fn, 200);
+    const probe = await timeOf(candidate, candidate.async ? 20 : 200);
     perCall.set(candidate.name, Math.max(5, Math.round((targetSampleMs * 1e6) / probe)));
   }
   const samples = new Map(candidates.map((c) => [c.name, []]));
   for (let round = 0; round < rounds; round++) {
     for (const candidate of candidates) {
-      const calls = perCall.get(candidate.name);
-      const ns = candidate.async ? await timeAsync(candidate.fn, calls) : timeSync(candidate.fn, calls);
+      const ns = await timeOf(candidate, perCall.get(candidate.name));
       samples.get(candidate.name).push(ns / (candidate.opsPerCall ?? 1));
     }
   }
   return candidates.map((c) => ({ name: c.name, nsPerOp: median(samples.get(c.name)), samples: samples.get(c.name) }));
+}
+
+/**
+ * The median over rounds of a's time / b's time in the same round: two
+ * candidates measured side by side, compared where the machine ran at one
+ * speed, which the ratio of two medians over a drifting run is not.
+ */
+export function pairedRatio(a, b) {
+  if (a.samples.length !== b.samples.length) throw new Error(`${a.name} and ${b.name} have different numbers of rounds`);
+  return median(a.samples.map((ns, round) => ns / b.samples[round]));
 }
 
 export function formatNs(ns) {
