@@ -196,8 +196,9 @@ function isOff(value: string | undefined): boolean {
   return value !== undefined && ['0', 'false', 'off', 'no'].includes(value.trim().toLowerCase());
 }
 
+// A switch is on when set to anything but empty or one of isOff()'s words.
 function isSet(value: string | undefined): boolean {
-  return value !== undefined && value !== '' && value !== '0' && value.toLowerCase() !== 'false';
+  return value !== undefined && value.trim() !== '' && !isOff(value);
 }
 
 const gcTracking = !isOff(process.env[GC_TRACKING_ENV]);

@@ -90,7 +90,7 @@ export function nativeCandidates(env: NodeJS.ProcessEnv = process.env): Candidat
   const explicit = env[BINARY_PATH_ENV];
   if (explicit) {
     const resolved = resolve(explicit);
-    if (statSync(resolved, { throwIfNoEntry: false })?.isDirectory()) {
+    if (isDirectory(resolved)) {
       return { v8: [join(resolved, names.v8)], core: [join(resolved, names.core)], explicit: undefined };
     }
     return { v8: [], core: [], explicit: resolved };
@@ -104,15 +104,35 @@ export function nativeCandidates(env: NodeJS.ProcessEnv = process.env): Candidat
   };
 }
 
+// statSync() throws for more than a missing entry (ENOTDIR, ELOOP, EACCES):
+// a path that cannot be read as a directory is tried as a binary, whose
+// loading then fails and is reported like any other.
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
+  } catch {
+    return false;
+  }
+}
+
 export function loadNative(trackGc: boolean, candidates: Candidates = nativeCandidates()): NativeLoadResult {
   const attempts: LoadAttempt[] = [];
   const tryLoad = <T>(file: string, accept: (binding: NativeBinding) => T): T | undefined => {
+    let loaded: Partial<NativeBinding> | undefined;
     try {
-      const result = accept(checkCommon(require(file) as Partial<NativeBinding>));
+      loaded = require(file) as Partial<NativeBinding>;
+      const result = accept(checkCommon(loaded));
       attempts.push({ path: file });
       return result;
     } catch (error) {
       attempts.push({ path: file, error: describeError(error) });
+      // A binary turned down after its first sample keeps its procfs fds
+      // open until the thread ends: give them back.
+      try {
+        if (typeof loaded?.close === 'function') loaded.close();
+      } catch {
+        // nothing more to give back
+      }
       return undefined;
     }
   };

@@ -1,7 +1,7 @@
 // How procmeter picks native or fallback, and what it tells about it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -72,6 +72,30 @@ test('a binary from another layout, or one whose sample throws, is refused', () 
   }
 });
 
+test('PROCMETER_FORCE_FALLBACK set to a word for off (0, false, no, off) keeps the native addon', () => {
+  for (const value of ['0', 'false', 'no', 'off', ' OFF ', '']) {
+    const report = runNode(REPORT, { env: { PROCMETER_FORCE_FALLBACK: value } }).json();
+    assert.equal(report.implementation, 'native', `PROCMETER_FORCE_FALLBACK='${value}'`);
+  }
+});
+
+test('a PROCMETER_BINARY_PATH the file system cannot resolve (ENOTDIR, ELOOP) falls back; loading does not throw', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'procmeter-loader-'));
+  try {
+    const loop = join(dir, 'loop');
+    symlinkSync(loop, loop);
+    for (const path of [join(process.execPath, 'procmeter.node'), join(loop, 'procmeter.node')]) {
+      const child = runNode(REPORT, { env: { PROCMETER_BINARY_PATH: path } });
+      const report = child.json();
+      assert.equal(report.implementation, 'fallback', path);
+      assert.deepEqual(report.diagnostics.attempts.map((a) => a.path), [path]);
+      assert.equal(child.stderr, '');
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('NODE_DEBUG=procmeter prints what was tried, on stderr only', () => {
   const child = runNode(REPORT, { env: { NODE_DEBUG: 'procmeter', PROCMETER_BINARY_PATH: '/nonexistent/x.node' } });
   assert.match(child.stderr, /PROCMETER \d+: tried \/nonexistent\/x\.node: /);
@@ -125,6 +149,39 @@ test('a procmeter_v8 built for another Node ABI is refused before it touches V8'
     const report = runNode(REPORT, { env: { PROCMETER_BINARY_PATH: foreign } }).json();
     assert.equal(report.implementation, 'fallback');
     assert.match(report.diagnostics.attempts[0].error, /built for Node ABI 1 \(V8 1\.0\); this Node is ABI \d+/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a real procmeter_v8 turned down for its ABI gives back the procfs fds its first sample opened', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'procmeter-loader-'));
+  try {
+    const { LAYOUT_SIGNATURE } = require('procmeter')._internals.layout;
+    const real = require('procmeter').loadDiagnostics().binaryPath;
+    const stale = join(dir, 'stale.js');
+    // The V8 addon of this Node, claiming another ABI: a stale build after
+    // a Node upgrade looks like this to the loader.
+    writeFileSync(
+      stale,
+      `const real = require(${JSON.stringify(real)});
+       module.exports = {
+         variant: 'v8', layoutSignature: ${JSON.stringify(LAYOUT_SIGNATURE)}, nodeModuleVersion: 1, v8Version: '1.0',
+         sample: (slots) => real.sample(slots), attach: (slots) => real.attach(slots), close: () => real.close(),
+         claimProcessMetrics: () => real.claimProcessMetrics(), releaseProcessMetrics: () => real.releaseProcessMetrics(),
+         drainGcPauses: (out) => real.drainGcPauses(out), start() { throw new Error('not on a foreign ABI'); },
+       };`,
+    );
+    const report = runNode(
+      `import * as procmeter from 'procmeter';
+       import { readdirSync, readlinkSync } from 'node:fs';
+       procmeter.collect();
+       const targets = readdirSync('/proc/self/fd').map((fd) => { try { return readlinkSync('/proc/self/fd/' + fd); } catch { return ''; } });
+       console.log(JSON.stringify({ implementation: procmeter.implementation, statm: targets.filter((t) => t.endsWith('/statm')).length }));`,
+      { env: { PROCMETER_BINARY_PATH: stale } },
+    ).json();
+    // The fallback keeps one /proc/self/statm open; the refused addon none.
+    assert.deepEqual(report, { implementation: 'fallback', statm: 1 });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
