@@ -9,9 +9,10 @@
 // (http/json; http/protobuf is sent as JSON too), OTEL_METRIC_EXPORT_INTERVAL,
 // OTEL_METRIC_EXPORT_TIMEOUT, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,
 // OTEL_EXPORTER_PROMETHEUS_HOST (default 127.0.0.1) and _PORT (default
-// 9464), and PROCMETER_NAMING (prometheus | semconv). Invalid settings throw
-// at startup, before the application runs. Does nothing in worker threads.
+// 9464), OTEL_SDK_DISABLED, and PROCMETER_NAMING (prometheus | semconv).
+// Invalid settings throw at startup, before the application runs. Does
+// nothing in worker threads.
 import { flushOnExit, startFromEnvironment, type ZeroCodeStart } from './otel';
 
 export const started: ZeroCodeStart = startFromEnvironment();
-if (started.ownsMeterProvider) flushOnExit(started.shutdown);
+if (started.ownsMeterProvider) flushOnExit(started.shutdown, started.settings.exitFlushTimeoutMs);

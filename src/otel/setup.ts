@@ -15,12 +15,16 @@ export const EXPORTERS = ['otlp', 'prometheus', 'console', 'none'] as const;
 export type ExporterName = (typeof EXPORTERS)[number];
 
 export interface EnvironmentSettings {
+  /** OTEL_SDK_DISABLED=true: the zero-code start does nothing at all. */
+  readonly sdkDisabled: boolean;
   readonly exporters: readonly ExporterName[];
   /** The OTLP protocol asked for: 'http/json' is what is sent (see below). */
   readonly otlpProtocol: 'http/json' | 'http/protobuf';
   readonly naming: Naming;
   readonly exportIntervalMs: number;
   readonly exportTimeoutMs: number;
+  /** How long the last flush at exit may hold the process up. */
+  readonly exitFlushTimeoutMs: number;
   readonly prometheusHost: string;
   readonly prometheusPort: number;
 }
@@ -51,16 +55,46 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): E
   if (!(NAMINGS as readonly string[]).includes(naming)) {
     throw new RangeError(`procmeter/register: PROCMETER_NAMING must be one of ${NAMINGS.join(', ')}; got '${naming}'`);
   }
+  const active = exporters.includes('none') ? [] : (exporters as ExporterName[]);
+  // Checked only when OTLP is what is exported: these variables are often
+  // set for traces (to grpc, say) in a process whose metrics are scraped.
+  const otlp = active.includes('otlp');
+  if (otlp) for (const variable of OTLP_ENDPOINT_VARIABLES) checkEndpoint(env, variable);
+  const exportTimeoutMs = positiveInteger(env, 'OTEL_METRIC_EXPORT_TIMEOUT', 30_000);
   return {
-    exporters: exporters.includes('none') ? [] : (exporters as ExporterName[]),
-    otlpProtocol: otlpProtocol(env),
+    sdkDisabled: (env['OTEL_SDK_DISABLED'] ?? '').trim().toLowerCase() === 'true',
+    exporters: active,
+    otlpProtocol: otlp ? otlpProtocol(env) : 'http/json',
     naming: naming as Naming,
     exportIntervalMs: positiveInteger(env, 'OTEL_METRIC_EXPORT_INTERVAL', 60_000),
-    exportTimeoutMs: positiveInteger(env, 'OTEL_METRIC_EXPORT_TIMEOUT', 30_000),
+    exportTimeoutMs,
+    // Exporting at exit to a collector that does not answer would hold the
+    // process up through the exporter's retries (8 s and more): at most
+    // OTEL_METRIC_EXPORT_TIMEOUT when set, else 2 s.
+    exitFlushTimeoutMs: env['OTEL_METRIC_EXPORT_TIMEOUT']?.trim() ? exportTimeoutMs : DEFAULT_EXIT_FLUSH_TIMEOUT_MS,
     // A metrics endpoint stays on the loopback interface unless asked.
     prometheusHost: (env['OTEL_EXPORTER_PROMETHEUS_HOST'] ?? '').trim() || '127.0.0.1',
     prometheusPort: positiveInteger(env, 'OTEL_EXPORTER_PROMETHEUS_PORT', 9464, 65535),
   };
+}
+
+const DEFAULT_EXIT_FLUSH_TIMEOUT_MS = 2_000;
+const OTLP_ENDPOINT_VARIABLES = ['OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', 'OTEL_EXPORTER_OTLP_ENDPOINT'] as const;
+
+// The exporter would take a URL without a scheme ('collector:4318') and
+// fail at every export, or ignore one it cannot parse: say so at the start.
+function checkEndpoint(env: NodeJS.ProcessEnv, variable: string): void {
+  const raw = env[variable]?.trim();
+  if (!raw) return;
+  let protocol: string | undefined;
+  try {
+    protocol = new URL(raw).protocol;
+  } catch {
+    protocol = undefined;
+  }
+  if (protocol !== 'http:' && protocol !== 'https:') {
+    throw new RangeError(`procmeter/register: ${variable} must be an http:// or https:// URL (e.g. http://collector:4318); got '${raw}'`);
+  }
 }
 
 // The OTLP exporter procmeter uses speaks OTLP/HTTP with JSON bodies, which
@@ -109,10 +143,11 @@ function withoutOwnProvider(settings: EnvironmentSettings, metrics: ProcessMetri
 /** Sets everything up from the environment. Throws on invalid settings. */
 export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): ZeroCodeStart {
   const settings = settingsFromEnvironment(env);
-  if (!isMainThread) {
+  if (settings.sdkDisabled || !isMainThread) {
     // Worker threads inherit the -r / --import preload. A provider of their
     // own would mean an exporter per thread (and a second server on the
     // Prometheus port); the main thread's registration reports the process.
+    // OTEL_SDK_DISABLED=true asks every OpenTelemetry start to stay out.
     return withoutOwnProvider(settings, undefined);
   }
   const api = requirePeer<Api>('@opentelemetry/api', 'the zero-code start');
@@ -125,6 +160,10 @@ export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): Zero
   if (!(procmeterMeter(existing) instanceof NoopMeter)) {
     return withoutOwnProvider(settings, registerProcessMetrics({ meterProvider: existing, naming: settings.naming }));
   }
+
+  // OTEL_METRICS_EXPORTER=none: no provider of procmeter's, which would take
+  // the global place an application's own SDK set-up comes for later.
+  if (settings.exporters.length === 0) return withoutOwnProvider(settings, undefined);
 
   const sdk = requirePeer<SdkMetrics>('@opentelemetry/sdk-metrics', 'the zero-code start');
   const resources = requirePeer<Resources>('@opentelemetry/resources', 'the zero-code start');
@@ -236,20 +275,38 @@ export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): Zero
 }
 
 /**
- * Flushes on the way out. On SIGTERM/SIGINT, if procmeter's handler is the
+ * Flushes on the way out, for at most `timeoutMs`: when the event loop runs
+ * dry (beforeExit) and on SIGTERM. On SIGTERM, if procmeter's handler is the
  * only one, the signal is raised again after the flush so the process ends
  * as it would have; if the application handles the signal, it decides.
+ * SIGINT (Ctrl-C) is left alone: a JavaScript handler would hold it until
+ * the event loop turns, and an interactive stop should be immediate.
  */
-export function flushOnExit(shutdown: () => Promise<void>): void {
-  const onSignal = (signal: NodeJS.Signals) => {
-    process.removeListener('SIGTERM', onSignal);
-    process.removeListener('SIGINT', onSignal);
-    const othersHandleIt = process.listenerCount(signal) > 0;
-    void shutdown().finally(() => {
-      if (!othersHandleIt) process.kill(process.pid, signal);
+export function flushOnExit(shutdown: () => Promise<void>, timeoutMs: number): void {
+  // Resolves true when the flush ended, false when the time ran out.
+  const flush = () =>
+    new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      void shutdown().finally(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  const onSigterm = () => {
+    process.removeListener('beforeExit', onBeforeExit);
+    const othersHandleIt = process.listenerCount('SIGTERM') > 0;
+    void flush().then(() => {
+      if (!othersHandleIt) process.kill(process.pid, 'SIGTERM');
     });
   };
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
-  process.once('beforeExit', () => void shutdown());
+  const onBeforeExit = () => {
+    process.removeListener('SIGTERM', onSigterm);
+    // The program is done; only the exporter's requests (retries to a
+    // collector that does not answer) could keep it alive past the flush.
+    void flush().then((flushed) => {
+      if (!flushed) process.exit();
+    });
+  };
+  process.once('SIGTERM', onSigterm);
+  process.once('beforeExit', onBeforeExit);
 }

@@ -182,12 +182,80 @@ test('invalid settings stop the start with an error naming the variable', async 
       { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'thrift' },
       /OTEL_EXPORTER_OTLP_METRICS_PROTOCOL is 'thrift'/,
     ],
+    // Without a scheme the exporter would fail at every export, silently.
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }, /OTEL_EXPORTER_OTLP_ENDPOINT must be an http:\/\/ or https:\/\/ URL .*got 'collector:4318'/],
+    [{ OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'not a url' }, /OTEL_EXPORTER_OTLP_METRICS_ENDPOINT must be an http:\/\/ or https:\/\/ URL/],
   ]) {
     const app = start(APPS.cjs, env);
     const { code } = await app.exited;
     assert.notEqual(code, 0);
     assert.match(app.output.stderr, message);
   }
+});
+
+test('OTLP settings are not checked when OTLP is not exported (OTEL_EXPORTER_OTLP_PROTOCOL=grpc set for traces, say)', async () => {
+  const port = await freePort();
+  const app = start(APPS.cjs, {
+    OTEL_METRICS_EXPORTER: 'prometheus',
+    OTEL_EXPORTER_PROMETHEUS_PORT: String(port),
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+    OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4317',
+    APP_SECONDS: '0.3',
+  });
+  const report = JSON.parse(await app.firstLine);
+  assert.equal(report.prometheusUrl, `http://127.0.0.1:${port}/metrics`);
+  assert.equal((await app.exited).code, 0, app.output.stderr);
+});
+
+test('OTEL_SDK_DISABLED=true: the zero-code start sets up nothing', async () => {
+  const port = await freePort();
+  const app = start(APPS.esm, { OTEL_SDK_DISABLED: 'true', OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(port), APP_SECONDS: '0.3' });
+  assert.deepEqual(JSON.parse(await app.firstLine), { prometheusUrl: null, owns: false });
+  await assert.rejects(fetch(`http://127.0.0.1:${port}/metrics`), 'no endpoint');
+  assert.equal((await app.exited).code, 0, app.output.stderr);
+});
+
+test('OTEL_METRICS_EXPORTER=none leaves the global MeterProvider to an SDK set up later', async () => {
+  const app = start(
+    [
+      '-r', 'procmeter/register', '-e',
+      `const api = require('@opentelemetry/api');
+       const { MeterProvider } = require('@opentelemetry/sdk-metrics');
+       console.log(JSON.stringify({ registered: api.metrics.setGlobalMeterProvider(new MeterProvider()) }));`,
+    ],
+    { OTEL_METRICS_EXPORTER: 'none' },
+  );
+  assert.deepEqual(JSON.parse(await app.firstLine), { registered: true });
+  assert.equal((await app.exited).code, 0, app.output.stderr);
+});
+
+test('at exit, a collector that does not answer holds the process up for OTEL_METRIC_EXPORT_TIMEOUT at most, not the exporter’s retries', async () => {
+  const nobodyListens = await freePort();
+  const started = Date.now();
+  const app = start(APPS.cjs, {
+    OTEL_METRICS_EXPORTER: 'otlp',
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${nobodyListens}`,
+    OTEL_METRIC_EXPORT_TIMEOUT: '300',
+    APP_SECONDS: '0.2',
+  });
+  const { code } = await app.exited;
+  const elapsedMs = Date.now() - started;
+  assert.equal(code, 0, app.output.stderr);
+  // Unbounded, the exporter's retries kept it 8 s and more.
+  assert.ok(elapsedMs < 5000, `the process took ${elapsedMs} ms to end`);
+});
+
+test('SIGINT is left alone: it stops a busy application at once, as without procmeter', async () => {
+  const port = await freePort();
+  const app = start(
+    ['-r', 'procmeter/register', '-e', `console.log('busy'); const end = Date.now() + 4000; while (Date.now() < end); console.log('finished');`],
+    { OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(port) },
+  );
+  assert.equal(await app.firstLine, 'busy');
+  app.child.kill('SIGINT');
+  const { signal } = await app.exited;
+  assert.equal(signal, 'SIGINT');
+  assert.doesNotMatch(app.output.stdout, /finished/, 'the busy loop was not waited for');
 });
 
 test('npm run demo: the service answers and its metrics endpoint serves the catalog', async () => {
