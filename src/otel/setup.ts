@@ -301,10 +301,14 @@ export function flushOnExit(shutdown: () => Promise<void>, timeoutMs: number): v
   };
   const onBeforeExit = () => {
     process.removeListener('SIGTERM', onSigterm);
-    // The program is done; only the exporter's requests (retries to a
-    // collector that does not answer) could keep it alive past the flush.
+    // The event loop ran dry: if no other beforeExit listener went on to
+    // start work of its own, what keeps the process alive past the flush
+    // is the exporter's requests (retries to a collector that does not
+    // answer), so it ends as it was about to. Otherwise the application's
+    // own exit logic decides.
+    const alone = process.listenerCount('beforeExit') === 0;
     void flush().then((flushed) => {
-      if (!flushed) process.exit();
+      if (!flushed && alone) process.exit();
     });
   };
   process.once('SIGTERM', onSigterm);

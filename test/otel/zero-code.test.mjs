@@ -245,6 +245,22 @@ test('at exit, a collector that does not answer holds the process up for OTEL_ME
   assert.ok(elapsedMs < 5000, `the process took ${elapsedMs} ms to end`);
 });
 
+test('at exit, the bounded flush does not cut short beforeExit work of the application’s own', async () => {
+  const nobodyListens = await freePort();
+  const app = start(
+    ['-r', 'procmeter/register', '-e', `process.once('beforeExit', () => setTimeout(() => console.log('app done'), 1000));`],
+    {
+      OTEL_METRICS_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${nobodyListens}`,
+      OTEL_METRIC_EXPORT_TIMEOUT: '200',
+      OTEL_EXPORTER_OTLP_TIMEOUT: '1500', // the exporter's own give-up time
+    },
+  );
+  const { code } = await app.exited;
+  assert.equal(code, 0, app.output.stderr);
+  assert.match(app.output.stdout, /app done/);
+});
+
 test('SIGINT is left alone: it stops a busy application at once, as without procmeter', async () => {
   const port = await freePort();
   const app = start(
