@@ -3,7 +3,7 @@
 // worker threads inherit through worker_threads environment data. It must
 // exist before the first worker starts, so procmeter makes it when it loads
 // the fallback, not when the OpenTelemetry layer is first used.
-import { getEnvironmentData, setEnvironmentData } from 'node:worker_threads';
+import { getEnvironmentData, setEnvironmentData, type Worker } from 'node:worker_threads';
 
 const ENVIRONMENT_KEY = 'procmeter:process-metrics-owner';
 
@@ -14,5 +14,19 @@ export function sharedClaimCell(): Int32Array {
     buffer = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT);
     setEnvironmentData(ENVIRONMENT_KEY, buffer);
   }
-  return new Int32Array(buffer as SharedArrayBuffer);
+  const cell = new Int32Array(buffer as SharedArrayBuffer);
+  releaseForEndedWorkers(cell);
+  return cell;
+}
+
+// A worker that ends without shutdown() (terminate(), process.exit() or an
+// uncaught error in it) cannot give the claim back: no JavaScript runs in it
+// any more. The thread that started it sees it end and gives the claim back
+// for it, if the worker held it. (The native addon's claim is released when
+// the worker's environment is torn down.)
+function releaseForEndedWorkers(cell: Int32Array): void {
+  process.on('worker', (worker: Worker) => {
+    const owner = worker.threadId + 1; // threadId reads -1 once the worker has ended
+    worker.once('exit', () => Atomics.compareExchange(cell, 0, owner, 0));
+  });
 }

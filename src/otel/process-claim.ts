@@ -4,8 +4,8 @@
 // (released when the thread's environment is torn down, also on terminate).
 // With the JavaScript fallback it is an atomic in a SharedArrayBuffer made
 // when procmeter loaded (src/fallback/claim-cell.ts), which worker threads
-// started after that share (there a terminated worker cannot give it up:
-// only a shutdown() does). Every registration that reports the process group
+// started after that share (a worker that ends without shutdown() has it
+// given back by the thread that started it). Every registration that reports the process group
 // asks at each collection, so when the thread holding the claim goes,
 // another one takes it over.
 import { threadId } from 'node:worker_threads';

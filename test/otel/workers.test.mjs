@@ -69,8 +69,13 @@ test('registered in the main thread and two workers: process metrics come from o
   }
 });
 
-for (const mode of ['observable', 'push']) {
-  test(`${mode} mode: when the thread holding the claim is terminated, a registration already running takes the process metrics over`, () => {
+for (const [mode, implementation] of [
+  ['observable', 'native'],
+  ['push', 'native'],
+  ['observable', 'fallback'],
+  ['push', 'fallback'],
+]) {
+  test(`${mode} mode, ${implementation}: when the thread holding the claim is terminated, a registration already running takes the process metrics over`, () => {
     const result = runNode(
       `
       ${REGISTER_AND_COLLECT}
@@ -91,6 +96,7 @@ for (const mode of ['observable', 'push']) {
         const later = await registerAndCollect(MODE);
         later.handle.shutdown();
         console.log(JSON.stringify({
+          implementation: require('procmeter').implementation,
           worker: [first.reportsProcess, first.processNames > 0],
           whileHeld: [whileHeld.reportsProcess, whileHeld.processNames > 0],
           afterwards: [afterwards.reportsProcess, afterwards.processNames > 0],
@@ -99,9 +105,9 @@ for (const mode of ['observable', 'push']) {
       })();`
         .replace('REGISTER_AND_COLLECT_SOURCE', JSON.stringify(REGISTER_AND_COLLECT))
         .replaceAll('MODE', JSON.stringify(mode)),
-      { type: 'commonjs' },
+      { type: 'commonjs', env: { PROCMETER_FORCE_FALLBACK: implementation === 'fallback' ? '1' : '' } },
     ).json();
-    assert.deepEqual(result, { worker: [true, true], whileHeld: [false, false], afterwards: [true, true], later: [true, true] });
+    assert.deepEqual(result, { implementation, worker: [true, true], whileHeld: [false, false], afterwards: [true, true], later: [true, true] });
   });
 }
 
