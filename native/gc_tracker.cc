@@ -72,7 +72,7 @@ void GcTracker::OnPrologue(v8::Isolate*, v8::GCType type, v8::GCCallbackFlags, v
   if (kind == kGcKindCount) return;
   KindState& state = self->kinds_[kind];
   size_t used = 0;
-  self->heap_->UsedHeapBytes(ScopeOf(kind), &used);
+  self->heap_->UsedHeapBytesBeforeGc(ScopeOf(kind), &state.scope, &used);
   state.used_before = used;
   state.in_progress = true;
   state.started_ns = MonotonicNs();  // last, so the heap read is not timed
@@ -87,7 +87,7 @@ void GcTracker::OnEpilogue(v8::Isolate*, v8::GCType type, v8::GCCallbackFlags, v
   // An epilogue without its prologue (installed mid-GC) counts, with no time.
   const uint64_t pause_ns = state.in_progress && ended_ns > state.started_ns ? ended_ns - state.started_ns : 0;
   size_t used_after = 0;
-  if (state.in_progress && self->heap_->UsedHeapBytes(ScopeOf(kind), &used_after) && state.used_before > used_after) {
+  if (state.in_progress && self->heap_->UsedHeapBytes(state.scope, &used_after) && state.used_before > used_after) {
     state.reclaimed_bytes += state.used_before - used_after;
   }
   state.in_progress = false;

@@ -49,6 +49,8 @@ class GcTracker {
     uint64_t reclaimed_bytes = 0;
     uint64_t started_ns = 0;
     size_t used_before = 0;
+    // The spaces read before the GC, to read again after it.
+    HeapSampler::GcScope scope = HeapSampler::GcScope::kWholeHeap;
     bool in_progress = false;
   };
 

@@ -41,17 +41,18 @@ double AsDouble(size_t value) { return static_cast<double>(value); }
 
 // The spaces a minor GC changes: it empties the young generation (new space
 // and new large-object space) into the old and large-object spaces. Writes
-// their indices and returns how many; 0 if V8 names them otherwise (then
-// every space is read, which is always right).
-size_t FindYoungGenerationSpaces(const char* const* names, size_t count, size_t* found) {
-  static constexpr const char* kNames[] = {"new_space", "new_large_object_space", "old_space", "large_object_space"};
+// their indices in the order of HeapSampler::YoungSpace and returns true;
+// false if V8 names them otherwise (then every space is read, which is
+// always right).
+bool FindYoungGenerationSpaces(const char* const* names, size_t count, size_t* found) {
+  static constexpr const char* kNames[] = {"new_space", "old_space", "new_large_object_space", "large_object_space"};
   size_t n = 0;
   for (const char* wanted : kNames) {
     for (size_t i = 0; i < count; ++i) {
       if (std::strcmp(names[i], wanted) == 0) found[n++] = i;
     }
   }
-  return n == sizeof(kNames) / sizeof(kNames[0]) ? n : 0;
+  return n == sizeof(kNames) / sizeof(kNames[0]);
 }
 
 }  // namespace
@@ -71,7 +72,7 @@ HeapSampler::HeapSampler(v8::Isolate* isolate) : isolate_(isolate) {
     }
     space_names_[i] = stats->space_name();  // static strings inside V8
   }
-  young_generation_space_count_ = FindYoungGenerationSpaces(space_names_, spaces, young_generation_spaces_);
+  young_spaces_known_ = FindYoungGenerationSpaces(space_names_, spaces, young_spaces_);
   Guarded<v8::HeapStatistics> guarded;
   isolate_->GetHeapStatistics(guarded.ConstructWithGuard());
   if (!guarded.GuardIntact()) {
@@ -86,18 +87,49 @@ void HeapSampler::MarkUntrusted() {
   space_count_ = 0;
 }
 
+bool HeapSampler::SpaceUsedBytes(size_t index, size_t* used) {
+  Guarded<v8::HeapSpaceStatistics> guarded;
+  v8::HeapSpaceStatistics* space = guarded.Construct();
+  if (!isolate_->GetHeapSpaceStatistics(space, index)) return false;
+  *used = space->space_used_size();
+  return true;
+}
+
 bool HeapSampler::UsedHeapBytes(GcScope scope, size_t* used) {
   if (!trusted_) return false;
-  const bool young = scope == GcScope::kYoungGeneration && young_generation_space_count_ > 0;
-  const size_t count = young ? young_generation_space_count_ : space_count_;
   size_t total = 0;
-  for (size_t i = 0; i < count; ++i) {
-    Guarded<v8::HeapSpaceStatistics> guarded;
-    v8::HeapSpaceStatistics* space = guarded.Construct();
-    if (!isolate_->GetHeapSpaceStatistics(space, young ? young_generation_spaces_[i] : i)) return false;
-    total += space->space_used_size();
+  size_t space_used = 0;
+  if (scope == GcScope::kWholeHeap || !young_spaces_known_) {
+    for (size_t i = 0; i < space_count_; ++i) {
+      if (!SpaceUsedBytes(i, &space_used)) return false;
+      total += space_used;
+    }
+  } else {
+    const size_t count = scope == GcScope::kYoungSmallObjects ? kYoungSmallObjectSpaces : kYoungSpaceCount;
+    for (size_t i = 0; i < count; ++i) {
+      if (!SpaceUsedBytes(young_spaces_[i], &space_used)) return false;
+      total += space_used;
+    }
   }
   *used = total;
+  return true;
+}
+
+bool HeapSampler::UsedHeapBytesBeforeGc(GcScope scope, GcScope* read_after, size_t* used) {
+  *read_after = scope;
+  if (!trusted_) return false;
+  if (scope != GcScope::kYoungGeneration || !young_spaces_known_) return UsedHeapBytes(scope, used);
+  // Nearly every minor GC finds the young large-object space empty: then it
+  // cannot change it, nor the large-object space, which only it moves
+  // objects into, and new and old space are all there is to read.
+  size_t young_large_objects = 0;
+  if (!SpaceUsedBytes(young_spaces_[kNewLargeObjectSpace], &young_large_objects)) return false;
+  size_t large_objects = 0;
+  if (young_large_objects > 0 && !SpaceUsedBytes(young_spaces_[kLargeObjectSpace], &large_objects)) return false;
+  if (young_large_objects == 0) *read_after = GcScope::kYoungSmallObjects;
+  size_t small_objects = 0;
+  if (!UsedHeapBytes(GcScope::kYoungSmallObjects, &small_objects)) return false;
+  *used = small_objects + young_large_objects + large_objects;
   return true;
 }
 

@@ -117,6 +117,10 @@ test('reclaimed bytes per kind equal the heap-used differences v8.GCProfiler rec
     let keep = [];
     for (let round = 0; round < 40; round++) {
       for (let i = 0; i < 20_000; i++) keep.push({ round, i, pair: [i, round] });
+      // Large objects (400 KB each) born young: some die young, some are
+      // moved to the large-object space by the minor GC that finds them.
+      if (round % 2 === 0) keep.push(new Array(50_000).fill(round + 0.5));
+      else new Array(50_000).fill(round + 0.5);
       if (round % 3 === 0) keep = [];
       if (round % 10 === 0) globalThis.gc();
     }
