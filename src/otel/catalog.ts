@@ -86,9 +86,16 @@ function gcTotals(snapshot: Snapshot, field: 'count' | 'seconds' | 'reclaimedByt
   }
 }
 
-/** Frozen attribute objects, made once, so push mode can key on them. */
+// Frozen attribute objects, one per attribute set per thread, shared by
+// every catalog: push mode keys the last values it reported on them, and
+// those outlive a registration, so a later one, with other options and so
+// another catalog, must find the same objects.
+const attributeCaches = new Map<string, Map<string, Attributes>>();
+
+/** The one attribute object of `{ [key]: value }` for each value. */
 function attributeCache(key: string) {
-  const cache = new Map<string, Attributes>();
+  let cache = attributeCaches.get(key);
+  if (cache === undefined) attributeCaches.set(key, (cache = new Map()));
   return (value: string): Attributes => {
     let attributes = cache.get(value);
     if (attributes === undefined) {
@@ -133,6 +140,12 @@ function eventLoopGauge(name: string, description: string, field: keyof EventLoo
   return spec({ name, description, unit: 's', kind: 'gauge', group: 'eventLoop', read: (r, emit) => r.eventLoop && emit(r.eventLoop[field]) });
 }
 
+const versionAttributes: Attributes = (() => {
+  const { version } = process;
+  const [major, minor, patch] = version.slice(1).split('.');
+  return Object.freeze({ version, major: major ?? '', minor: minor ?? '', patch: patch ?? '' });
+})();
+
 function prometheusCatalog(withStddev: boolean): Catalog {
   const kindAttributes = attributeCache('kind');
   const typeAttributes = attributeCache('type');
@@ -153,9 +166,6 @@ function prometheusCatalog(withStddev: boolean): Catalog {
     spec({ name, description, unit, kind: 'gauge', group: 'resources', integer: true, read: (r, emit) => r.resources && emit(pick(r.resources)) });
   const heapSpace = (name: string, description: string, field: HeapSpaceField) =>
     perHeapSpace(name, description, 'gauge', field, (spaceName) => spaceAttributes(promSpaceName(spaceName)));
-  const { version } = process;
-  const [major, minor, patch] = version.slice(1).split('.');
-  const versionAttributes: Attributes = Object.freeze({ version, major: major ?? '', minor: minor ?? '', patch: patch ?? '' });
 
   const metrics: MetricSpec[] = [
     spec({ name: 'process_cpu_user_seconds', description: 'Total user CPU time spent in seconds.', unit: 's', kind: 'counter', group: 'process', read: (r, emit) => emit(r.snapshot.cpuUserSeconds) }),
@@ -402,8 +412,7 @@ function semconvCatalog(withStddev: boolean): Catalog {
   };
 }
 
-// One catalog per naming and option per thread: its attribute objects are
-// the keys of push mode's last values, which outlive a registration.
+// One catalog per naming and option per thread, made on first use.
 const catalogs = new Map<string, Catalog>();
 
 export function catalogFor(naming: Naming, withStddev: boolean): Catalog {

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import * as api from '@opentelemetry/api';
+import { getHeapSpaceStatistics } from 'node:v8';
 
 import { createSnapshot, registerProcessMetrics } from 'procmeter';
 import { busyLoop } from '../helpers/assertions.mjs';
@@ -200,27 +201,51 @@ test('push mode: shutdown() takes a last update, so CPU used since the previous 
   await provider.shutdown();
 });
 
-test('push mode: a registration made after shutdown() on the same provider goes on from the totals already added', async () => {
+test('push mode: a registration made after shutdown() on the same provider, with the same or other options, goes on from the totals already added', async () => {
+  // Other options make another catalog: its attribute objects must be the
+  // same ones, or the last values pushed are not found and totals are added again.
   for (const naming of ['prometheus', 'semconv']) {
-    const { provider, collect } = manualProvider();
-    const options = { meterProvider: provider, mode: 'push', pushIntervalMs: 0, naming, metricGroups: ['process'] };
-    const first = registerProcessMetrics(options);
-    first.update();
-    first.shutdown();
-    busyLoop(50);
-    const again = registerProcessMetrics(options);
-    again.update();
-    const cpuAfter = process.cpuUsage();
-    const metrics = await collect();
-    const fdsListed = listedOpenFds();
-    again.shutdown();
-    const cpuName = naming === 'prometheus' ? 'process_cpu_seconds' : 'process.cpu.time';
-    const cpu = metrics.get(cpuName).dataPoints.reduce((sum, point) => sum + point.value, 0);
-    const cpuTruth = (cpuAfter.user + cpuAfter.system) / 1e6;
-    assert.ok(cpu <= cpuTruth + 0.01 && cpu >= cpuTruth - 0.05, `${naming}: ${cpuName} ${cpu} s, process.cpuUsage() ${cpuTruth} s`);
-    const fdName = naming === 'prometheus' ? 'process_open_fds' : 'process.unix.file_descriptor.count';
-    // procmeter leaves its kept /proc/self/fd directory fd out of the count.
-    assert.equal(pointValue(metrics.get(fdName)), fdsListed - 1, `${naming}: ${fdName}`);
-    await provider.shutdown();
+    for (const changed of [{}, { eventLoopDelayStddev: true }]) {
+      const label = `${naming}, ${JSON.stringify(changed)}`;
+      const { provider, collect } = manualProvider();
+      const options = { meterProvider: provider, mode: 'push', pushIntervalMs: 0, naming, metricGroups: ['process', 'heap'] };
+      const first = registerProcessMetrics(options);
+      first.update();
+      first.shutdown();
+      busyLoop(50);
+      const again = registerProcessMetrics({ ...options, ...changed });
+      again.update();
+      const cpuAfter = process.cpuUsage();
+      const usage = process.resourceUsage();
+      const metrics = await collect();
+      const fdsListed = listedOpenFds();
+      const heapNow = heapUsedBySpace();
+      again.shutdown();
+      const cpuName = naming === 'prometheus' ? 'process_cpu_seconds' : 'process.cpu.time';
+      const cpu = metrics.get(cpuName).dataPoints.reduce((sum, point) => sum + point.value, 0);
+      const cpuTruth = (cpuAfter.user + cpuAfter.system) / 1e6;
+      assert.ok(cpu <= cpuTruth + 0.01 && cpu >= cpuTruth - 0.05, `${label}: ${cpuName} ${cpu} s, process.cpuUsage() ${cpuTruth} s`);
+      // An attributed counter in both namings.
+      const switchesName = naming === 'prometheus' ? 'process_context_switches' : 'process.context_switches';
+      const switches = metrics.get(switchesName).dataPoints.reduce((sum, point) => sum + point.value, 0);
+      const switchesTruth = usage.voluntaryContextSwitches + usage.involuntaryContextSwitches;
+      assert.ok(switches <= switchesTruth && switches >= switchesTruth * 0.9 - 50, `${label}: ${switchesName} ${switches}, getrusage ${switchesTruth}`);
+      const fdName = naming === 'prometheus' ? 'process_open_fds' : 'process.unix.file_descriptor.count';
+      // procmeter leaves its kept /proc/self/fd directory fd out of the count.
+      assert.equal(pointValue(metrics.get(fdName)), fdsListed - 1, `${label}: ${fdName}`);
+      // Heap space use: a gauge in prometheus naming, an up-down counter
+      // (added to by differences) in semconv naming. Old space moves little
+      // between the update and the v8 module's reading.
+      const heapName = naming === 'prometheus' ? 'nodejs_heap_space_size_used_bytes' : 'v8js.memory.heap.used';
+      const spaceKey = naming === 'prometheus' ? 'space' : 'v8js.heap.space.name';
+      const oldSpace = metrics.get(heapName).dataPoints.find((p) => p.attributes[spaceKey] === (naming === 'prometheus' ? 'old' : 'old_space'));
+      const ratio = oldSpace.value / heapNow.get('old_space');
+      assert.ok(ratio > 0.8 && ratio < 1.2, `${label}: ${heapName} old space ${oldSpace.value}, v8 module ${heapNow.get('old_space')}`);
+      await provider.shutdown();
+    }
   }
 });
+
+function heapUsedBySpace() {
+  return new Map(getHeapSpaceStatistics().map((space) => [space.space_name, space.space_used_size]));
+}
