@@ -126,14 +126,18 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   let gcDurationBuckets = naming === 'prometheus' ? PROMETHEUS_GC_BUCKETS : SEMCONV_GC_BUCKETS;
   const buckets = options['gcDurationBuckets'];
   if (buckets !== undefined) {
-    if (!Array.isArray(buckets) || buckets.some((b) => typeof b !== 'number')) {
+    // Array.from() turns the holes of a sparse array into undefined, which
+    // some() and every() would skip.
+    const values: unknown[] | undefined = Array.isArray(buckets) ? Array.from(buckets) : undefined;
+    if (values === undefined || values.some((b) => typeof b !== 'number')) {
       throw new TypeError(`${where}: options.gcDurationBuckets must be an array of numbers (seconds); got ${describeValue(buckets)}`);
     }
-    const ascending = buckets.every((b, i) => Number.isFinite(b) && b >= 0 && (i === 0 || b > buckets[i - 1]));
-    if (buckets.length === 0 || !ascending) {
-      throw new RangeError(`${where}: options.gcDurationBuckets must be non-empty, finite, non-negative and strictly ascending; got [${buckets.join(', ')}]`);
+    const numbers = values as number[];
+    const ascending = numbers.every((b, i) => Number.isFinite(b) && b >= 0 && (i === 0 || b > numbers[i - 1]!));
+    if (numbers.length === 0 || !ascending) {
+      throw new RangeError(`${where}: options.gcDurationBuckets must be non-empty, finite, non-negative and strictly ascending; got [${numbers.join(', ')}]`);
     }
-    gcDurationBuckets = [...buckets];
+    gcDurationBuckets = numbers;
   }
 
   const stddev = options['eventLoopDelayStddev'];

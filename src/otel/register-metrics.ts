@@ -99,7 +99,9 @@ export function registerProcessMetrics(options?: ProcessMetricsOptions): Process
   if (byNaming === undefined) registrations.set(provider, (byNaming = new Map()));
   let shared = byNaming.get(resolved.naming);
   if (shared === undefined) {
+    checkModeUnchanged(provider, resolved);
     shared = { handle: createRegistration(resolved, api, provider), settings: settingsKey(resolved), handles: 0 };
+    rememberMode(provider, resolved);
     byNaming.set(resolved.naming, shared);
   } else if (shared.settings !== settingsKey(resolved)) {
     process.emitWarning(
@@ -109,6 +111,51 @@ export function registerProcessMetrics(options?: ProcessMetricsOptions): Process
     );
   }
   return handleOn(shared, () => byNaming.delete(resolved.naming));
+}
+
+// The mode of the instruments procmeter made on each provider, per naming.
+// They outlive a registration: an SDK cannot remove instruments.
+const instrumentModes = new WeakMap<MeterProvider, Map<Naming, Mode>>();
+
+// Observable and push mode make instruments of the same names but other
+// kinds (asynchronous, synchronous), which an SDK keeps side by side: after
+// a shutdown(), registering in the other mode on the same provider would
+// export every metric twice (and Prometheus refuses a scrape that repeats a
+// metric family).
+function checkModeUnchanged(provider: MeterProvider, resolved: ResolvedOptions): void {
+  const earlier = instrumentModes.get(provider)?.get(resolved.naming);
+  if (earlier !== undefined && earlier !== resolved.mode) {
+    throw new RangeError(
+      `procmeter.registerProcessMetrics(): options.mode is '${resolved.mode}', but procmeter already made '${earlier}' instruments ` +
+        `on this MeterProvider (naming '${resolved.naming}'), which it cannot remove; the same metrics in two modes would be exported twice. ` +
+        `Register with mode '${earlier}', or with another MeterProvider.`,
+    );
+  }
+}
+
+function rememberMode(provider: MeterProvider, resolved: ResolvedOptions): void {
+  let modes = instrumentModes.get(provider);
+  if (modes === undefined) instrumentModes.set(provider, (modes = new Map()));
+  modes.set(resolved.naming, resolved.mode);
+}
+
+// Only what the mode uses is asked for: an API older than 1.9 has no createGauge().
+const METER_METHODS: Record<Mode, readonly string[]> = {
+  observable: ['createHistogram', 'createObservableCounter', 'createObservableUpDownCounter', 'createObservableGauge', 'addBatchObservableCallback', 'removeBatchObservableCallback'],
+  push: ['createHistogram', 'createCounter', 'createUpDownCounter', 'createGauge'],
+};
+
+/** procmeter's meter on `provider`, checked to be one before anything is made with it. */
+function checkedMeter(provider: MeterProvider, resolved: ResolvedOptions): Meter {
+  const meter = procmeterMeter(provider) as unknown as Record<string, unknown> | undefined;
+  const missing = METER_METHODS[resolved.mode].filter((name) => typeof meter?.[name] !== 'function');
+  if (missing.length > 0) {
+    const source = resolved.meterProvider === undefined ? 'the global MeterProvider' : 'options.meterProvider';
+    throw new TypeError(
+      `procmeter.registerProcessMetrics(): ${source}.getMeter() must return an OpenTelemetry Meter; what it returned has no ${missing.join(', ')}`,
+    );
+  }
+  return meter as unknown as Meter;
 }
 
 function handleOn(shared: SharedRegistration, forget: () => void): ProcessMetricsHandle {
@@ -148,7 +195,7 @@ export function procmeterMeter(provider: MeterProvider): Meter {
 }
 
 function createRegistration(resolved: ResolvedOptions, api: OtelApi, provider: MeterProvider): ProcessMetricsHandle {
-  const meter = procmeterMeter(provider);
+  const meter = checkedMeter(provider, resolved);
   const catalog = catalogFor(resolved.naming, resolved.eventLoopDelayStddev);
   const groups = resolved.metricGroups;
   // Process-wide instruments exist in every thread's registration that has

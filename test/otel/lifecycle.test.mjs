@@ -20,15 +20,50 @@ test('bad options throw a TypeError or RangeError naming the option and what it 
     [{ metricGroups: [, 'gc'] }, TypeError, /options\.metricGroups\[0\] must be one of .*; got undefined/],
     [{ gcDurationBuckets: [0.1, 0.01] }, RangeError, /options\.gcDurationBuckets must be non-empty, finite, non-negative and strictly ascending/],
     [{ gcDurationBuckets: ['1'] }, TypeError, /options\.gcDurationBuckets must be an array of numbers/],
+    // eslint-disable-next-line no-sparse-arrays
+    [{ gcDurationBuckets: [0.1, 1, ,] }, TypeError, /options\.gcDurationBuckets must be an array of numbers/],
     [{ eventLoopDelayResolutionMs: 0 }, RangeError, /options\.eventLoopDelayResolutionMs must be an integer from 1 to 60000/],
     [{ eventLoopDelayStddev: 'yes' }, TypeError, /options\.eventLoopDelayStddev must be a boolean/],
     [{ pushIntervalMs: -5 }, RangeError, /options\.pushIntervalMs must be an integer from 0/],
     [{ pushEveryRequests: 1.5 }, RangeError, /options\.pushEveryRequests must be an integer/],
     [{ meterProvider: {} }, TypeError, /options\.meterProvider must be an OpenTelemetry MeterProvider/],
+    [{ meterProvider: { getMeter() {} } }, TypeError, /options\.meterProvider\.getMeter\(\) must return an OpenTelemetry Meter; what it returned has no createHistogram, createObservableCounter/],
+    [
+      { meterProvider: { getMeter: () => ({ createHistogram() {} }) }, mode: 'push' },
+      TypeError,
+      /options\.meterProvider\.getMeter\(\) must return an OpenTelemetry Meter; what it returned has no createCounter, createUpDownCounter, createGauge$/,
+    ],
     [{ nameing: 'semconv' }, TypeError, /unknown option 'nameing'; known options are meterProvider, naming/],
   ];
   for (const [options, type, message] of cases) {
     assert.throws(() => registerProcessMetrics(options), (error) => error instanceof type && message.test(error.message), JSON.stringify(options));
+  }
+});
+
+test('after shutdown(), registering on the same provider in the other mode is refused: the SDK would export both sets of instruments', async () => {
+  for (const [first, second] of [
+    ['observable', 'push'],
+    ['push', 'observable'],
+  ]) {
+    const { provider, reader } = manualProvider();
+    const handle = registerProcessMetrics({ meterProvider: provider, mode: first, pushIntervalMs: 0, metricGroups: ['process'] });
+    handle.update();
+    handle.shutdown();
+    assert.throws(
+      () => registerProcessMetrics({ meterProvider: provider, mode: second, metricGroups: ['process'] }),
+      (error) => error instanceof RangeError && new RegExp(`options\\.mode is '${second}', but procmeter already made '${first}' instruments`).test(error.message),
+    );
+    // The same mode again, another naming, or another provider are fine,
+    // and the provider exports one process_cpu_seconds, not one per mode.
+    const again = registerProcessMetrics({ meterProvider: provider, mode: first, pushIntervalMs: 0, metricGroups: ['process'] });
+    again.update();
+    const { resourceMetrics } = await reader.collect();
+    again.shutdown();
+    const cpu = resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics).filter((metric) => metric.descriptor.name === 'process_cpu_seconds');
+    assert.equal(cpu.length, 1, `${first} then ${second}: ${cpu.length} process_cpu_seconds metrics`);
+    registerProcessMetrics({ meterProvider: provider, mode: second, naming: 'semconv', pushIntervalMs: 0, metricGroups: ['process'] }).shutdown();
+    registerProcessMetrics({ meterProvider: manualProvider().provider, mode: second, pushIntervalMs: 0, metricGroups: ['process'] }).shutdown();
+    await provider.shutdown();
   }
 });
 
