@@ -4,7 +4,7 @@
 // procmeter's entry point (../index), so each exists once per thread.
 // Besides what those two callers use, it exports the pieces the tests build
 // registrations from (createObserver, createPusher, mainThreadAttributes,
-// catalogFor).
+// catalogFor) and settingsFromEnvironment.
 export {
   createObserver,
   createPusher,
@@ -13,5 +13,5 @@ export {
   registerProcessMetrics,
   type ProcessMetricsHandle,
 } from './register-metrics';
-export { flushOnExit, startFromEnvironment, type ZeroCodeStart } from './setup';
+export { flushOnExit, settingsFromEnvironment, startFromEnvironment, type ZeroCodeStart } from './setup';
 export { catalogFor } from './catalog';

@@ -59,7 +59,9 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): E
   // Checked only when OTLP is what is exported: these variables are often
   // set for traces (to grpc, say) in a process whose metrics are scraped.
   const otlp = active.includes('otlp');
-  if (otlp) for (const variable of OTLP_ENDPOINT_VARIABLES) checkEndpoint(env, variable);
+  // The metrics endpoint, when set, replaces the generic one, which is then
+  // left to the other signals and not checked.
+  if (otlp) checkEndpoint(env, env['OTEL_EXPORTER_OTLP_METRICS_ENDPOINT']?.trim() ? 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT' : 'OTEL_EXPORTER_OTLP_ENDPOINT');
   const exportTimeoutMs = positiveInteger(env, 'OTEL_METRIC_EXPORT_TIMEOUT', 30_000);
   return {
     sdkDisabled: (env['OTEL_SDK_DISABLED'] ?? '').trim().toLowerCase() === 'true',
@@ -79,7 +81,6 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): E
 }
 
 const DEFAULT_EXIT_FLUSH_TIMEOUT_MS = 2_000;
-const OTLP_ENDPOINT_VARIABLES = ['OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', 'OTEL_EXPORTER_OTLP_ENDPOINT'] as const;
 
 // The exporter would take a URL without a scheme ('collector:4318') and
 // fail at every export, or ignore one it cannot parse: say so at the start.

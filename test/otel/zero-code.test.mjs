@@ -5,11 +5,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 import { freePort } from '../helpers/net.mjs';
 
 import { startOtlpReceiver, otlpMetrics } from '../helpers/otlp-receiver.mjs';
+
+const require = createRequire(import.meta.url);
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const APPS = {
@@ -205,6 +208,14 @@ test('OTLP settings are not checked when OTLP is not exported (OTEL_EXPORTER_OTL
   const report = JSON.parse(await app.firstLine);
   assert.equal(report.prometheusUrl, `http://127.0.0.1:${port}/metrics`);
   assert.equal((await app.exited).code, 0, app.output.stderr);
+});
+
+test('the generic OTLP endpoint is not checked when the metrics endpoint replaces it', () => {
+  const { settingsFromEnvironment } = require('../../dist/cjs/otel/index.js');
+  // Set for other signals, in a form only some exporters take: not procmeter's concern.
+  const env = { OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4317', OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'http://collector:4318/v1/metrics' };
+  assert.deepEqual(settingsFromEnvironment(env).exporters, ['otlp']);
+  assert.throws(() => settingsFromEnvironment({ ...env, OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: '' }), /OTEL_EXPORTER_OTLP_ENDPOINT must be an http:\/\/ or https:\/\/ URL/);
 });
 
 test('OTEL_SDK_DISABLED=true: the zero-code start sets up nothing', async () => {
