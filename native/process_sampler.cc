@@ -41,10 +41,6 @@ int OpenReadOnly(const char* path, int extra_flags) {
   return fd;
 }
 
-void CloseIfOpen(int* fd) {
-  if (*fd >= 0) close(*fd);  // never retried on EINTR: the fd is gone either way
-  *fd = -1;
-}
 
 ssize_t PreadFully(int fd, char* buffer, size_t capacity) {
   ssize_t n;
@@ -108,12 +104,33 @@ ProcessSampler::ProcessSampler()
     : page_size_bytes_(static_cast<double>(sysconf(_SC_PAGESIZE))),
       start_time_seconds_(kNaN) {}
 
+void KeptFd::Open(const char* path, int extra_flags) {
+  fd = OpenReadOnly(path, extra_flags);
+  struct stat st;
+  if (fd >= 0 && FstatRaw(fd, &st) == 0) {
+    device = st.st_dev;
+    inode = st.st_ino;
+  }
+}
+
+void KeptFd::Close(bool opened_by_this_process) {
+  if (fd < 0) return;
+  // A child of fork() inherits the fd numbers, which it may have closed or
+  // reused since (daemonizing code does): one that no longer refers to the
+  // file procmeter opened is the application's, and stays open.
+  struct stat st;
+  const bool ours = opened_by_this_process || (FstatRaw(fd, &st) == 0 && st.st_dev == device && st.st_ino == inode);
+  if (ours) close(fd);  // never retried on EINTR: the fd is gone either way
+  fd = -1;
+}
+
 ProcessSampler::~ProcessSampler() { Close(); }
 
 void ProcessSampler::Close() {
-  CloseIfOpen(&statm_fd_);
-  CloseIfOpen(&fd_dir_fd_);
-  CloseIfOpen(&task_dir_fd_);
+  const bool opened_by_this_process = owner_pid_ == getpid();
+  statm_.Close(opened_by_this_process);
+  fd_dir_.Close(opened_by_this_process);
+  task_dir_.Close(opened_by_this_process);
   owner_pid_ = -1;
 }
 
@@ -125,9 +142,9 @@ void ProcessSampler::EnsureOpen(pid_t pid) {
   }
   // A source that failed to open (say, at EMFILE) is retried on the next
   // sample; once open, it keeps working whatever happens to the fd table.
-  if (statm_fd_ < 0) statm_fd_ = OpenReadOnly("/proc/self/statm", 0);
-  if (fd_dir_fd_ < 0) fd_dir_fd_ = OpenReadOnly("/proc/self/fd", O_DIRECTORY);
-  if (task_dir_fd_ < 0) task_dir_fd_ = OpenReadOnly("/proc/self/task", O_DIRECTORY);
+  if (statm_.fd < 0) statm_.Open("/proc/self/statm", 0);
+  if (fd_dir_.fd < 0) fd_dir_.Open("/proc/self/fd", O_DIRECTORY);
+  if (task_dir_.fd < 0) task_dir_.Open("/proc/self/task", O_DIRECTORY);
   if (std::isnan(start_time_seconds_)) start_time_seconds_ = ReadStartTimeSeconds();
 }
 
@@ -153,7 +170,7 @@ void ProcessSampler::Sample(double* slots) {
   char statm_text[256];
   StatmPages pages;
   const ssize_t statm_length =
-      statm_fd_ >= 0 ? PreadFully(statm_fd_, statm_text, sizeof statm_text) : -1;
+      statm_.fd >= 0 ? PreadFully(statm_.fd, statm_text, sizeof statm_text) : -1;
   if (statm_length > 0 && ParseStatm(statm_text, static_cast<size_t>(statm_length), &pages)) {
     slots[RESIDENT_MEMORY_BYTES] = static_cast<double>(pages.resident) * page_size_bytes_;
     slots[VIRTUAL_MEMORY_BYTES] = static_cast<double>(pages.size) * page_size_bytes_;
@@ -166,15 +183,15 @@ void ProcessSampler::Sample(double* slots) {
   // older kernels report 0 and the entries must be counted. Either way the
   // directory fd we count with is one of them.
   struct stat st;
-  if (fd_dir_fd_ >= 0 && FstatRaw(fd_dir_fd_, &st) == 0) {
+  if (fd_dir_.fd >= 0 && FstatRaw(fd_dir_.fd, &st) == 0) {
     slots[OPEN_FDS] = st.st_size > 0 ? static_cast<double>(st.st_size) - 1
-                                     : CountDirectoryEntries(fd_dir_fd_) - 1;
+                                     : CountDirectoryEntries(fd_dir_.fd) - 1;
   } else {
     slots[OPEN_FDS] = kNaN;
   }
 
   // st_nlink of /proc/self/task is 2 plus the number of threads.
-  if (task_dir_fd_ >= 0 && FstatRaw(task_dir_fd_, &st) == 0 && st.st_nlink > 2) {
+  if (task_dir_.fd >= 0 && FstatRaw(task_dir_.fd, &st) == 0 && st.st_nlink > 2) {
     slots[THREADS] = static_cast<double>(st.st_nlink - 2);
   } else {
     slots[THREADS] = kNaN;

@@ -6,6 +6,19 @@
 
 namespace procmeter {
 
+// A descriptor procmeter keeps open, with the identity of the file it
+// opened, so that it never closes a descriptor that is not its own.
+struct KeptFd {
+  int fd = -1;
+  dev_t device = 0;
+  ino_t inode = 0;
+
+  void Open(const char* path, int extra_flags);
+  // `opened_by_this_process`: false in a child of fork(), where the number
+  // is closed only if it still refers to the same file.
+  void Close(bool opened_by_this_process);
+};
+
 // One per Node environment (main thread or worker), never shared. It keeps
 // /proc/self/statm, /proc/self/fd and /proc/self/task open so that a sample
 // costs a handful of syscalls, does not grow with the number of open fds, and
@@ -30,9 +43,9 @@ class ProcessSampler {
   void EnsureOpen(pid_t pid);
 
   pid_t owner_pid_ = -1;
-  int statm_fd_ = -1;
-  int fd_dir_fd_ = -1;
-  int task_dir_fd_ = -1;
+  KeptFd statm_;
+  KeptFd fd_dir_;
+  KeptFd task_dir_;
   double page_size_bytes_;
   double start_time_seconds_;
 };

@@ -1,7 +1,8 @@
 // Unit tests of the native sampler's internals, built and run by
 // native-units.test.mjs under AddressSanitizer and UBSan: the procfs parsers
 // on hostile input, the getdents64 counting path that kernels before 6.2
-// need, reopening after fork(), and sampling at EMFILE.
+// need, reopening after fork() (never closing what the child reused), and
+// sampling at EMFILE.
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/resource.h>
@@ -146,6 +147,39 @@ static void TestSamplerFollowsFork() {
   pthread_join(thread, nullptr);
 }
 
+static void TestForkedChildLeavesReusedFdsAlone() {
+  ProcessSampler sampler;
+  double slots[kSlotCount];
+  sampler.Sample(slots);  // opens the kept fds in the parent
+  const pid_t child = fork();
+  if (child == 0) {
+    // Daemonizing code closes what it inherited and reuses the numbers:
+    // every fd above stderr, procmeter's included, now refers to /dev/null.
+    const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    struct stat null_stat;
+    fstat(null_fd, &null_stat);
+    int reused[64];
+    int count = 0;
+    for (int fd = 3; fd < 1024 && count < 64; ++fd) {
+      if (fd != null_fd && fcntl(fd, F_GETFD) >= 0 && dup2(null_fd, fd) == fd) reused[count++] = fd;
+    }
+    sampler.Sample(slots);
+    int bad = count >= 3 ? 0 : 1;  // the 3 kept fds at least
+    for (int i = 0; i < count; ++i) {
+      struct stat st;
+      if (fstat(reused[i], &st) != 0 || st.st_ino != null_stat.st_ino) bad |= 2;  // closed by procmeter
+    }
+    if (slots[OPEN_FDS] != CountFdsByScan() - 1) bad |= 4;
+    _exit(bad);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+    std::fprintf(stderr, "child reusing fd numbers: failure bits %d\n", WEXITSTATUS(status));
+  }
+}
+
 static void TestSamplerAtEmfile() {
   const pid_t child = fork();
   if (child == 0) {
@@ -191,6 +225,7 @@ int main() {
   TestParseStartTicks();
   TestCountDirectoryEntries();
   TestSamplerFollowsFork();
+  TestForkedChildLeavesReusedFdsAlone();
   TestSamplerAtEmfile();
   TestCloseThenSample();
   if (failures == 0) std::printf("native unit tests passed\n");
