@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -98,11 +99,21 @@ double ReadStartTimeSeconds() {
          static_cast<double>(start_ticks) / static_cast<double>(ticks_per_second);
 }
 
+// Since Linux 6.2 st_size of /proc/self/fd is the number of open fds;
+// older kernels report 0. Kernels emulated in user space (gVisor, WSL 1)
+// give older release numbers, so whatever their st_size holds, it is not
+// taken for a count there: the entries are counted instead.
+bool FdDirectorySizeIsCount() {
+  struct utsname name;
+  return uname(&name) == 0 && KernelReleaseAtLeast(name.release, 6, 2);
+}
+
 }  // namespace
 
 ProcessSampler::ProcessSampler()
     : page_size_bytes_(static_cast<double>(sysconf(_SC_PAGESIZE))),
-      start_time_seconds_(kNaN) {}
+      start_time_seconds_(kNaN),
+      fd_directory_size_is_count_(FdDirectorySizeIsCount()) {}
 
 void KeptFd::Open(const char* path, int extra_flags) {
   fd = OpenReadOnly(path, extra_flags);
@@ -179,15 +190,16 @@ void ProcessSampler::Sample(double* slots) {
     slots[RESIDENT_MEMORY_BYTES] = slots[VIRTUAL_MEMORY_BYTES] = slots[DATA_BYTES] = kNaN;
   }
 
-  // Since Linux 6.2 st_size of /proc/self/fd is the number of open fds;
-  // older kernels report 0 and the entries must be counted. Either way the
+  // st_size of /proc/self/fd where it is the number of open fds (see
+  // FdDirectorySizeIsCount), else the entries counted. Either way the
   // directory fd we count with is one of them.
   struct stat st;
-  if (fd_dir_.fd >= 0 && FstatRaw(fd_dir_.fd, &st) == 0) {
-    slots[OPEN_FDS] = st.st_size > 0 ? static_cast<double>(st.st_size) - 1
-                                     : CountDirectoryEntries(fd_dir_.fd) - 1;
-  } else {
+  if (fd_dir_.fd < 0) {
     slots[OPEN_FDS] = kNaN;
+  } else if (fd_directory_size_is_count_ && FstatRaw(fd_dir_.fd, &st) == 0 && st.st_size > 0) {
+    slots[OPEN_FDS] = static_cast<double>(st.st_size) - 1;
+  } else {
+    slots[OPEN_FDS] = CountDirectoryEntries(fd_dir_.fd) - 1;
   }
 
   // st_nlink of /proc/self/task is 2 plus the number of threads.

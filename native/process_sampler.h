@@ -48,6 +48,8 @@ class ProcessSampler {
   KeptFd task_dir_;
   double page_size_bytes_;
   double start_time_seconds_;
+  // Linux >= 6.2: st_size of /proc/self/fd counts the open fds.
+  bool fd_directory_size_is_count_;
 };
 
 }  // namespace procmeter

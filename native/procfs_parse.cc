@@ -56,4 +56,16 @@ bool ParseStatStartTicks(const char* text, size_t length, uint64_t* ticks) {
   return false;
 }
 
+bool KernelReleaseAtLeast(const char* release, uint64_t major, uint64_t minor) {
+  size_t length = 0;
+  while (release[length] != '\0') ++length;
+  size_t pos = 0;
+  uint64_t release_major = 0;
+  uint64_t release_minor = 0;
+  if (!ParseUnsigned(release, length, &pos, &release_major) || pos == length || release[pos] != '.') return false;
+  ++pos;
+  if (pos == length || !IsDigit(release[pos]) || !ParseUnsigned(release, length, &pos, &release_minor)) return false;
+  return release_major > major || (release_major == major && release_minor >= minor);
+}
+
 }  // namespace procmeter

@@ -27,6 +27,10 @@ bool ParseStatm(const char* text, size_t length, StatmPages* out);
 // counted from the last ')'. Returns false if the field is missing.
 bool ParseStatStartTicks(const char* text, size_t length, uint64_t* ticks);
 
+// Whether a kernel release string (uname's, "6.18.3-arch1") is at least
+// major.minor. False for a string that does not start with "major.minor".
+bool KernelReleaseAtLeast(const char* release, uint64_t major, uint64_t minor);
+
 }  // namespace procmeter
 
 #endif  // PROCMETER_PROCFS_PARSE_H_

@@ -1,10 +1,12 @@
 // The pure-JavaScript process sampler: the same slots as the native addon,
 // from Node built-ins and procfs. Used where no native binary loads.
 import { closeSync, constants, fstatSync, openSync, readSync, readdirSync, statSync, type Stats } from 'node:fs';
+import { release } from 'node:os';
 import { isMainThread } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 
 import {
+  kernelReleaseAtLeast,
   parseKernelPageSize,
   parseOpenFileLimits,
   parseStatStartTicks,
@@ -26,7 +28,7 @@ export interface FallbackOptions {
    * thread cannot close them when it ends, so workers open them per sample.
    */
   keepFilesOpen?: boolean;
-  /** Count /proc/self/fd entries as kernels before 6.2 require (tests). */
+  /** Count /proc/self/fd entries as kernels before 6.2 require (default: on those kernels; on for tests). */
   forceDirectoryScan?: boolean;
 }
 
@@ -119,7 +121,10 @@ export class FallbackProcessSampler implements ProcessSource {
     this.limits = new ProcFile('/proc/self/limits', keepOpen, 4096);
     this.fdDirectory = new ProcDirectory('/proc/self/fd', keepOpen);
     this.taskDirectory = new ProcDirectory('/proc/self/task', keepOpen);
-    this.forceDirectoryScan = options.forceDirectoryScan ?? false;
+    // st_size of /proc/self/fd counts the fds since Linux 6.2; kernels
+    // emulated in user space (gVisor, WSL 1) give older releases, and their
+    // st_size is not taken for a count.
+    this.forceDirectoryScan = options.forceDirectoryScan ?? !kernelReleaseAtLeast(release(), 6, 2);
   }
 
   sample(): void {

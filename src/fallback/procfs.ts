@@ -44,3 +44,15 @@ export function parseKernelPageSize(text: string): number | undefined {
   const match = /^KernelPageSize:\s+(\d+) kB$/m.exec(text);
   return match ? Number(match[1]) * 1024 : undefined;
 }
+
+/**
+ * Whether a kernel release (os.release(): '6.18.3-arch1') is at least
+ * major.minor; false for one that does not start with 'major.minor'.
+ */
+export function kernelReleaseAtLeast(release: string, major: number, minor: number): boolean {
+  const match = /^(\d+)\.(\d+)/.exec(release);
+  if (!match) return false;
+  const releaseMajor = Number(match[1]);
+  const releaseMinor = Number(match[2]);
+  return releaseMajor > major || (releaseMajor === major && releaseMinor >= minor);
+}

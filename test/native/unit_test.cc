@@ -69,6 +69,22 @@ static void TestParseStartTicks() {
   CHECK(!StartTicks("1 (x) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 -5 1", &ticks));
 }
 
+static void TestKernelReleaseAtLeast() {
+  CHECK(KernelReleaseAtLeast("6.2.0", 6, 2));
+  CHECK(KernelReleaseAtLeast("6.18.3-arch1-1", 6, 2));
+  CHECK(KernelReleaseAtLeast("7.0", 6, 2));
+  CHECK(KernelReleaseAtLeast("10.1.0", 6, 2));
+  CHECK(!KernelReleaseAtLeast("6.1.0-28-cloud-amd64", 6, 2));
+  CHECK(!KernelReleaseAtLeast("5.15.0-1053-azure", 6, 2));
+  CHECK(!KernelReleaseAtLeast("4.4.0-19041-Microsoft", 6, 2));  // WSL 1
+  CHECK(!KernelReleaseAtLeast("4.4.0", 6, 2));                  // gVisor
+  CHECK(!KernelReleaseAtLeast("", 6, 2));
+  CHECK(!KernelReleaseAtLeast("6", 6, 2));
+  CHECK(!KernelReleaseAtLeast("6.", 6, 2));
+  CHECK(!KernelReleaseAtLeast("v6.2", 6, 2));
+  CHECK(!KernelReleaseAtLeast("99999999999999999999999.1", 6, 2));  // overflow
+}
+
 static void TestCountDirectoryEntries() {
   char dir_template[] = "/tmp/procmeter-unit-XXXXXX";
   const char* dir = mkdtemp(dir_template);
@@ -223,6 +239,7 @@ static void TestCloseThenSample() {
 int main() {
   TestParseStatm();
   TestParseStartTicks();
+  TestKernelReleaseAtLeast();
   TestCountDirectoryEntries();
   TestSamplerFollowsFork();
   TestForkedChildLeavesReusedFdsAlone();

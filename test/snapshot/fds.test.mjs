@@ -101,3 +101,13 @@ test('a child that exhausts its fd limit still gets a correct snapshot', () => {
   assert.ok(atLimit.threads >= 1);
   assert.equal(atLimit.startTimeSeconds, before.startTimeSeconds);
 });
+
+test('st_size of /proc/self/fd is taken for the count only on Linux 6.2 and later, whose release the fallback reads', async () => {
+  const { createRequire } = await import('node:module');
+  const { kernelReleaseAtLeast } = createRequire(import.meta.url)('../../dist/cjs/fallback/index.js');
+  for (const release of ['6.2.0', '6.18.3-arch1-1', '7.0', '10.1.0']) assert.equal(kernelReleaseAtLeast(release, 6, 2), true, release);
+  // Older kernels report st_size 0; gVisor and WSL 1 report 4.4.0 releases.
+  for (const release of ['6.1.0-28-cloud-amd64', '5.15.0-1053-azure', '4.4.0-19041-Microsoft', '4.4.0', '', '6', 'v6.2']) {
+    assert.equal(kernelReleaseAtLeast(release, 6, 2), false, release);
+  }
+});
