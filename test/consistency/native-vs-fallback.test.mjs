@@ -96,3 +96,14 @@ test('the fallback without kept files (as in workers) agrees too', () => {
   // nothing out, so it also counts the fd the native addon counts with.
   compareOnce(new FallbackProcessSampler({ keepFilesOpen: false }), 'per-read files', { openFds: 1 });
 });
+
+test('the fallback counting /proc/self/fd entries, as on kernels before 6.2, agrees too, with 1,000 extra fds', () => {
+  const scanning = new FallbackProcessSampler({ forceDirectoryScan: true });
+  compareOnce(scanning, 'directory scan');
+  const fds = Array.from({ length: 1000 }, () => openSync('/dev/null', 'r'));
+  try {
+    compareOnce(scanning, 'directory scan, 1,000 extra fds');
+  } finally {
+    for (const fd of fds) closeSync(fd);
+  }
+});

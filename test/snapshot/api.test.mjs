@@ -32,9 +32,19 @@ test('collect(into) refills and returns the same object', () => {
 });
 
 test('collect(into) accepts a snapshot that went through JSON', () => {
-  const copy = JSON.parse(JSON.stringify(collect()));
+  const fresh = collect();
+  const copy = JSON.parse(JSON.stringify(fresh));
+  // Marks that only a refill removes: a collect(into) that did nothing fails.
+  copy.residentMemoryBytes = -1;
+  copy.heapUsedBytes = -1;
+  copy.gc.scavenge.count = -1;
+  delete copy.heapSpaces;
   assert.equal(collect(copy), copy);
-  assert.ok(copy.residentMemoryBytes > 0);
+  assert.ok(copy.residentMemoryBytes > 0, `residentMemoryBytes ${copy.residentMemoryBytes}`);
+  assert.ok(copy.heapUsedBytes > 0, `heapUsedBytes ${copy.heapUsedBytes}`);
+  assert.ok(copy.gc.scavenge.count >= 0, `gc.scavenge.count ${copy.gc.scavenge.count}`);
+  assert.deepEqual(copy.heapSpaces.map((space) => space.name), fresh.heapSpaces.map((space) => space.name));
+  assert.ok(copy.heapSpaces.every((space) => space.sizeBytes >= 0), JSON.stringify(copy.heapSpaces));
 });
 
 test('collect() rejects anything but a snapshot object with a TypeError naming the argument', () => {
@@ -78,10 +88,17 @@ test('diff() subtracts counters and takes gauges from the later snapshot', () =>
     assert.ok(change.cpuUserSeconds > 0.1);
     for (const slot of SLOTS) {
       if (slot.kind === 'counter') {
-        assert.ok(change[slot.field] >= 0, `${slot.field} counter went backwards: ${change[slot.field]}`);
-        assert.ok(change[slot.field] <= after[slot.field], `${slot.field} is a difference, not a total`);
+        // Not a total, not 0: exactly the growth between the two readings.
+        assert.ok(Object.is(change[slot.field], after[slot.field] - before[slot.field]), `${slot.field}: diff ${change[slot.field]}, after - before ${after[slot.field] - before[slot.field]}`);
+        assert.ok(!(change[slot.field] < 0), `${slot.field} counter went backwards: ${change[slot.field]}`);
       } else {
         assert.equal(change[slot.field], after[slot.field], `${slot.field} is the later gauge value`);
+      }
+    }
+    for (const kind of Object.keys(after.gc)) {
+      for (const field of ['count', 'seconds', 'reclaimedBytes']) {
+        const expected = after.gc[kind][field] - before.gc[kind][field];
+        assert.ok(Object.is(change.gc[kind][field], expected), `gc.${kind}.${field}: diff ${change.gc[kind][field]}, after - before ${expected}`);
       }
     }
     assert.equal(change.openFds, before.openFds + 25);

@@ -25,6 +25,8 @@ test('openFds follows opening and closing 1,000 fds exactly', () => {
 });
 
 test('maxFds follows `ulimit -n` in a child process', () => {
+  // Node raises its soft limit to the hard one at start-up, so soft and hard
+  // are equal here; the prlimit test below tells them apart.
   for (const limit of [64, 1234, 4321]) {
     const child = runNode(
       `import { collect } from 'procmeter';
