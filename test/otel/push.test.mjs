@@ -35,9 +35,29 @@ function readingOf(snapshot) {
 
 const COUNTER_FIELDS = ['cpuUserSeconds', 'cpuSystemSeconds', 'voluntaryContextSwitches', 'involuntaryContextSwitches', 'minorPageFaults', 'majorPageFaults'];
 
-test('push mode: exported counters equal the highest reading so far, never decrease, never double count (2,000 random sequences)', async () => {
-  const specs = catalogFor('prometheus', false).metrics.filter((s) => s.group === 'process');
-  for (let seed = 1; seed <= 2000; seed++) {
+// Where each counter field is exported, per naming: [metric, attributes].
+const EXPORTED_AS = {
+  prometheus: {
+    cpuUserSeconds: ['process_cpu_user_seconds', {}],
+    cpuSystemSeconds: ['process_cpu_system_seconds', {}],
+    voluntaryContextSwitches: ['process_context_switches', { type: 'voluntary' }],
+    involuntaryContextSwitches: ['process_context_switches', { type: 'involuntary' }],
+    minorPageFaults: ['process_page_faults', { type: 'minor' }],
+    majorPageFaults: ['process_page_faults', { type: 'major' }],
+  },
+  semconv: {
+    cpuUserSeconds: ['process.cpu.time', { 'cpu.mode': 'user' }],
+    cpuSystemSeconds: ['process.cpu.time', { 'cpu.mode': 'system' }],
+    voluntaryContextSwitches: ['process.context_switches', { 'process.context_switch.type': 'voluntary' }],
+    involuntaryContextSwitches: ['process.context_switches', { 'process.context_switch.type': 'involuntary' }],
+    minorPageFaults: ['process.paging.faults', { 'system.paging.fault.type': 'minor' }],
+    majorPageFaults: ['process.paging.faults', { 'system.paging.fault.type': 'major' }],
+  },
+};
+
+for (const [naming, seeds] of [['prometheus', 2000], ['semconv', 2000]]) test(`push mode, ${naming} naming: exported counters equal the highest reading so far, never decrease, never double count (${seeds} random sequences)`, async () => {
+  const specs = catalogFor(naming, false).metrics.filter((s) => s.group === 'process');
+  for (let seed = 1; seed <= seeds; seed++) {
     const next = random(seed);
     const { provider, collect } = manualProvider();
     const meter = provider.getMeter('procmeter');
@@ -71,14 +91,7 @@ test('push mode: exported counters equal the highest reading so far, never decre
           const point = metric?.dataPoints.find((p) => Object.entries(attributes).every(([k, v]) => p.attributes[k] === v));
           return point ? point.value : 0;
         };
-        const exported = {
-          cpuUserSeconds: value('process_cpu_user_seconds', {}),
-          cpuSystemSeconds: value('process_cpu_system_seconds', {}),
-          voluntaryContextSwitches: value('process_context_switches', { type: 'voluntary' }),
-          involuntaryContextSwitches: value('process_context_switches', { type: 'involuntary' }),
-          minorPageFaults: value('process_page_faults', { type: 'minor' }),
-          majorPageFaults: value('process_page_faults', { type: 'major' }),
-        };
+        const exported = Object.fromEntries(COUNTER_FIELDS.map((field) => [field, value(...EXPORTED_AS[naming][field])]));
         for (const field of COUNTER_FIELDS) {
           const expected = Number.isNaN(best[field]) ? 0 : best[field];
           assert.ok(Math.abs(exported[field] - expected) < 1e-6, `seed ${seed} step ${step} ${field}: exported ${exported[field]}, highest reading ${expected}`);
