@@ -101,8 +101,19 @@ async function collected(naming) {
     await new Promise((resolve) => setTimeout(resolve, 15));
   }
   gc();
+  // Readings of the same sources just before and after the collection, to
+  // bracket what it exported.
+  const cpuBefore = process.cpuUsage();
+  const readBefore = collect();
   const metrics = await collectMetrics();
-  return { metrics, handle, collectAgain: collectMetrics, provider };
+  const readAfter = collect();
+  const cpuAfter = process.cpuUsage();
+  return { metrics, handle, collectAgain: collectMetrics, provider, readBefore, readAfter, cpuBefore, cpuAfter };
+}
+
+/** Asserts low <= value <= high, with `slack` either side. */
+function assertBetween(value, low, high, label, slack = 0) {
+  assert.ok(value >= low - slack && value <= high + slack, `${label}: ${value} not in [${low}, ${high}]${slack ? ` +-${slack}` : ''}`);
 }
 
 for (const [naming, expected] of [['prometheus', PROMETHEUS], ['semconv', SEMCONV]]) {
@@ -139,18 +150,22 @@ test('semconv attribute values are the ones the conventions define', async () =>
 });
 
 test('prometheus naming: values agree with collect(), the v8 module and Node', async () => {
-  const { metrics, handle } = await collected('prometheus');
+  const { metrics, handle, readBefore, readAfter, cpuBefore, cpuAfter } = await collected('prometheus');
   handle.shutdown();
   const now = collect();
   const value = (name, attributes) => pointValue(metrics.get(name), attributes);
   assert.equal(value('process_max_fds'), now.maxFds);
   assert.equal(value('process_start_time_seconds'), now.startTimeSeconds);
   assert.equal(value('process_threads'), now.threads);
-  assert.ok(Math.abs(value('process_open_fds') - now.openFds) <= 2);
-  const cpu = process.cpuUsage();
-  assert.ok(Math.abs(value('process_cpu_seconds') - (cpu.user + cpu.system) / 1e6) < 0.1);
+  assertBetween(value('process_open_fds'), Math.min(readBefore.openFds, readAfter.openFds), Math.max(readBefore.openFds, readAfter.openFds), 'process_open_fds');
+  // process.cpuUsage() reads the same getrusage() counters.
+  const seconds = (usage) => (usage.user + usage.system) / 1e6;
+  assertBetween(value('process_cpu_seconds'), seconds(cpuBefore), seconds(cpuAfter), 'process_cpu_seconds', 0.002);
+  assertBetween(value('process_cpu_user_seconds'), cpuBefore.user / 1e6, cpuAfter.user / 1e6, 'process_cpu_user_seconds', 0.002);
   assert.ok(Math.abs(value('process_cpu_seconds') - value('process_cpu_user_seconds') - value('process_cpu_system_seconds')) < 1e-9);
-  assert.equal(value('process_context_switches', { type: 'voluntary' }) <= now.voluntaryContextSwitches, true);
+  for (const [type, field] of [['voluntary', 'voluntaryContextSwitches'], ['involuntary', 'involuntaryContextSwitches']]) {
+    assertBetween(value('process_context_switches', { type }), readBefore[field], readAfter[field], `process_context_switches{type="${type}"}`);
+  }
   const heap = v8.getHeapStatistics();
   assert.ok(Math.abs(value('nodejs_heap_size_total_bytes') - heap.total_heap_size) < 4 * 1024 * 1024);
   assert.equal(metrics.get('nodejs_heap_space_size_total_bytes').dataPoints.length, v8.getHeapSpaceStatistics().length);
