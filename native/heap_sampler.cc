@@ -97,19 +97,13 @@ bool HeapSampler::SpaceUsedBytes(size_t index, size_t* used) {
 
 bool HeapSampler::UsedHeapBytes(GcScope scope, size_t* used) {
   if (!trusted_) return false;
+  const bool young = scope != GcScope::kWholeHeap && young_spaces_known_;
+  const size_t count = !young ? space_count_ : scope == GcScope::kYoungSmallObjects ? kYoungSmallObjectSpaces : kYoungSpaceCount;
   size_t total = 0;
-  size_t space_used = 0;
-  if (scope == GcScope::kWholeHeap || !young_spaces_known_) {
-    for (size_t i = 0; i < space_count_; ++i) {
-      if (!SpaceUsedBytes(i, &space_used)) return false;
-      total += space_used;
-    }
-  } else {
-    const size_t count = scope == GcScope::kYoungSmallObjects ? kYoungSmallObjectSpaces : kYoungSpaceCount;
-    for (size_t i = 0; i < count; ++i) {
-      if (!SpaceUsedBytes(young_spaces_[i], &space_used)) return false;
-      total += space_used;
-    }
+  for (size_t i = 0; i < count; ++i) {
+    size_t space_used = 0;
+    if (!SpaceUsedBytes(young ? young_spaces_[i] : i, &space_used)) return false;
+    total += space_used;
   }
   *used = total;
   return true;

@@ -63,12 +63,11 @@ class HeapSampler {
 
  private:
   void MarkUntrusted();
+  bool SpaceUsedBytes(size_t index, size_t* used);
 
   v8::Isolate* isolate_;
   size_t space_count_ = 0;
   const char* space_names_[kMaxHeapSpaces] = {};
-  bool SpaceUsedBytes(size_t index, size_t* used);
-
   // Indices into young_spaces_: the first kYoungSmallObjectSpaces are those
   // of kYoungSmallObjects, all kYoungSpaceCount those of kYoungGeneration.
   enum YoungSpace : size_t { kNewSpace, kOldSpace, kNewLargeObjectSpace, kLargeObjectSpace, kYoungSpaceCount };

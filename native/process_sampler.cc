@@ -42,7 +42,6 @@ int OpenReadOnly(const char* path, int extra_flags) {
   return fd;
 }
 
-
 ssize_t PreadFully(int fd, char* buffer, size_t capacity) {
   ssize_t n;
   do {

@@ -5,9 +5,9 @@
 // With the JavaScript fallback it is an atomic in a SharedArrayBuffer made
 // when procmeter loaded (src/fallback/claim-cell.ts), which worker threads
 // started after that share (a worker that ends without shutdown() has it
-// given back by the thread that started it). Every registration that reports the process group
-// asks at each collection, so when the thread holding the claim goes,
-// another one takes it over.
+// given back by the thread that started it). Every registration that
+// reports the process group asks at each collection, so when the thread
+// holding the claim goes, another one takes it over.
 import { threadId } from 'node:worker_threads';
 
 import { _internals } from '../index';

@@ -101,7 +101,7 @@ export function registerProcessMetrics(options?: ProcessMetricsOptions): Process
   if (shared === undefined) {
     checkModeUnchanged(provider, resolved);
     shared = { handle: createRegistration(resolved, api, provider), settings: settingsKey(resolved), handles: 0 };
-    rememberMode(provider, resolved);
+    recordOf(provider).modes.set(resolved.naming, resolved.mode);
     byNaming.set(resolved.naming, shared);
   } else if (shared.settings !== settingsKey(resolved)) {
     process.emitWarning(
@@ -113,9 +113,22 @@ export function registerProcessMetrics(options?: ProcessMetricsOptions): Process
   return handleOn(shared, () => byNaming.delete(resolved.naming));
 }
 
-// The mode of the instruments procmeter made on each provider, per naming.
-// They outlive a registration: an SDK cannot remove instruments.
-const instrumentModes = new WeakMap<MeterProvider, Map<Naming, Mode>>();
+// What procmeter leaves on a MeterProvider beyond a registration: an SDK
+// cannot remove instruments, so one made after it adds to the same storage.
+interface ProviderRecord {
+  /** The mode of the instruments procmeter made, per naming. */
+  readonly modes: Map<Naming, Mode>;
+  /** Push mode's last reported values, by instrument name: a later registration goes on from them rather than adding the totals again. */
+  readonly pushedValues: Map<string, LastValues>;
+}
+
+const providerRecords = new WeakMap<MeterProvider, ProviderRecord>();
+
+function recordOf(provider: MeterProvider): ProviderRecord {
+  let record = providerRecords.get(provider);
+  if (record === undefined) providerRecords.set(provider, (record = { modes: new Map(), pushedValues: new Map() }));
+  return record;
+}
 
 // Observable and push mode make instruments of the same names but other
 // kinds (asynchronous, synchronous), which an SDK keeps side by side: after
@@ -123,7 +136,7 @@ const instrumentModes = new WeakMap<MeterProvider, Map<Naming, Mode>>();
 // export every metric twice (and Prometheus refuses a scrape that repeats a
 // metric family).
 function checkModeUnchanged(provider: MeterProvider, resolved: ResolvedOptions): void {
-  const earlier = instrumentModes.get(provider)?.get(resolved.naming);
+  const earlier = providerRecords.get(provider)?.modes.get(resolved.naming);
   if (earlier !== undefined && earlier !== resolved.mode) {
     throw new RangeError(
       `procmeter.registerProcessMetrics(): options.mode is '${resolved.mode}', but procmeter already made '${earlier}' instruments ` +
@@ -131,12 +144,6 @@ function checkModeUnchanged(provider: MeterProvider, resolved: ResolvedOptions):
         `Register with mode '${earlier}', or with another MeterProvider.`,
     );
   }
-}
-
-function rememberMode(provider: MeterProvider, resolved: ResolvedOptions): void {
-  let modes = instrumentModes.get(provider);
-  if (modes === undefined) instrumentModes.set(provider, (modes = new Map()));
-  modes.set(resolved.naming, resolved.mode);
 }
 
 // Only what the mode uses is asked for: an API older than 1.9 has no createGauge().
@@ -276,7 +283,7 @@ function createRegistration(resolved: ResolvedOptions, api: OtelApi, provider: M
     });
   }
 
-  const pushedValues = pushedValuesOn(provider);
+  const { pushedValues } = recordOf(provider);
   const pushers = specs.map((spec) => {
     let last = pushedValues.get(spec.name);
     if (last === undefined) pushedValues.set(spec.name, (last = new Map()));
@@ -343,18 +350,6 @@ export type LastValues = Map<Attributes | undefined, number>;
 
 /** No thread attribute: for the main thread, and for tests. */
 export const mainThreadAttributes: WithThread = (attributes) => attributes;
-
-// Push mode's last reported values, by MeterProvider and instrument name.
-// They outlive a registration: one made after it on the same provider adds
-// to the same SDK storage, and must go on from the totals already added,
-// not add them again.
-const pushedValuesByProvider = new WeakMap<MeterProvider, Map<string, LastValues>>();
-
-function pushedValuesOn(provider: MeterProvider): Map<string, LastValues> {
-  let values = pushedValuesByProvider.get(provider);
-  if (values === undefined) pushedValuesByProvider.set(provider, (values = new Map()));
-  return values;
-}
 
 // Per-isolate series from a worker carry its thread id. The merged attribute
 // objects are made once per thread, so that push mode's last values, which

@@ -32,6 +32,16 @@ static int failures = 0;
     }                                                                         \
   } while (0)
 
+// Waits for a forked child that exits with its failure bits (0: passed).
+static void ExpectChildPassed(pid_t child, const char* what) {
+  int status = 0;
+  waitpid(child, &status, 0);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+    std::fprintf(stderr, "%s: failure bits %d\n", what, WEXITSTATUS(status));
+  }
+}
+
 static bool Statm(const std::string& text, StatmPages* pages) {
   return ParseStatm(text.data(), text.size(), pages);
 }
@@ -149,12 +159,7 @@ static void TestSamplerFollowsFork() {
     if (std::isnan(slots[RESIDENT_MEMORY_BYTES])) bad |= 8;
     _exit(bad);
   }
-  int status = 0;
-  waitpid(child, &status, 0);
-  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
-    std::fprintf(stderr, "child after fork: failure bits %d\n", WEXITSTATUS(status));
-  }
+  ExpectChildPassed(child, "child after fork");
   double again[kSlotCount];
   sampler.Sample(again);
   CHECK(again[THREADS] == 2);
@@ -188,12 +193,7 @@ static void TestForkedChildLeavesReusedFdsAlone() {
     if (slots[OPEN_FDS] != CountFdsByScan() - 1) bad |= 4;
     _exit(bad);
   }
-  int status = 0;
-  waitpid(child, &status, 0);
-  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
-    std::fprintf(stderr, "child reusing fd numbers: failure bits %d\n", WEXITSTATUS(status));
-  }
+  ExpectChildPassed(child, "child reusing fd numbers");
 }
 
 static void TestSamplerAtEmfile() {
@@ -218,12 +218,7 @@ static void TestSamplerAtEmfile() {
     if (slots[MAX_FDS] != 64) bad |= 8;
     _exit(bad);
   }
-  int status = 0;
-  waitpid(child, &status, 0);
-  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
-    std::fprintf(stderr, "child at EMFILE: failure bits %d\n", WEXITSTATUS(status));
-  }
+  ExpectChildPassed(child, "child at EMFILE");
 }
 
 static void TestCloseThenSample() {
