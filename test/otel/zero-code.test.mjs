@@ -20,9 +20,13 @@ const APPS = {
   cjs: ['-r', 'procmeter/register', 'test/fixtures/app.cjs'],
 };
 
-/** Starts `node args` from the repository root; collects its output. */
+/**
+ * Starts `node args` from the repository root; collects its output. With
+ * APP_SECONDS=stdin the app works until the test ends its stdin.
+ */
 function start(args, env) {
-  const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const stdin = env.APP_SECONDS === 'stdin' ? 'pipe' : 'ignore';
+  const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: [stdin, 'pipe', 'pipe'] });
   const output = { stdout: '', stderr: '' };
   child.stdout.setEncoding('utf8').on('data', (d) => (output.stdout += d));
   child.stderr.setEncoding('utf8').on('data', (d) => (output.stderr += d));
@@ -39,9 +43,9 @@ function start(args, env) {
 }
 
 for (const [kind, args] of Object.entries(APPS)) {
-  test(`${kind} app, OTEL_METRICS_EXPORTER=prometheus: metrics served on 127.0.0.1, and the app still ends on its own`, async () => {
+  test(`${kind} app, OTEL_METRICS_EXPORTER=prometheus: metrics served on 127.0.0.1, and the app still ends on its own`, { timeout: 60_000 }, async () => {
     const port = await freePort();
-    const app = start(args, { OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(port), APP_SECONDS: '2' });
+    const app = start(args, { OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(port), APP_SECONDS: 'stdin' });
     const report = JSON.parse(await app.firstLine);
     assert.equal(report.prometheusUrl, `http://127.0.0.1:${port}/metrics`);
     assert.equal(report.owns, true);
@@ -50,6 +54,7 @@ for (const [kind, args] of Object.entries(APPS)) {
       assert.match(text, new RegExp(`^${name}\\{`, 'm'), `${name} in the exposition`);
     }
     assert.equal((await fetch(`http://127.0.0.1:${port}/other`)).status, 404);
+    app.child.stdin.end(); // the app's work stops; the endpoint must not keep the process alive
     const { code, signal } = await app.exited;
     assert.deepEqual({ code, signal }, { code: 0, signal: null }, app.output.stderr);
   });
@@ -106,12 +111,13 @@ test('OTEL_EXPORTER_OTLP_METRICS_ENDPOINT is used as given, and SIGTERM flushes 
   }
 });
 
-test('worker threads inherit the preload, but only the main thread sets up a provider and an endpoint', async () => {
+test('worker threads inherit the preload, but only the main thread sets up a provider and an endpoint', { timeout: 60_000 }, async () => {
   const port = await freePort();
-  const app = start(APPS.cjs, { OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(port), APP_SECONDS: '1.5', APP_WORKERS: '3' });
+  const app = start(APPS.cjs, { OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(port), APP_SECONDS: 'stdin', APP_WORKERS: '3' });
   const report = JSON.parse(await app.firstLine);
   assert.equal(report.prometheusUrl, `http://127.0.0.1:${port}/metrics`);
   assert.match(await (await fetch(report.prometheusUrl)).text(), /^process_cpu_seconds_total\{/m);
+  app.child.stdin.end();
   const { code } = await app.exited;
   assert.equal(code, 0, app.output.stderr);
   // A worker with an endpoint of its own would have found the port taken.
@@ -242,18 +248,20 @@ test('OTEL_METRICS_EXPORTER=none leaves the global MeterProvider to an SDK set u
 
 test('at exit, a collector that does not answer holds the process up for OTEL_METRIC_EXPORT_TIMEOUT at most, not the exporter’s retries', async () => {
   const nobodyListens = await freePort();
-  const started = Date.now();
   const app = start(APPS.cjs, {
     OTEL_METRICS_EXPORTER: 'otlp',
     OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${nobodyListens}`,
     OTEL_METRIC_EXPORT_TIMEOUT: '300',
     APP_SECONDS: '0.2',
   });
+  await app.firstLine; // timed from here: Node's start-up varies with the machine's load
+  const started = Date.now();
   const { code } = await app.exited;
   const elapsedMs = Date.now() - started;
   assert.equal(code, 0, app.output.stderr);
-  // Unbounded, the exporter's retries kept it 8 s and more.
-  assert.ok(elapsedMs < 5000, `the process took ${elapsedMs} ms to end`);
+  // 0.2 s of work and a flush of 0.3 s at most; unbounded, the exporter's
+  // retries kept the process 8 s and more.
+  assert.ok(elapsedMs < 5000, `the process took ${elapsedMs} ms to end after it started`);
 });
 
 test('at exit, the bounded flush does not cut short beforeExit work of the application’s own', async () => {
