@@ -1,8 +1,9 @@
 // One process of the collect() benchmark: brings the process to a target
 // number of open fds, then times every candidate side by side (or, with
-// --bytes, measures JS heap bytes per call). Prints one JSON object.
+// --bytes, measures JS heap bytes per call; with --spaced, times single
+// calls made 12 ms apart, as at collection intervals). Prints one JSON object.
 //
-// usage: node collect-child.mjs --fds N [--bytes] [--rounds R] [--floor build/bench/floor]
+// usage: node collect-child.mjs --fds N [--bytes | --spaced] [--rounds R] [--floor build/bench/floor]
 //          [--floor-v8 build/bench/floor_v8.node]
 import { spawnSync } from 'node:child_process';
 import { closeSync, openSync, readdirSync } from 'node:fs';
@@ -11,13 +12,15 @@ import { parseArgs } from 'node:util';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 
-import { C_FLOOR, SAME_WORK_FLOOR, measureSideBySide } from './lib/stats.mjs';
+import { C_FLOOR, SAME_WORK_FLOOR, measureSideBySide, measureSpaced } from './lib/stats.mjs';
 
 const require = createRequire(import.meta.url);
+const SPACED_PAUSE_MS = 12;
 const { values: args } = parseArgs({
   options: {
     fds: { type: 'string' },
     bytes: { type: 'boolean' },
+    spaced: { type: 'boolean' },
     rounds: { type: 'string', default: '15' },
     floor: { type: 'string' },
     'floor-v8': { type: 'string' },
@@ -34,6 +37,8 @@ const { SLOT_COUNT } = procmeter._internals.layout;
 // the C floor, through one N-API call.
 const core = require('../build/Release/procmeter_core.node');
 const coreSlots = new Float64Array(SLOT_COUNT);
+// What collect(into) does before it copies the slots into the snapshot object.
+const nativeSample = procmeter._internals.sampler.sample;
 core.attach(coreSlots);
 const promClient = require('prom-client');
 
@@ -66,24 +71,27 @@ const defaultRegistry = promClientDefaultRegistry();
 // between the other candidates (so that it meets the machine at the same
 // speed they do), with as many open fds and threads as this process
 // (getrusage sums over threads). It times its own loop.
-function timeFloor(calls) {
-  const floorArgs = [String(openFds + 1), String(threads), String(calls), '1'];
+function runFloor(calls, samples, pauseMs = 0) {
+  const floorArgs = [String(openFds + 1), String(threads), String(calls), String(samples), String(pauseMs)];
   const run = spawnSync(args.floor, floorArgs, { encoding: 'utf8' });
   if (run.status !== 0) throw new Error(`${args.floor} ${floorArgs.join(' ')} failed:\n${run.stderr}`);
   const report = JSON.parse(run.stdout);
   if (report.openFds !== openFds) throw new Error(`the floor had ${report.openFds} open fds, this process ${openFds}`);
-  return report.nsPerOp[0];
+  return report.nsPerOp;
 }
-const cFloorCandidates = args.floor ? [{ name: C_FLOOR, time: timeFloor }] : [];
+const cFloorCandidates = args.floor
+  ? [{ name: C_FLOOR, time: (calls) => runFloor(calls, 1)[0], spaced: (samples, pauseMs) => runFloor(1, samples, pauseMs) }]
+  : [];
 
 // bench/floor-v8.cc: C++ loops of the same work in this process, 1,000
-// snapshots per call.
+// snapshots per call (one when calls are spaced out).
 const floorV8 = args['floor-v8'] ? require(args['floor-v8']) : undefined;
+const loopOps = args.spaced ? 1 : 1000;
 const floorCandidates = floorV8
   ? [
-      { name: SAME_WORK_FLOOR, fn: () => floorV8.sameWork(1000), opsPerCall: 1000 },
-      { name: 'the syscalls alone (C++ loop in this process)', fn: () => floorV8.syscalls(1000), opsPerCall: 1000 },
-      { name: 'V8 heap statistics calls alone (C++ loop)', fn: () => floorV8.heap(1000), opsPerCall: 1000 },
+      { name: SAME_WORK_FLOOR, fn: () => floorV8.sameWork(loopOps), opsPerCall: loopOps },
+      { name: 'the syscalls alone (C++ loop in this process)', fn: () => floorV8.syscalls(loopOps), opsPerCall: loopOps },
+      { name: 'V8 heap statistics calls alone (C++ loop)', fn: () => floorV8.heap(loopOps), opsPerCall: loopOps },
     ]
   : [];
 
@@ -91,6 +99,7 @@ const candidates = [
   ...cFloorCandidates,
   { name: 'procmeter collect(into)', fn: () => procmeter.collect(into) },
   { name: 'procmeter collect()', fn: () => procmeter.collect() },
+  { name: 'procmeter native sample alone (slots filled, no snapshot object)', fn: () => nativeSample() },
   { name: 'procmeter process part (procmeter_core sample())', fn: () => core.sample() },
   { name: 'procmeter fallback sample', fn: () => fallbackSampler.sample() },
   ...floorCandidates,
@@ -145,6 +154,11 @@ if (args.bytes) {
     bytes[candidate.name] = perCall.length > 0 ? Math.min(...perCall) : null;
   }
   result = { openFds, threads, bytesPerCall: bytes };
+} else if (args.spaced) {
+  // Reading the clock around a call costs too when the caches are cold.
+  const timerAlone = { name: 'nothing: the clock read around an empty call', fn: () => undefined };
+  const spaced = await measureSpaced([...candidates, timerAlone], { rounds: Number(args.rounds), pauseMs: SPACED_PAUSE_MS });
+  result = { openFds, threads, pauseMs: SPACED_PAUSE_MS, timings: spaced };
 } else {
   result = { openFds, threads, timings: await measureSideBySide(candidates, { rounds: Number(args.rounds) }) };
 }

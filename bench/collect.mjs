@@ -6,9 +6,11 @@
 // statistics calls that collect() also makes, in a C++ loop inside the same
 // Node process),
 // prom-client 15's collectors and Node built-ins, all in this one run.
-// Prints a table and writes bench/results/collect.json.
+// Then, at the fewest fds, single calls 12 ms apart: what one call costs at
+// collection intervals, with cold caches. Prints the tables and writes
+// bench/results/collect.json.
 //
-// Options: --rounds N (default 15), --fds 10,1000,10000
+// Options: --rounds N (default 15), --spaced-rounds N (default 100), --fds 10,1000,10000
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -19,7 +21,11 @@ import { C_FLOOR, SAME_WORK_FLOOR, formatNs, pairedRatio } from './lib/stats.mjs
 
 const benchDir = fileURLToPath(new URL('.', import.meta.url));
 const { values: args } = parseArgs({
-  options: { rounds: { type: 'string', default: '15' }, fds: { type: 'string', default: '10,1000,10000' } },
+  options: {
+    rounds: { type: 'string', default: '15' },
+    'spaced-rounds': { type: 'string', default: '100' },
+    fds: { type: 'string', default: '10,1000,10000' },
+  },
 });
 const fdTargets = args.fds.split(',').map(Number);
 
@@ -74,6 +80,11 @@ for (const fds of fdTargets) {
   });
 }
 
+process.stderr.write(`measuring single calls 12 ms apart at ${fdTargets[0]} open fds...\n`);
+const spaced = run(process.execPath, [
+  'collect-child.mjs', '--fds', String(fdTargets[0]), '--spaced', '--rounds', args['spaced-rounds'], '--floor', floorBinary, '--floor-v8', floorV8Addon,
+]);
+
 const names = rows[0].candidates.map((c) => c.name);
 const header = ['candidate', ...rows.flatMap((r) => [`${r.openFds} fds`, 'x floor']), 'B/call'];
 const table = names.map((name) => {
@@ -114,6 +125,17 @@ const goals = {
 console.log();
 for (const [goal, value] of Object.entries(goals)) console.log(`${goal}: ${JSON.stringify(value)}`);
 
+// Spaced calls are timed one by one, each candidate after its own pause:
+// ratios of medians, not round by round.
+const spacedFloor = spaced.timings.find((t) => t.name === C_FLOOR).nsPerOp;
+const spacedSameWork = spaced.timings.find((t) => t.name === SAME_WORK_FLOOR).nsPerOp;
+console.log(`\nSingle calls ${spaced.pauseMs} ms apart (medians of ${args['spaced-rounds']}), at ${spaced.openFds} open fds:\n`);
+console.log('| candidate | one call | x floor | x same-work floor |');
+console.log('|---|--:|--:|--:|');
+for (const t of spaced.timings) {
+  console.log(`| ${t.name} | ${formatNs(t.nsPerOp)} | ${(t.nsPerOp / spacedFloor).toFixed(2)} | ${(t.nsPerOp / spacedSameWork).toFixed(2)} |`);
+}
+
 mkdirSync(`${benchDir}results`, { recursive: true });
 const output = {
   benchmark: 'collect',
@@ -124,6 +146,7 @@ const output = {
   rounds: Number(args.rounds),
   goals,
   rows,
+  spaced: { openFds: spaced.openFds, pauseMs: spaced.pauseMs, rounds: Number(args['spaced-rounds']), timings: spaced.timings },
 };
 writeFileSync(`${benchDir}results/collect.json`, `${JSON.stringify(output, null, 2)}\n`);
 console.log(`\nwritten to bench/results/collect.json`);

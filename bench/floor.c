@@ -5,7 +5,10 @@
 // getrusage(RUSAGE_SELF) sums over every thread of the process, so the
 // floor starts as many (idle) threads as the Node process it is compared with.
 //
-// usage: floor <target open fds> <threads> <calls per sample> <samples>
+// With a pause, each sample first sleeps that long: the cost of a call at
+// collection intervals, when the caches (and, on a VM, the vCPU) are cold.
+//
+// usage: floor <target open fds> <threads> <calls per sample> <samples> [pause ms]
 // prints: {"openFds":N,"threads":T,"nsPerOp":[sample, ...]}
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -34,14 +37,15 @@ static double now_ns(void) {
 }
 
 int main(int argc, char** argv) {
-  if (argc != 5) {
-    fprintf(stderr, "usage: floor <target open fds> <threads> <calls per sample> <samples>\n");
+  if (argc != 5 && argc != 6) {
+    fprintf(stderr, "usage: floor <target open fds> <threads> <calls per sample> <samples> [pause ms]\n");
     return 2;
   }
   const long target_fds = atol(argv[1]);
   const long threads = atol(argv[2]);
   const long calls = atol(argv[3]);
   const long samples = atol(argv[4]);
+  const long pause_ms = argc == 6 ? atol(argv[5]) : 0;
   for (long t = 1; t < threads; ++t) {
     pthread_t thread;
     if (pthread_create(&thread, NULL, idle_thread, NULL) != 0) {
@@ -75,6 +79,10 @@ int main(int argc, char** argv) {
   fstat(fds.task_dir, &task_st);
   printf("{\"openFds\":%ld,\"threads\":%ld,\"nsPerOp\":[", open_fds - 1, (long)task_st.st_nlink - 2);
   for (long s = 0; s < samples; ++s) {
+    if (pause_ms > 0) {
+      const struct timespec interval = {pause_ms / 1000, (pause_ms % 1000) * 1000000L};
+      nanosleep(&interval, NULL);
+    }
     const double start = now_ns();
     for (long i = 0; i < calls; ++i) {
       double out[16];

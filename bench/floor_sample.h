@@ -28,12 +28,6 @@ static inline struct floor_fds floor_open(void) {
   return fds;
 }
 
-static inline void floor_close(struct floor_fds fds) {
-  close(fds.statm);
-  close(fds.fd_dir);
-  close(fds.task_dir);
-}
-
 static inline uint64_t floor_parse_u64(const char** p, const char* end) {
   uint64_t v = 0;
   while (*p < end && **p == ' ') ++*p;

@@ -56,6 +56,33 @@ export async function measureSideBySide(candidates, { rounds, targetSampleMs = 2
 }
 
 /**
+ * Single calls at collection intervals: in every round, each candidate in
+ * turn waits `pauseMs` (the event loop idle, as between collections) and
+ * then has one call timed. What a service pays per collection, with cold
+ * caches, where measureSideBySide() times calls back to back. Returns, per
+ * candidate, the median ns per call and the samples. A candidate that
+ * times itself elsewhere gives spaced(rounds, pauseMs), returning the
+ * samples, instead of fn.
+ */
+export async function measureSpaced(candidates, { rounds, pauseMs }) {
+  const sleep = () => new Promise((resolve) => setTimeout(resolve, pauseMs));
+  const samples = new Map(candidates.map((c) => [c.name, []]));
+  for (const candidate of candidates) {
+    if (candidate.spaced) samples.set(candidate.name, candidate.spaced(rounds, pauseMs));
+    else await (candidate.async ? timeAsync(candidate.fn, 20) : timeSync(candidate.fn, 200)); // optimised, as in a service
+  }
+  for (let round = 0; round < rounds; round++) {
+    for (const candidate of candidates) {
+      if (candidate.spaced) continue;
+      await sleep();
+      const ns = await (candidate.async ? timeAsync(candidate.fn, 1) : timeSync(candidate.fn, 1));
+      samples.get(candidate.name).push(ns);
+    }
+  }
+  return candidates.map((c) => ({ name: c.name, nsPerOp: median(samples.get(c.name)), samples: samples.get(c.name) }));
+}
+
+/**
  * The median over rounds of a's time / b's time in the same round: two
  * candidates measured side by side, compared where the machine ran at one
  * speed, which the ratio of two medians over a drifting run is not.
