@@ -10,8 +10,11 @@
 // OTEL_METRIC_EXPORT_TIMEOUT, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,
 // OTEL_EXPORTER_PROMETHEUS_HOST (default 127.0.0.1) and _PORT (default
 // 9464), OTEL_SDK_DISABLED, and PROCMETER_NAMING (prometheus | semconv).
-// Invalid settings throw at startup, before the application runs. Does
-// nothing in worker threads.
+// An invalid setting never stops the application: it is reported as a
+// process warning (PROCMETER_INVALID_SETTING) naming the variable, and its
+// default is used (or the exporter that needed it left out), as the
+// OpenTelemetry SDK does with the same variables. Does nothing in worker
+// threads.
 import { flushOnExit, startFromEnvironment, type ZeroCodeStart } from './otel';
 
 export const started: ZeroCodeStart = startFromEnvironment();

@@ -27,89 +27,117 @@ export interface EnvironmentSettings {
   readonly exitFlushTimeoutMs: number;
   readonly prometheusHost: string;
   readonly prometheusPort: number;
+  /**
+   * What was wrong with the variables, one message each, naming the
+   * variable and what was done instead (a default, or an exporter left out).
+   */
+  readonly invalid: readonly string[];
 }
 
-function positiveInteger(env: NodeJS.ProcessEnv, name: string, fallback: number, max = 2 ** 31 - 1): number {
-  const raw = env[name]?.trim();
-  if (!raw) return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0 || value > max) {
-    throw new RangeError(`procmeter/register: ${name} must be a positive integer up to ${max}; got '${raw}'`);
-  }
-  return value;
-}
-
-/** Reads and validates the environment variables the zero-code start uses. */
+/**
+ * Reads the environment variables the zero-code start uses. An invalid
+ * value does not stop the start: as the OpenTelemetry SDK does with the same
+ * variables, it is reported (in `invalid`) and replaced by its default, or,
+ * where nothing could stand in for it (an unknown exporter, an OTLP endpoint
+ * or protocol procmeter cannot send to), what needed it is left out. A
+ * service that already sets a value the SDK tolerates must not fail to
+ * start because procmeter was added.
+ */
 export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): EnvironmentSettings {
+  const invalid: string[] = [];
+  // The value of `name`, or undefined when it is unset or invalid.
+  const positiveInteger = (name: string, fallback: number, max = 2 ** 31 - 1): number | undefined => {
+    const raw = env[name]?.trim();
+    if (!raw) return undefined;
+    const value = Number(raw);
+    if (Number.isInteger(value) && value > 0 && value <= max) return value;
+    invalid.push(`${name} must be a positive integer up to ${max}; got '${raw}', using ${fallback}`);
+    return undefined;
+  };
+
   // The OpenTelemetry default for OTEL_METRICS_EXPORTER is otlp.
   const exporterList = (env['OTEL_METRICS_EXPORTER'] ?? '').trim() || 'otlp';
-  const exporters = [...new Set(exporterList.split(',').map((e) => e.trim()).filter(Boolean))];
-  for (const exporter of exporters) {
-    if (!(EXPORTERS as readonly string[]).includes(exporter)) {
-      throw new RangeError(
-        `procmeter/register: OTEL_METRICS_EXPORTER lists '${exporter}'; accepted: ${EXPORTERS.join(', ')} (comma-separated)`,
-      );
-    }
+  const listed = [...new Set(exporterList.split(',').map((e) => e.trim()).filter(Boolean))];
+  const known = listed.filter((exporter): exporter is ExporterName => (EXPORTERS as readonly string[]).includes(exporter));
+  for (const exporter of listed.filter((e) => !(known as string[]).includes(e))) {
+    invalid.push(`OTEL_METRICS_EXPORTER lists '${exporter}', which is left out; accepted: ${EXPORTERS.join(', ')} (comma-separated)`);
   }
-  const naming = (env['PROCMETER_NAMING'] ?? '').trim() || 'prometheus';
-  if (!(NAMINGS as readonly string[]).includes(naming)) {
-    throw new RangeError(`procmeter/register: PROCMETER_NAMING must be one of ${NAMINGS.join(', ')}; got '${naming}'`);
-  }
-  const active = exporters.includes('none') ? [] : (exporters as ExporterName[]);
+  const rawNaming = (env['PROCMETER_NAMING'] ?? '').trim() || 'prometheus';
+  const namingKnown = (NAMINGS as readonly string[]).includes(rawNaming);
+  if (!namingKnown) invalid.push(`PROCMETER_NAMING must be one of ${NAMINGS.join(', ')}; got '${rawNaming}', using prometheus`);
+  let active = known.includes('none') ? [] : known;
   // Checked only when OTLP is what is exported: these variables are often
   // set for traces (to grpc, say) in a process whose metrics are scraped.
-  const otlp = active.includes('otlp');
-  // The metrics endpoint, when set, replaces the generic one, which is then
-  // left to the other signals and not checked.
-  if (otlp) checkEndpoint(env, env['OTEL_EXPORTER_OTLP_METRICS_ENDPOINT']?.trim() ? 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT' : 'OTEL_EXPORTER_OTLP_ENDPOINT');
-  const exportTimeoutMs = positiveInteger(env, 'OTEL_METRIC_EXPORT_TIMEOUT', 30_000);
+  let otlpProtocol: EnvironmentSettings['otlpProtocol'] = 'http/json';
+  if (active.includes('otlp')) {
+    // The metrics endpoint, when set, replaces the generic one, which is then
+    // left to the other signals and not checked.
+    const endpointVariable = env['OTEL_EXPORTER_OTLP_METRICS_ENDPOINT']?.trim() ? 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT' : 'OTEL_EXPORTER_OTLP_ENDPOINT';
+    const protocol = readOtlpProtocol(env);
+    const problem = checkEndpoint(env, endpointVariable) ?? protocol.problem;
+    if (problem === undefined) {
+      otlpProtocol = protocol.value;
+    } else {
+      // Metrics sent where the user did not mean them, or in a form the
+      // receiver cannot read, help nobody: no OTLP export at all.
+      invalid.push(`${problem}; metrics are not exported over OTLP`);
+      active = active.filter((exporter) => exporter !== 'otlp');
+    }
+  }
+  const exportTimeoutMs = positiveInteger('OTEL_METRIC_EXPORT_TIMEOUT', DEFAULT_EXPORT_TIMEOUT_MS);
   return {
     sdkDisabled: (env['OTEL_SDK_DISABLED'] ?? '').trim().toLowerCase() === 'true',
     exporters: active,
-    otlpProtocol: otlp ? otlpProtocol(env) : 'http/json',
-    naming: naming as Naming,
-    exportIntervalMs: positiveInteger(env, 'OTEL_METRIC_EXPORT_INTERVAL', 60_000),
-    exportTimeoutMs,
+    otlpProtocol,
+    naming: namingKnown ? (rawNaming as Naming) : 'prometheus',
+    exportIntervalMs: positiveInteger('OTEL_METRIC_EXPORT_INTERVAL', DEFAULT_EXPORT_INTERVAL_MS) ?? DEFAULT_EXPORT_INTERVAL_MS,
+    exportTimeoutMs: exportTimeoutMs ?? DEFAULT_EXPORT_TIMEOUT_MS,
     // Exporting at exit to a collector that does not answer would hold the
     // process up through the exporter's retries (8 s and more): at most
     // OTEL_METRIC_EXPORT_TIMEOUT when set, else 2 s.
-    exitFlushTimeoutMs: env['OTEL_METRIC_EXPORT_TIMEOUT']?.trim() ? exportTimeoutMs : DEFAULT_EXIT_FLUSH_TIMEOUT_MS,
+    exitFlushTimeoutMs: exportTimeoutMs ?? DEFAULT_EXIT_FLUSH_TIMEOUT_MS,
     // A metrics endpoint stays on the loopback interface unless asked.
     prometheusHost: (env['OTEL_EXPORTER_PROMETHEUS_HOST'] ?? '').trim() || '127.0.0.1',
-    prometheusPort: positiveInteger(env, 'OTEL_EXPORTER_PROMETHEUS_PORT', 9464, 65535),
+    prometheusPort: positiveInteger('OTEL_EXPORTER_PROMETHEUS_PORT', DEFAULT_PROMETHEUS_PORT, 65535) ?? DEFAULT_PROMETHEUS_PORT,
+    invalid,
   };
 }
 
+// The OpenTelemetry defaults, and procmeter's for the flush at exit.
+const DEFAULT_EXPORT_INTERVAL_MS = 60_000;
+const DEFAULT_EXPORT_TIMEOUT_MS = 30_000;
+const DEFAULT_PROMETHEUS_PORT = 9464;
 const DEFAULT_EXIT_FLUSH_TIMEOUT_MS = 2_000;
 
 // The exporter would take a URL without a scheme ('collector:4318') and
 // fail at every export, or ignore one it cannot parse: say so at the start.
-function checkEndpoint(env: NodeJS.ProcessEnv, variable: string): void {
+function checkEndpoint(env: NodeJS.ProcessEnv, variable: string): string | undefined {
   const raw = env[variable]?.trim();
-  if (!raw) return;
+  if (!raw) return undefined;
   let protocol: string | undefined;
   try {
     protocol = new URL(raw).protocol;
   } catch {
     protocol = undefined;
   }
-  if (protocol !== 'http:' && protocol !== 'https:') {
-    throw new RangeError(`procmeter/register: ${variable} must be an http:// or https:// URL (e.g. http://collector:4318); got '${raw}'`);
-  }
+  if (protocol === 'http:' || protocol === 'https:') return undefined;
+  return `${variable} must be an http:// or https:// URL (e.g. http://collector:4318); got '${raw}'`;
 }
 
 // The OTLP exporter procmeter uses speaks OTLP/HTTP with JSON bodies, which
 // the Collector's OTLP receiver accepts as well as protobuf ones. gRPC is
-// another wire protocol altogether: asking for it is an error, not a
-// silent JSON export to a gRPC port.
-function otlpProtocol(env: NodeJS.ProcessEnv): EnvironmentSettings['otlpProtocol'] {
+// another wire protocol altogether: JSON sent to a gRPC port would fail at
+// every export.
+function readOtlpProtocol(env: NodeJS.ProcessEnv): { value: EnvironmentSettings['otlpProtocol']; problem?: string } {
   const variable = env['OTEL_EXPORTER_OTLP_METRICS_PROTOCOL']?.trim() ? 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL' : 'OTEL_EXPORTER_OTLP_PROTOCOL';
   const protocol = (env[variable] ?? '').trim() || 'http/json';
-  if (protocol === 'http/json' || protocol === 'http/protobuf') return protocol;
-  throw new RangeError(
-    `procmeter/register: ${variable} is '${protocol}'; the zero-code start exports OTLP over HTTP ('http/json', or ` +
-      "'http/protobuf', sent as JSON). For gRPC, set up the OpenTelemetry SDK with a gRPC exporter and call registerProcessMetrics().",
-  );
+  if (protocol === 'http/json' || protocol === 'http/protobuf') return { value: protocol };
+  return {
+    value: 'http/json',
+    problem:
+      `${variable} is '${protocol}'; the zero-code start exports OTLP over HTTP ('http/json', or 'http/protobuf', sent as JSON). ` +
+      'For gRPC, set up the OpenTelemetry SDK with a gRPC exporter and call registerProcessMetrics()',
+  };
 }
 
 type Api = typeof import('@opentelemetry/api');
@@ -141,9 +169,15 @@ function withoutOwnProvider(settings: EnvironmentSettings, metrics: ProcessMetri
   return { settings, ownsMeterProvider: false, prometheusUrl: Promise.resolve(undefined), metrics, shutdown: async () => metrics?.shutdown() };
 }
 
-/** Sets everything up from the environment. Throws on invalid settings. */
+/**
+ * Sets everything up from the environment. Invalid settings are reported as
+ * process warnings (code PROCMETER_INVALID_SETTING), in the main thread.
+ */
 export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): ZeroCodeStart {
   const settings = settingsFromEnvironment(env);
+  if (isMainThread && !settings.sdkDisabled) {
+    for (const message of settings.invalid) process.emitWarning(`procmeter/register: ${message}`, { code: 'PROCMETER_INVALID_SETTING' });
+  }
   if (settings.sdkDisabled || !isMainThread) {
     // Worker threads inherit the -r / --import preload. A provider of their
     // own would mean an exporter per thread (and a second server on the

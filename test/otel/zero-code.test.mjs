@@ -181,25 +181,54 @@ test('with the application’s own global MeterProvider, procmeter only adds its
   }
 });
 
-test('invalid settings stop the start with an error naming the variable', async () => {
-  for (const [env, message] of [
-    [{ OTEL_METRICS_EXPORTER: 'zipkin' }, /OTEL_METRICS_EXPORTER lists 'zipkin'; accepted: otlp, prometheus, console, none/],
-    [{ OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: 'http' }, /OTEL_EXPORTER_PROMETHEUS_PORT must be a positive integer/],
-    [{ PROCMETER_NAMING: 'otel' }, /PROCMETER_NAMING must be one of prometheus, semconv; got 'otel'/],
-    [{ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }, /OTEL_EXPORTER_OTLP_PROTOCOL is 'grpc'; the zero-code start exports OTLP over HTTP/],
+test('an invalid setting is reported, naming the variable, and replaced by its default (or what needed it left out)', () => {
+  const { settingsFromEnvironment } = require('../../dist/cjs/otel/index.js');
+  const defaults = settingsFromEnvironment({});
+  assert.deepEqual(defaults.invalid, []);
+  for (const [env, message, expected] of [
+    [{ OTEL_METRICS_EXPORTER: 'prometheus,zipkin' }, /OTEL_METRICS_EXPORTER lists 'zipkin', which is left out; accepted: otlp, prometheus, console, none/, { exporters: ['prometheus'] }],
+    [{ OTEL_METRICS_EXPORTER: 'zipkin' }, /OTEL_METRICS_EXPORTER lists 'zipkin'/, { exporters: [] }],
+    [{ OTEL_EXPORTER_PROMETHEUS_PORT: 'http' }, /OTEL_EXPORTER_PROMETHEUS_PORT must be a positive integer up to 65535; got 'http', using 9464/, { prometheusPort: 9464 }],
+    [{ OTEL_EXPORTER_PROMETHEUS_PORT: '70000' }, /OTEL_EXPORTER_PROMETHEUS_PORT must be a positive integer/, { prometheusPort: 9464 }],
+    [{ OTEL_METRIC_EXPORT_INTERVAL: '30s' }, /OTEL_METRIC_EXPORT_INTERVAL must be a positive integer .*got '30s', using 60000/, { exportIntervalMs: 60_000 }],
+    [{ OTEL_METRIC_EXPORT_TIMEOUT: '-1' }, /OTEL_METRIC_EXPORT_TIMEOUT must be a positive integer/, { exportTimeoutMs: 30_000 }],
+    [{ PROCMETER_NAMING: 'otel' }, /PROCMETER_NAMING must be one of prometheus, semconv; got 'otel', using prometheus/, { naming: 'prometheus' }],
+    [{ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }, /OTEL_EXPORTER_OTLP_PROTOCOL is 'grpc'; the zero-code start exports OTLP over HTTP.*; metrics are not exported over OTLP/, { exporters: [] }],
     [
-      { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'thrift' },
+      { OTEL_METRICS_EXPORTER: 'otlp,console', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'thrift' },
       /OTEL_EXPORTER_OTLP_METRICS_PROTOCOL is 'thrift'/,
+      { exporters: ['console'] },
     ],
     // Without a scheme the exporter would fail at every export, silently.
-    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }, /OTEL_EXPORTER_OTLP_ENDPOINT must be an http:\/\/ or https:\/\/ URL .*got 'collector:4318'/],
-    [{ OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'not a url' }, /OTEL_EXPORTER_OTLP_METRICS_ENDPOINT must be an http:\/\/ or https:\/\/ URL/],
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }, /OTEL_EXPORTER_OTLP_ENDPOINT must be an http:\/\/ or https:\/\/ URL .*got 'collector:4318'; metrics are not exported over OTLP/, { exporters: [] }],
+    [{ OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'not a url' }, /OTEL_EXPORTER_OTLP_METRICS_ENDPOINT must be an http:\/\/ or https:\/\/ URL/, { exporters: [] }],
   ]) {
-    const app = start(APPS.cjs, env);
-    const { code } = await app.exited;
-    assert.notEqual(code, 0);
-    assert.match(app.output.stderr, message);
+    const settings = settingsFromEnvironment(env);
+    assert.equal(settings.invalid.length, 1, `${JSON.stringify(env)}: ${settings.invalid.join(' | ')}`);
+    assert.match(settings.invalid[0], message);
+    assert.deepEqual({ ...settings, ...expected, invalid: [] }, { ...defaults, ...expected }, JSON.stringify(env));
+    assert.deepEqual(Object.fromEntries(Object.keys(expected).map((key) => [key, settings[key]])), expected, JSON.stringify(env));
   }
+});
+
+test('an app started with invalid settings runs, with a warning per setting, on the defaults', async () => {
+  const port = await freePort();
+  const app = start(APPS.cjs, {
+    OTEL_METRICS_EXPORTER: 'prometheus,zipkin',
+    OTEL_EXPORTER_PROMETHEUS_PORT: String(port),
+    PROCMETER_NAMING: 'otel',
+    APP_SECONDS: 'stdin',
+  });
+  const report = JSON.parse(await app.firstLine);
+  assert.equal(report.prometheusUrl, `http://127.0.0.1:${port}/metrics`);
+  // The default naming, prometheus.
+  assert.match(await (await fetch(report.prometheusUrl)).text(), /^process_cpu_seconds_total\{/m);
+  app.child.stdin.end();
+  assert.equal((await app.exited).code, 0, app.output.stderr);
+  const warnings = app.output.stderr.match(/\[PROCMETER_INVALID_SETTING\] Warning: procmeter\/register: [^\n]*/g) ?? [];
+  assert.equal(warnings.length, 2, app.output.stderr);
+  assert.match(warnings.join('\n'), /OTEL_METRICS_EXPORTER lists 'zipkin'/);
+  assert.match(warnings.join('\n'), /PROCMETER_NAMING must be one of prometheus, semconv; got 'otel'/);
 });
 
 test('OTLP settings are not checked when OTLP is not exported (OTEL_EXPORTER_OTLP_PROTOCOL=grpc set for traces, say)', async () => {
@@ -220,8 +249,8 @@ test('the generic OTLP endpoint is not checked when the metrics endpoint replace
   const { settingsFromEnvironment } = require('../../dist/cjs/otel/index.js');
   // Set for other signals, in a form only some exporters take: not procmeter's concern.
   const env = { OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4317', OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'http://collector:4318/v1/metrics' };
-  assert.deepEqual(settingsFromEnvironment(env).exporters, ['otlp']);
-  assert.throws(() => settingsFromEnvironment({ ...env, OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: '' }), /OTEL_EXPORTER_OTLP_ENDPOINT must be an http:\/\/ or https:\/\/ URL/);
+  assert.deepEqual(settingsFromEnvironment(env), { ...settingsFromEnvironment({}), exporters: ['otlp'], invalid: [] });
+  assert.match(settingsFromEnvironment({ ...env, OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: '' }).invalid.join(), /OTEL_EXPORTER_OTLP_ENDPOINT must be an http:\/\/ or https:\/\/ URL/);
 });
 
 test('OTEL_SDK_DISABLED=true: the zero-code start sets up nothing', async () => {
