@@ -251,7 +251,15 @@ export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): Zero
       });
       server = endpoint;
       prometheusUrl = new Promise((resolve) => {
-        endpoint.once('error', (error) => {
+        let listening = false;
+        // Always listened for: a server emits 'error' also after it is up
+        // (a failed accept(), out of fds, say), and an 'error' event nobody
+        // listens for would end the application.
+        endpoint.on('error', (error) => {
+          if (listening) {
+            debug('metrics endpoint error: %o', error);
+            return;
+          }
           process.emitWarning(
             `procmeter: cannot serve metrics on ${settings.prometheusHost}:${settings.prometheusPort}: ${error.message}`,
             { code: 'PROCMETER_PROMETHEUS_LISTEN' },
@@ -259,6 +267,7 @@ export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): Zero
           resolve(undefined);
         });
         endpoint.listen(settings.prometheusPort, settings.prometheusHost, () => {
+          listening = true;
           const address = endpoint.address();
           const port = typeof address === 'object' && address ? address.port : settings.prometheusPort;
           const host = settings.prometheusHost.includes(':') ? `[${settings.prometheusHost}]` : settings.prometheusHost;

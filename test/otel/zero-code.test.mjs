@@ -309,6 +309,32 @@ test('at exit, the bounded flush does not cut short beforeExit work of the appli
   assert.match(app.output.stdout, /app done/);
 });
 
+test('an error on the metrics endpoint once it is up (a failed accept) does not end the application', async () => {
+  const port = await freePort();
+  const app = start(
+    [
+      '-e',
+      `const http = require('node:http');
+       // Keeps the server procmeter makes (unref'd, it is not among the active handles).
+       const createServer = http.createServer;
+       let server;
+       http.createServer = (...args) => (server = createServer(...args));
+       const { started } = require('procmeter/register');
+       started.prometheusUrl.then(async (url) => {
+         // What Node does when accept() fails on a listening server (lib/net.js):
+         // unheard, the second one would end the process.
+         for (let i = 0; i < 2; i++) server.emit('error', Object.assign(new Error('accept EMFILE'), { code: 'EMFILE', syscall: 'accept' }));
+         const text = await (await fetch(url)).text();
+         console.log(JSON.stringify({ url, served: /^process_cpu_seconds_total\\{/m.test(text) }));
+       });`,
+    ],
+    { OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(port) },
+  );
+  assert.deepEqual(JSON.parse(await app.firstLine), { url: `http://127.0.0.1:${port}/metrics`, served: true });
+  assert.equal((await app.exited).code, 0, app.output.stderr);
+  assert.doesNotMatch(app.output.stderr, /PROCMETER_PROMETHEUS_LISTEN/, 'a failed accept is not a failed listen');
+});
+
 test('SIGINT is left alone: it stops a busy application at once, as without procmeter', async () => {
   const port = await freePort();
   const app = start(
