@@ -201,7 +201,28 @@ export function procmeterMeter(provider: MeterProvider): Meter {
   return provider.getMeter(METER_NAME, packageVersion());
 }
 
+// What a registration holds beyond its instruments (the process-metrics
+// claim, the event-loop histogram, the GC pause sink): given back by its
+// shutdown(), or at once when a MeterProvider of the application's throws
+// while the instruments are made, so that a failed registration does not
+// keep the claim from other threads for good.
+type Held = (() => void)[];
+
+function releaseHeld(held: Held): void {
+  for (const release of held.splice(0).reverse()) release();
+}
+
 function createRegistration(resolved: ResolvedOptions, api: OtelApi, provider: MeterProvider): ProcessMetricsHandle {
+  const held: Held = [];
+  try {
+    return buildRegistration(resolved, api, provider, held);
+  } catch (error) {
+    releaseHeld(held);
+    throw error;
+  }
+}
+
+function buildRegistration(resolved: ResolvedOptions, api: OtelApi, provider: MeterProvider, held: Held): ProcessMetricsHandle {
   const meter = checkedMeter(provider, resolved);
   const catalog = catalogFor(resolved.naming, resolved.eventLoopDelayStddev);
   const groups = resolved.metricGroups;
@@ -211,9 +232,11 @@ function createRegistration(resolved: ResolvedOptions, api: OtelApi, provider: M
   // or update, not before: one whose collections never come (a no-op
   // provider, say) must not keep the others from reporting.
   const claim = groups.has('process') ? claimProcessMetrics() : undefined;
+  if (claim) held.push(() => claim.release());
   let ownsProcess = false;
   const specs = catalog.metrics.filter((s) => groups.has(s.group));
   const eventLoop = groups.has('eventLoop') ? new EventLoopMonitor(resolved.eventLoopDelayResolutionMs, resolved.eventLoopDelayStddev) : undefined;
+  if (eventLoop) held.push(() => eventLoop.stop());
   void eventLoop?.probeLag(); // so the first collection has a lag to report
   const snapshot = createSnapshot();
   const read = (): Reading => ({
@@ -223,7 +246,6 @@ function createRegistration(resolved: ResolvedOptions, api: OtelApi, provider: M
     nowSeconds: Date.now() / 1000,
   });
 
-  let removePauseSink: (() => void) | undefined;
   if (groups.has('gc')) {
     const spec = catalog.gcDuration;
     const histogram: Histogram = meter.createHistogram(spec.name, {
@@ -232,15 +254,11 @@ function createRegistration(resolved: ResolvedOptions, api: OtelApi, provider: M
       advice: { explicitBucketBoundaries: [...resolved.gcDurationBuckets] },
     });
     const attributesByKind = spec.attributesByKind.map((a) => withThread(a, false));
-    removePauseSink = addPauseSink((kind, seconds) => histogram.record(seconds, attributesByKind[kind]));
+    held.push(addPauseSink((kind, seconds) => histogram.record(seconds, attributesByKind[kind])));
   }
 
   let stopped = false;
-  const stopCommon = () => {
-    eventLoop?.stop();
-    removePauseSink?.();
-    claim?.release();
-  };
+  const stopCommon = () => releaseHeld(held);
 
   // The handle's shape in both modes; reportsProcessMetrics follows the claim.
   const handle = (methods: Pick<ProcessMetricsHandle, 'update' | 'countRequest' | 'middleware' | 'shutdown'>): ProcessMetricsHandle => ({
@@ -277,7 +295,11 @@ function createRegistration(resolved: ResolvedOptions, api: OtelApi, provider: M
       shutdown() {
         if (stopped) return;
         stopped = true;
-        meter.removeBatchObservableCallback(callback, observer.observables);
+        try {
+          meter.removeBatchObservableCallback(callback, observer.observables);
+        } catch (error) {
+          debug('removing the callback failed: %o', error); // it does nothing once stopped
+        }
         stopCommon();
       },
     });
@@ -287,7 +309,7 @@ function createRegistration(resolved: ResolvedOptions, api: OtelApi, provider: M
   const pushers = specs.map((spec) => {
     let last = pushedValues.get(spec.name);
     if (last === undefined) pushedValues.set(spec.name, (last = new Map()));
-    return { processWide: spec.processWide, push: createPusher(meter, api, spec, withThread, last) };
+    return { name: spec.name, processWide: spec.processWide, push: createPusher(meter, api, spec, withThread, last) };
   });
   let updating = false;
   const update = () => {
@@ -300,7 +322,14 @@ function createRegistration(resolved: ResolvedOptions, api: OtelApi, provider: M
       ownsProcess = claim?.tryOwn() ?? false;
       const reading = read();
       for (const pusher of pushers) {
-        if (ownsProcess || !pusher.processWide) pusher.push(reading);
+        if (!ownsProcess && pusher.processWide) continue;
+        // One instrument that fails (a MeterProvider of the application's
+        // that throws) costs neither the others nor the GC pauses.
+        try {
+          pusher.push(reading);
+        } catch (error) {
+          debug('updating %s failed: %o', pusher.name, error);
+        }
       }
       deliverPauses(reading.snapshot);
     } catch (error) {
@@ -386,12 +415,33 @@ export function createObserver(meter: Meter, api: OtelApi, specs: readonly Metri
       specs.forEach((spec, i) => {
         if (spec.processWide && !processWide) return;
         const observable = observables[i]!;
-        spec.read(reading, (value, attributes) => {
-          if (Number.isFinite(value)) result.observe(observable, value, withThread(attributes, spec.processWide));
-        });
+        try {
+          spec.read(reading, (value, attributes) => {
+            if (Number.isFinite(value)) result.observe(observable, value, withThread(attributes, spec.processWide));
+          });
+        } catch (error) {
+          debug('observing %s failed: %o', spec.name, error);
+        }
       });
     },
   };
+}
+
+/**
+ * Records `value` as the last one reported for `key` and adds the difference:
+ * recorded first, so that an add() that calls back into an update cannot
+ * add it again; put back if add() throws, so that the difference is added
+ * by the next update instead of never.
+ */
+function addFromLast(last: LastValues, key: Attributes | undefined, previous: number | undefined, value: number, add: () => void): void {
+  last.set(key, value);
+  try {
+    add();
+  } catch (error) {
+    if (previous === undefined) last.delete(key);
+    else last.set(key, previous);
+    throw error;
+  }
 }
 
 function createObservable(meter: Meter, api: OtelApi, spec: MetricSpec): Observable {
@@ -433,8 +483,7 @@ export function createPusher(
           // The first update adds the whole total (even 0, so the series
           // exists, as in observable mode); later ones only growth.
           if (previous === undefined ? value < 0 : value <= previous) return;
-          last.set(key, value); // before add(), so a re-entrant update cannot add it again
-          counter.add(value - (previous ?? 0), key);
+          addFromLast(last, key, previous, value, () => counter.add(value - (previous ?? 0), key));
         });
     }
     case 'upDownCounter': {
@@ -445,8 +494,7 @@ export function createPusher(
           const key = withThread(attributes, spec.processWide);
           const previous = last.get(key);
           if (value === previous) return;
-          last.set(key, value);
-          counter.add(value - (previous ?? 0), key);
+          addFromLast(last, key, previous, value, () => counter.add(value - (previous ?? 0), key));
         });
     }
     case 'gauge': {

@@ -275,6 +275,9 @@ export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): Zero
         });
       });
       endpoint.unref();
+      // Its connections too: a scraper's idle keep-alive connection (or a
+      // load balancer's probe) must not keep an otherwise finished program.
+      endpoint.on('connection', (socket) => socket.unref());
     }
   }
 
@@ -294,7 +297,7 @@ export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): Zero
   const provider = new sdk.MeterProvider({ resource, readers });
   if (!api.metrics.setGlobalMeterProvider(provider)) {
     // Someone registered a provider in between: join theirs instead.
-    void provider.shutdown();
+    provider.shutdown().catch((error: unknown) => debug('shutting down the unused provider failed: %o', error));
     server?.close();
     return withoutOwnProvider(settings, registerProcessMetrics({ meterProvider: api.metrics.getMeterProvider(), naming: settings.naming }));
   }
@@ -331,10 +334,12 @@ export function flushOnExit(shutdown: () => Promise<void>, timeoutMs: number): v
   const flush = () =>
     new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), timeoutMs);
-      void shutdown().finally(() => {
-        clearTimeout(timer);
-        resolve(true);
-      });
+      shutdown()
+        .catch((error: unknown) => debug('the flush at exit failed: %o', error))
+        .finally(() => {
+          clearTimeout(timer);
+          resolve(true);
+        });
     });
   const onSigterm = () => {
     process.removeListener('beforeExit', onBeforeExit);

@@ -172,6 +172,53 @@ test('update() called re-entrantly (from inside an instrument) and from several 
   assert.ok(user >= cpuBefore.user / 1e6 - 0.01 && user <= cpuAfter.user / 1e6 + 0.01, `user CPU ${user} outside [${cpuBefore.user / 1e6}, ${cpuAfter.user / 1e6}]`);
 });
 
+test('push mode: an instrument whose add() throws costs neither the other instruments nor its own total', async () => {
+  const { provider, collect } = manualProvider();
+  let failing = true;
+  // A MeterProvider whose process_cpu_seconds counter throws while `failing`.
+  const flaky = {
+    getMeter(...args) {
+      const meter = provider.getMeter(...args);
+      return new Proxy(meter, {
+        get(target, property) {
+          if (property !== 'createCounter') return Reflect.get(target, property).bind(target);
+          return (name, ...rest) => {
+            const counter = target.createCounter(name, ...rest);
+            if (name !== 'process_cpu_seconds') return counter;
+            return {
+              add(value, attributes) {
+                if (failing) throw new Error('exporter trouble');
+                counter.add(value, attributes);
+              },
+            };
+          };
+        },
+      });
+    },
+  };
+  const handle = registerProcessMetrics({ meterProvider: flaky, mode: 'push', pushIntervalMs: 0 });
+  busyLoop(50); // CPU time that the failed add() must not lose
+  handle.update();
+  const duringFailure = await collect();
+  assert.equal(duringFailure.get('process_cpu_seconds'), undefined, 'nothing added while add() throws');
+  // The instruments after it in the catalog, and the other groups, were updated.
+  for (const name of ['process_resident_memory_bytes', 'process_open_fds', 'nodejs_heap_size_used_bytes', 'nodejs_gc_runs']) {
+    assert.ok(duringFailure.has(name), `${name} updated`);
+  }
+  failing = false;
+  const cpuBefore = process.cpuUsage();
+  handle.update();
+  const cpuAfter = process.cpuUsage();
+  const seconds = (usage) => (usage.user + usage.system) / 1e6;
+  const exported = pointValue((await collect()).get('process_cpu_seconds'));
+  // The whole total since the process started, the CPU the failed update read included.
+  assert.ok(
+    exported >= seconds(cpuBefore) - 0.01 && exported <= seconds(cpuAfter) + 0.01,
+    `process_cpu_seconds ${exported} outside [${seconds(cpuBefore)}, ${seconds(cpuAfter)}]`,
+  );
+  handle.shutdown();
+});
+
 test('push mode: countRequest() updates every N calls, the timer updates on its own, nothing after shutdown()', async () => {
   const { provider, collect } = manualProvider();
   const handle = registerProcessMetrics({ meterProvider: provider, mode: 'push', pushIntervalMs: 0, pushEveryRequests: 3, metricGroups: ['process'] });

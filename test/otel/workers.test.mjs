@@ -111,6 +111,48 @@ for (const [mode, implementation] of [
   });
 }
 
+for (const implementation of ['native', 'fallback']) {
+  test(`${implementation}: a registration that fails while its instruments are made (the application's MeterProvider throws) gives the process-metrics claim back`, () => {
+    const result = runNode(
+      `
+      ${REGISTER_AND_COLLECT}
+      const { Worker } = require('node:worker_threads');
+      const { once } = require('node:events');
+      (async () => {
+        const real = new MeterProvider(); // the SDK's, from REGISTER_AND_COLLECT
+        const broken = {
+          getMeter: (...args) => new Proxy(real.getMeter(...args), {
+            get: (target, property) => property === 'createObservableGauge'
+              ? () => { throw new Error('no gauges today'); }
+              : Reflect.get(target, property).bind(target),
+          }),
+        };
+        let failed;
+        try {
+          registerProcessMetrics({ meterProvider: broken });
+        } catch (error) {
+          failed = error.message;
+        }
+        const main = await registerAndCollect();
+        main.handle.shutdown();
+        // The main thread holds no registration now: a worker's takes the process metrics.
+        const worker = new Worker(REGISTER_AND_COLLECT_SOURCE + \`
+          registerAndCollect().then(({ handle, collectOnce, ...report }) => { require('node:worker_threads').parentPort.postMessage(report); handle.shutdown(); });\`, { eval: true });
+        const [report] = await once(worker, 'message');
+        await once(worker, 'exit');
+        console.log(JSON.stringify({
+          implementation: require('procmeter').implementation,
+          failed,
+          main: main.reportsProcess,
+          worker: [report.reportsProcess, report.processNames > 0],
+        }));
+      })();`.replace('REGISTER_AND_COLLECT_SOURCE', JSON.stringify(REGISTER_AND_COLLECT)),
+      { type: 'commonjs', env: { PROCMETER_FORCE_FALLBACK: implementation === 'fallback' ? '1' : '' } },
+    ).json();
+    assert.deepEqual(result, { implementation, failed: 'no gauges today', main: true, worker: [true, true] });
+  });
+}
+
 test('a worker registered without the process group, or on a provider that never collects, leaves the process metrics to a thread that reports them', () => {
   const result = runNode(
     `

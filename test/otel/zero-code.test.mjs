@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { connect } from 'node:net';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
@@ -307,6 +308,28 @@ test('at exit, the bounded flush does not cut short beforeExit work of the appli
   const { code } = await app.exited;
   assert.equal(code, 0, app.output.stderr);
   assert.match(app.output.stdout, /app done/);
+});
+
+test('an open connection to the metrics endpoint does not keep a finished application alive', { timeout: 120_000 }, async () => {
+  const port = await freePort();
+  const app = start(APPS.cjs, { OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(port), APP_SECONDS: 'stdin' });
+  await app.firstLine;
+  // Connected and silent, as a load balancer's TCP probe or a scraper
+  // between keep-alive requests: the server would keep it for 60 s and more.
+  const socket = connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  socket.on('error', () => {});
+  try {
+    app.child.stdin.end();
+    const startedWaiting = Date.now();
+    const { code } = await app.exited;
+    assert.equal(code, 0, app.output.stderr);
+    // Ended with the connection open on this side, long before the server
+    // would have dropped it (headersTimeout, 60 s).
+    assert.ok(Date.now() - startedWaiting < 30_000, `the app took ${Date.now() - startedWaiting} ms to end`);
+  } finally {
+    socket.destroy();
+  }
 });
 
 test('an error on the metrics endpoint once it is up (a failed accept) does not end the application', async () => {
