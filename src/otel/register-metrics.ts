@@ -258,7 +258,6 @@ function buildRegistration(resolved: ResolvedOptions, api: OtelApi, provider: Me
   }
 
   let stopped = false;
-  const stopCommon = () => releaseHeld(held);
 
   // The handle's shape in both modes; reportsProcessMetrics follows the claim.
   const handle = (methods: Pick<ProcessMetricsHandle, 'update' | 'countRequest' | 'middleware' | 'shutdown'>): ProcessMetricsHandle => ({
@@ -300,7 +299,7 @@ function buildRegistration(resolved: ResolvedOptions, api: OtelApi, provider: Me
         } catch (error) {
           debug('removing the callback failed: %o', error); // it does nothing once stopped
         }
-        stopCommon();
+        releaseHeld(held);
       },
     });
   }
@@ -364,7 +363,7 @@ function buildRegistration(resolved: ResolvedOptions, api: OtelApi, provider: Me
       update();
       stopped = true;
       if (timer) clearInterval(timer);
-      stopCommon();
+      releaseHeld(held);
     },
   });
 }

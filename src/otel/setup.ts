@@ -45,8 +45,9 @@ export interface EnvironmentSettings {
  */
 export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): EnvironmentSettings {
   const invalid: string[] = [];
-  // The value of `name`, or undefined when it is unset or invalid.
-  const positiveInteger = (name: string, fallback: number, max = 2 ** 31 - 1): number | undefined => {
+  // The value of `name`, or undefined when it is unset or invalid (then
+  // `fallback` is used instead, which the report says).
+  const setPositiveInteger = (name: string, fallback: number, max = 2 ** 31 - 1): number | undefined => {
     const raw = env[name]?.trim();
     if (!raw) return undefined;
     const value = Number(raw);
@@ -54,6 +55,7 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): E
     invalid.push(`${name} must be a positive integer up to ${max}; got '${raw}', using ${fallback}`);
     return undefined;
   };
+  const positiveInteger = (name: string, fallback: number, max?: number): number => setPositiveInteger(name, fallback, max) ?? fallback;
 
   // The OpenTelemetry default for OTEL_METRICS_EXPORTER is otlp.
   const exporterList = (env['OTEL_METRICS_EXPORTER'] ?? '').trim() || 'otlp';
@@ -84,13 +86,13 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): E
       active = active.filter((exporter) => exporter !== 'otlp');
     }
   }
-  const exportTimeoutMs = positiveInteger('OTEL_METRIC_EXPORT_TIMEOUT', DEFAULT_EXPORT_TIMEOUT_MS);
+  const exportTimeoutMs = setPositiveInteger('OTEL_METRIC_EXPORT_TIMEOUT', DEFAULT_EXPORT_TIMEOUT_MS);
   return {
     sdkDisabled: (env['OTEL_SDK_DISABLED'] ?? '').trim().toLowerCase() === 'true',
     exporters: active,
     otlpProtocol,
     naming: namingKnown ? (rawNaming as Naming) : 'prometheus',
-    exportIntervalMs: positiveInteger('OTEL_METRIC_EXPORT_INTERVAL', DEFAULT_EXPORT_INTERVAL_MS) ?? DEFAULT_EXPORT_INTERVAL_MS,
+    exportIntervalMs: positiveInteger('OTEL_METRIC_EXPORT_INTERVAL', DEFAULT_EXPORT_INTERVAL_MS),
     exportTimeoutMs: exportTimeoutMs ?? DEFAULT_EXPORT_TIMEOUT_MS,
     // Exporting at exit to a collector that does not answer would hold the
     // process up through the exporter's retries (8 s and more): at most
@@ -98,7 +100,7 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): E
     exitFlushTimeoutMs: exportTimeoutMs ?? DEFAULT_EXIT_FLUSH_TIMEOUT_MS,
     // A metrics endpoint stays on the loopback interface unless asked.
     prometheusHost: (env['OTEL_EXPORTER_PROMETHEUS_HOST'] ?? '').trim() || '127.0.0.1',
-    prometheusPort: positiveInteger('OTEL_EXPORTER_PROMETHEUS_PORT', DEFAULT_PROMETHEUS_PORT, 65535) ?? DEFAULT_PROMETHEUS_PORT,
+    prometheusPort: positiveInteger('OTEL_EXPORTER_PROMETHEUS_PORT', DEFAULT_PROMETHEUS_PORT, 65535),
     invalid,
   };
 }
@@ -175,9 +177,6 @@ function withoutOwnProvider(settings: EnvironmentSettings, metrics: ProcessMetri
  */
 export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): ZeroCodeStart {
   const settings = settingsFromEnvironment(env);
-  if (isMainThread && !settings.sdkDisabled) {
-    for (const message of settings.invalid) process.emitWarning(`procmeter/register: ${message}`, { code: 'PROCMETER_INVALID_SETTING' });
-  }
   if (settings.sdkDisabled || !isMainThread) {
     // Worker threads inherit the -r / --import preload. A provider of their
     // own would mean an exporter per thread (and a second server on the
@@ -185,6 +184,7 @@ export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): Zero
     // OTEL_SDK_DISABLED=true asks every OpenTelemetry start to stay out.
     return withoutOwnProvider(settings, undefined);
   }
+  for (const message of settings.invalid) process.emitWarning(`procmeter/register: ${message}`, { code: 'PROCMETER_INVALID_SETTING' });
   const api = requirePeer<Api>('@opentelemetry/api', 'the zero-code start');
 
   const existing = api.metrics.getMeterProvider();
@@ -251,12 +251,11 @@ export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): Zero
       });
       server = endpoint;
       prometheusUrl = new Promise((resolve) => {
-        let listening = false;
         // Always listened for: a server emits 'error' also after it is up
         // (a failed accept(), out of fds, say), and an 'error' event nobody
         // listens for would end the application.
         endpoint.on('error', (error) => {
-          if (listening) {
+          if (endpoint.listening) {
             debug('metrics endpoint error: %o', error);
             return;
           }
@@ -267,7 +266,6 @@ export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): Zero
           resolve(undefined);
         });
         endpoint.listen(settings.prometheusPort, settings.prometheusHost, () => {
-          listening = true;
           const address = endpoint.address();
           const port = typeof address === 'object' && address ? address.port : settings.prometheusPort;
           const host = settings.prometheusHost.includes(':') ? `[${settings.prometheusHost}]` : settings.prometheusHost;

@@ -135,31 +135,33 @@ test('push and observable modes export the same values for the same reading', as
   }
 });
 
-test('update() called re-entrantly (from inside an instrument) and from several places adds nothing twice', async () => {
-  const { provider, collect } = manualProvider();
-  let handle;
-  let reentered = 0;
-  // A MeterProvider whose counters call update() again from inside add().
-  const sneaky = {
+/** A MeterProvider over `provider` whose counters are `wrap(name, counter)`. */
+function wrappingCounters(provider, wrap) {
+  return {
     getMeter(...args) {
       const meter = provider.getMeter(...args);
       return new Proxy(meter, {
         get(target, property) {
           if (property !== 'createCounter') return Reflect.get(target, property).bind(target);
-          return (...counterArgs) => {
-            const counter = target.createCounter(...counterArgs);
-            return {
-              add(value, attributes) {
-                reentered += 1;
-                handle.update();
-                counter.add(value, attributes);
-              },
-            };
-          };
+          return (name, ...rest) => wrap(name, target.createCounter(name, ...rest));
         },
       });
     },
   };
+}
+
+test('update() called re-entrantly (from inside an instrument) and from several places adds nothing twice', async () => {
+  const { provider, collect } = manualProvider();
+  let handle;
+  let reentered = 0;
+  // A MeterProvider whose counters call update() again from inside add().
+  const sneaky = wrappingCounters(provider, (_name, counter) => ({
+    add(value, attributes) {
+      reentered += 1;
+      handle.update();
+      counter.add(value, attributes);
+    },
+  }));
   handle = registerProcessMetrics({ meterProvider: sneaky, mode: 'push', pushIntervalMs: 0, metricGroups: ['process'] });
   const cpuBefore = process.cpuUsage();
   handle.update();
@@ -176,26 +178,16 @@ test('push mode: an instrument whose add() throws costs neither the other instru
   const { provider, collect } = manualProvider();
   let failing = true;
   // A MeterProvider whose process_cpu_seconds counter throws while `failing`.
-  const flaky = {
-    getMeter(...args) {
-      const meter = provider.getMeter(...args);
-      return new Proxy(meter, {
-        get(target, property) {
-          if (property !== 'createCounter') return Reflect.get(target, property).bind(target);
-          return (name, ...rest) => {
-            const counter = target.createCounter(name, ...rest);
-            if (name !== 'process_cpu_seconds') return counter;
-            return {
-              add(value, attributes) {
-                if (failing) throw new Error('exporter trouble');
-                counter.add(value, attributes);
-              },
-            };
-          };
+  const flaky = wrappingCounters(provider, (name, counter) =>
+    name !== 'process_cpu_seconds'
+      ? counter
+      : {
+          add(value, attributes) {
+            if (failing) throw new Error('exporter trouble');
+            counter.add(value, attributes);
+          },
         },
-      });
-    },
-  };
+  );
   const handle = registerProcessMetrics({ meterProvider: flaky, mode: 'push', pushIntervalMs: 0 });
   busyLoop(50); // CPU time that the failed add() must not lose
   handle.update();

@@ -43,12 +43,21 @@ function start(args, env) {
   return { child, output, exited, firstLine };
 }
 
+/**
+ * Starts an app that serves its metrics on a free port (env adds to, or
+ * overrides, the Prometheus settings) and checks the URL it reports.
+ */
+async function startServing(args, env) {
+  const port = await freePort();
+  const app = start(args, { OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(port), ...env });
+  const report = JSON.parse(await app.firstLine);
+  assert.equal(report.prometheusUrl, `http://127.0.0.1:${port}/metrics`);
+  return { app, report, port };
+}
+
 for (const [kind, args] of Object.entries(APPS)) {
   test(`${kind} app, OTEL_METRICS_EXPORTER=prometheus: metrics served on 127.0.0.1, and the app still ends on its own`, { timeout: 60_000 }, async () => {
-    const port = await freePort();
-    const app = start(args, { OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(port), APP_SECONDS: 'stdin' });
-    const report = JSON.parse(await app.firstLine);
-    assert.equal(report.prometheusUrl, `http://127.0.0.1:${port}/metrics`);
+    const { app, report, port } = await startServing(args, { APP_SECONDS: 'stdin' });
     assert.equal(report.owns, true);
     const text = await (await fetch(report.prometheusUrl)).text();
     for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'process_open_fds', 'nodejs_heap_size_used_bytes', 'nodejs_version_info']) {
@@ -113,10 +122,7 @@ test('OTEL_EXPORTER_OTLP_METRICS_ENDPOINT is used as given, and SIGTERM flushes 
 });
 
 test('worker threads inherit the preload, but only the main thread sets up a provider and an endpoint', { timeout: 60_000 }, async () => {
-  const port = await freePort();
-  const app = start(APPS.cjs, { OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(port), APP_SECONDS: 'stdin', APP_WORKERS: '3' });
-  const report = JSON.parse(await app.firstLine);
-  assert.equal(report.prometheusUrl, `http://127.0.0.1:${port}/metrics`);
+  const { app, report } = await startServing(APPS.cjs, { APP_SECONDS: 'stdin', APP_WORKERS: '3' });
   assert.match(await (await fetch(report.prometheusUrl)).text(), /^process_cpu_seconds_total\{/m);
   app.child.stdin.end();
   const { code } = await app.exited;
@@ -213,15 +219,7 @@ test('an invalid setting is reported, naming the variable, and replaced by its d
 });
 
 test('an app started with invalid settings runs, with a warning per setting, on the defaults', async () => {
-  const port = await freePort();
-  const app = start(APPS.cjs, {
-    OTEL_METRICS_EXPORTER: 'prometheus,zipkin',
-    OTEL_EXPORTER_PROMETHEUS_PORT: String(port),
-    PROCMETER_NAMING: 'otel',
-    APP_SECONDS: 'stdin',
-  });
-  const report = JSON.parse(await app.firstLine);
-  assert.equal(report.prometheusUrl, `http://127.0.0.1:${port}/metrics`);
+  const { app, report } = await startServing(APPS.cjs, { OTEL_METRICS_EXPORTER: 'prometheus,zipkin', PROCMETER_NAMING: 'otel', APP_SECONDS: 'stdin' });
   // The default naming, prometheus.
   assert.match(await (await fetch(report.prometheusUrl)).text(), /^process_cpu_seconds_total\{/m);
   app.child.stdin.end();
@@ -233,16 +231,7 @@ test('an app started with invalid settings runs, with a warning per setting, on 
 });
 
 test('OTLP settings are not checked when OTLP is not exported (OTEL_EXPORTER_OTLP_PROTOCOL=grpc set for traces, say)', async () => {
-  const port = await freePort();
-  const app = start(APPS.cjs, {
-    OTEL_METRICS_EXPORTER: 'prometheus',
-    OTEL_EXPORTER_PROMETHEUS_PORT: String(port),
-    OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
-    OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4317',
-    APP_SECONDS: '0.3',
-  });
-  const report = JSON.parse(await app.firstLine);
-  assert.equal(report.prometheusUrl, `http://127.0.0.1:${port}/metrics`);
+  const { app } = await startServing(APPS.cjs, { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4317', APP_SECONDS: '0.3' });
   assert.equal((await app.exited).code, 0, app.output.stderr);
 });
 
