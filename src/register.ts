@@ -10,11 +10,14 @@
 // OTEL_METRIC_EXPORT_TIMEOUT, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,
 // OTEL_EXPORTER_PROMETHEUS_HOST (default 127.0.0.1) and _PORT (default
 // 9464), OTEL_SDK_DISABLED, and PROCMETER_NAMING (prometheus | semconv).
-// An invalid setting never stops the application: it is reported as a
+// Nothing here stops the application. An invalid setting is reported as a
 // process warning (PROCMETER_INVALID_SETTING) naming the variable, and its
 // default is used (or the exporter that needed it left out), as the
-// OpenTelemetry SDK does with the same variables. Does nothing in worker
-// threads.
+// OpenTelemetry SDK does with the same variables. A missing peer package
+// (PROCMETER_MISSING_PEER) leaves out the exporter that needs it, or all
+// metrics; a peer that fails to set up (PROCMETER_START_FAILED: an SDK
+// version procmeter does not support, say) leaves out all metrics. Does
+// nothing in worker threads.
 import { flushOnExit, startFromEnvironment, type ZeroCodeStart } from './otel';
 
 export const started: ZeroCodeStart = startFromEnvironment();

@@ -13,11 +13,13 @@ const debug = debuglog('procmeter');
 
 export const EXPORTERS = ['otlp', 'prometheus', 'console', 'none'] as const;
 export type ExporterName = (typeof EXPORTERS)[number];
+/** An exporter that exports something ('none' only switches the others off). */
+export type ActiveExporter = Exclude<ExporterName, 'none'>;
 
 export interface EnvironmentSettings {
   /** OTEL_SDK_DISABLED=true: the zero-code start does nothing at all. */
   readonly sdkDisabled: boolean;
-  readonly exporters: readonly ExporterName[];
+  readonly exporters: readonly ActiveExporter[];
   /** The OTLP protocol asked for: 'http/json' is what is sent (see below). */
   readonly otlpProtocol: 'http/json' | 'http/protobuf';
   readonly naming: Naming;
@@ -67,7 +69,7 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): E
   const rawNaming = (env['PROCMETER_NAMING'] ?? '').trim() || 'prometheus';
   const namingKnown = (NAMINGS as readonly string[]).includes(rawNaming);
   if (!namingKnown) invalid.push(`PROCMETER_NAMING must be one of ${NAMINGS.join(', ')}; got '${rawNaming}', using prometheus`);
-  let active = known.includes('none') ? [] : known;
+  let active = known.includes('none') ? [] : known.filter((exporter): exporter is ActiveExporter => exporter !== 'none');
   // Checked only when OTLP is what is exported: these variables are often
   // set for traces (to grpc, say) in a process whose metrics are scraped.
   let otlpProtocol: EnvironmentSettings['otlpProtocol'] = 'http/json';
@@ -145,12 +147,34 @@ function readOtlpProtocol(env: NodeJS.ProcessEnv): { value: EnvironmentSettings[
 type Api = typeof import('@opentelemetry/api');
 type SdkMetrics = typeof import('@opentelemetry/sdk-metrics');
 type Resources = typeof import('@opentelemetry/resources');
+type Reader = InstanceType<SdkMetrics['MetricReader']>;
 
-function requirePeer<T>(name: string, why: string): T {
+/** Warnings the zero-code start emits instead of stopping the application. */
+export const WARNING_CODES = {
+  invalidSetting: 'PROCMETER_INVALID_SETTING',
+  missingPeer: 'PROCMETER_MISSING_PEER',
+  startFailed: 'PROCMETER_START_FAILED',
+} as const;
+
+function warn(message: string, code: string): void {
+  process.emitWarning(`procmeter/register: ${message}`, { code });
+}
+
+function firstLine(error: unknown): string {
+  return error instanceof Error ? error.message.split('\n')[0]! : String(error);
+}
+
+/**
+ * The peer package `name`, or undefined (with a warning saying what is left
+ * out and how to install it): the peers are optional, and a preload that
+ * cannot find one must not stop the application it was added to.
+ */
+function loadPeer<T>(name: string, leftOut: string): T | undefined {
   try {
     return require(name) as T;
   } catch (error) {
-    throw new Error(`procmeter/register: ${why} needs ${name}; install it next to procmeter (npm install ${name})`, { cause: error });
+    warn(`${leftOut}: it needs ${name}, which could not be loaded (npm install ${name}): ${firstLine(error)}`, WARNING_CODES.missingPeer);
+    return undefined;
   }
 }
 
@@ -160,20 +184,27 @@ export interface ZeroCodeStart {
   readonly ownsMeterProvider: boolean;
   /** The Prometheus endpoint, once listening. */
   readonly prometheusUrl: Promise<string | undefined>;
-  /** procmeter's registration; undefined in a worker thread, where the zero-code start does nothing. */
+  /**
+   * procmeter's registration; undefined where the zero-code start set
+   * nothing up (a worker thread, OTEL_SDK_DISABLED, no usable exporter, or a
+   * missing peer package).
+   */
   readonly metrics: ProcessMetricsHandle | undefined;
   /** Flushes and stops the exporters (when procmeter owns them) and the instruments. */
   shutdown(): Promise<void>;
 }
 
-/** A start that joined someone else's MeterProvider, or (in a worker) did nothing. */
+/** A start that joined someone else's MeterProvider, or did nothing. */
 function withoutOwnProvider(settings: EnvironmentSettings, metrics: ProcessMetricsHandle | undefined): ZeroCodeStart {
   return { settings, ownsMeterProvider: false, prometheusUrl: Promise.resolve(undefined), metrics, shutdown: async () => metrics?.shutdown() };
 }
 
 /**
- * Sets everything up from the environment. Invalid settings are reported as
- * process warnings (code PROCMETER_INVALID_SETTING), in the main thread.
+ * Sets everything up from the environment. Nothing here stops the
+ * application: invalid settings, missing peer packages and peers that fail
+ * (an SDK version procmeter does not support, say) are reported as process
+ * warnings (codes in WARNING_CODES), in the main thread, and the
+ * application runs on without what could not be set up.
  */
 export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): ZeroCodeStart {
   const settings = settingsFromEnvironment(env);
@@ -184,9 +215,19 @@ export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): Zero
     // OTEL_SDK_DISABLED=true asks every OpenTelemetry start to stay out.
     return withoutOwnProvider(settings, undefined);
   }
-  for (const message of settings.invalid) process.emitWarning(`procmeter/register: ${message}`, { code: 'PROCMETER_INVALID_SETTING' });
-  const api = requirePeer<Api>('@opentelemetry/api', 'the zero-code start');
+  for (const message of settings.invalid) warn(message, WARNING_CODES.invalidSetting);
+  const api = loadPeer<Api>('@opentelemetry/api', 'no metrics are exported');
+  if (!api) return withoutOwnProvider(settings, undefined);
+  try {
+    return startWithApi(settings, api);
+  } catch (error) {
+    warn(`no metrics are exported: setting up OpenTelemetry failed: ${firstLine(error)}`, WARNING_CODES.startFailed);
+    debug('the zero-code start failed: %o', error);
+    return withoutOwnProvider(settings, undefined);
+  }
+}
 
+function startWithApi(settings: EnvironmentSettings, api: Api): ZeroCodeStart {
   const existing = api.metrics.getMeterProvider();
   // With no provider registered, the api package hands out its no-op one,
   // whose meters are its no-op meters (compared by class, not by name, which
@@ -200,106 +241,42 @@ export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): Zero
   // the global place an application's own SDK set-up comes for later.
   if (settings.exporters.length === 0) return withoutOwnProvider(settings, undefined);
 
-  const sdk = requirePeer<SdkMetrics>('@opentelemetry/sdk-metrics', 'the zero-code start');
-  const resources = requirePeer<Resources>('@opentelemetry/resources', 'the zero-code start');
-  const readers: InstanceType<SdkMetrics['MetricReader']>[] = [];
-  let server: Server | undefined;
-  let prometheusUrl: Promise<string | undefined> = Promise.resolve(undefined);
+  const sdk = loadPeer<SdkMetrics>('@opentelemetry/sdk-metrics', 'no metrics are exported');
+  const resources = sdk && loadPeer<Resources>('@opentelemetry/resources', 'no metrics are exported');
+  if (!sdk || !resources) return withoutOwnProvider(settings, undefined);
 
-  for (const exporter of settings.exporters) {
-    if (exporter === 'otlp') {
-      if (settings.otlpProtocol === 'http/protobuf') {
-        process.emitWarning(
-          'procmeter/register exports OTLP/HTTP with JSON bodies, not protobuf ones; the OpenTelemetry Collector accepts both. ' +
-            'To send protobuf, set up the SDK with @opentelemetry/exporter-metrics-otlp-proto and call registerProcessMetrics().',
-          { code: 'PROCMETER_OTLP_JSON' },
-        );
+  const readers: Reader[] = [];
+  let prometheus: InstanceType<typeof import('@opentelemetry/exporter-prometheus').PrometheusExporter> | undefined;
+  let provider: InstanceType<SdkMetrics['MeterProvider']> | undefined;
+  try {
+    for (const exporter of settings.exporters) {
+      if (exporter === 'prometheus') {
+        prometheus = prometheusReader();
+        if (prometheus) readers.push(prometheus);
+      } else {
+        const reader = periodicReader(settings, sdk, exporter);
+        if (reader) readers.push(reader);
       }
-      const { OTLPMetricExporter } = requirePeer<typeof import('@opentelemetry/exporter-metrics-otlp-http')>(
-        '@opentelemetry/exporter-metrics-otlp-http',
-        'OTEL_METRICS_EXPORTER=otlp',
-      );
-      // The exporter reads OTEL_EXPORTER_OTLP_(METRICS_)ENDPOINT and headers itself.
-      readers.push(
-        new sdk.PeriodicExportingMetricReader({
-          exporter: new OTLPMetricExporter(),
-          exportIntervalMillis: settings.exportIntervalMs,
-          exportTimeoutMillis: Math.min(settings.exportTimeoutMs, settings.exportIntervalMs),
-        }),
-      );
-    } else if (exporter === 'console') {
-      readers.push(
-        new sdk.PeriodicExportingMetricReader({
-          exporter: new sdk.ConsoleMetricExporter(),
-          exportIntervalMillis: settings.exportIntervalMs,
-          exportTimeoutMillis: Math.min(settings.exportTimeoutMs, settings.exportIntervalMs),
-        }),
-      );
-    } else if (exporter === 'prometheus') {
-      const { PrometheusExporter } = requirePeer<typeof import('@opentelemetry/exporter-prometheus')>(
-        '@opentelemetry/exporter-prometheus',
-        'OTEL_METRICS_EXPORTER=prometheus',
-      );
-      // procmeter serves the endpoint itself: bound where configured (the
-      // exporter's own default differs between versions) and unref'd, so a
-      // program that is otherwise done can still exit.
-      const prometheus = new PrometheusExporter({ preventServerStart: true });
-      readers.push(prometheus);
-      const endpoint = createServer((request, response) => {
-        if ((request.url ?? '').split('?')[0] === '/metrics') prometheus.getMetricsRequestHandler(request, response);
-        else response.writeHead(404).end('procmeter: metrics are at /metrics\n');
-      });
-      server = endpoint;
-      prometheusUrl = new Promise((resolve) => {
-        // Always listened for: a server emits 'error' also after it is up
-        // (a failed accept(), out of fds, say), and an 'error' event nobody
-        // listens for would end the application.
-        endpoint.on('error', (error) => {
-          if (endpoint.listening) {
-            debug('metrics endpoint error: %o', error);
-            return;
-          }
-          process.emitWarning(
-            `procmeter: cannot serve metrics on ${settings.prometheusHost}:${settings.prometheusPort}: ${error.message}`,
-            { code: 'PROCMETER_PROMETHEUS_LISTEN' },
-          );
-          resolve(undefined);
-        });
-        endpoint.listen(settings.prometheusPort, settings.prometheusHost, () => {
-          const address = endpoint.address();
-          const port = typeof address === 'object' && address ? address.port : settings.prometheusPort;
-          const host = settings.prometheusHost.includes(':') ? `[${settings.prometheusHost}]` : settings.prometheusHost;
-          resolve(`http://${host}:${port}/metrics`);
-        });
-      });
-      endpoint.unref();
-      // Its connections too: a scraper's idle keep-alive connection (or a
-      // load balancer's probe) must not keep an otherwise finished program.
-      endpoint.on('connection', (socket) => socket.unref());
     }
+    // Every exporter asked for is missing its package: as with none, the
+    // global place stays free.
+    if (readers.length === 0) return withoutOwnProvider(settings, undefined);
+    provider = new sdk.MeterProvider({ resource: processResource(resources), readers });
+  } catch (error) {
+    // A peer that loads but does not work as procmeter expects: whatever
+    // it set up is stopped before the warning reaches the application.
+    for (const reader of readers) reader.shutdown().catch((cause: unknown) => debug('stopping an unused reader failed: %o', cause));
+    throw error;
   }
 
-  const resource = resources
-    .defaultResource()
-    .merge(
-      resources.resourceFromAttributes({
-        'process.pid': process.pid,
-        'process.runtime.name': 'nodejs',
-        'process.runtime.version': process.versions.node,
-        'process.runtime.description': 'Node.js',
-      }),
-    )
-    // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win over the defaults.
-    .merge(resources.detectResources({ detectors: [resources.envDetector] }));
-
-  const provider = new sdk.MeterProvider({ resource, readers });
   if (!api.metrics.setGlobalMeterProvider(provider)) {
     // Someone registered a provider in between: join theirs instead.
     provider.shutdown().catch((error: unknown) => debug('shutting down the unused provider failed: %o', error));
-    server?.close();
     return withoutOwnProvider(settings, registerProcessMetrics({ meterProvider: api.metrics.getMeterProvider(), naming: settings.naming }));
   }
   const metrics = registerProcessMetrics({ meterProvider: provider, naming: settings.naming });
+  const endpoint = prometheus && serveMetrics(settings, prometheus);
+  const ownProvider = provider;
 
   let stopping: Promise<void> | undefined;
   const shutdown = () => {
@@ -307,16 +284,107 @@ export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): Zero
       try {
         // Flushes the periodic readers, with procmeter's callback still
         // registered so the last export has everything.
-        await provider.shutdown();
+        await ownProvider.shutdown();
       } catch (error) {
         debug('shutdown failed: %o', error);
       }
       metrics.shutdown();
-      server?.close();
+      endpoint?.server.close();
     })();
     return stopping;
   };
-  return { settings, ownsMeterProvider: true, prometheusUrl, metrics, shutdown };
+  return { settings, ownsMeterProvider: true, prometheusUrl: endpoint?.url ?? Promise.resolve(undefined), metrics, shutdown };
+}
+
+/** A periodic reader for the OTLP or console exporter, or undefined if its package is missing. */
+function periodicReader(settings: EnvironmentSettings, sdk: SdkMetrics, exporter: 'otlp' | 'console'): Reader | undefined {
+  const options = {
+    exportIntervalMillis: settings.exportIntervalMs,
+    exportTimeoutMillis: Math.min(settings.exportTimeoutMs, settings.exportIntervalMs),
+  };
+  if (exporter === 'console') return new sdk.PeriodicExportingMetricReader({ exporter: new sdk.ConsoleMetricExporter(), ...options });
+  const otlp = loadPeer<typeof import('@opentelemetry/exporter-metrics-otlp-http')>(
+    '@opentelemetry/exporter-metrics-otlp-http',
+    'OTEL_METRICS_EXPORTER=otlp is left out',
+  );
+  if (!otlp) return undefined;
+  if (settings.otlpProtocol === 'http/protobuf') {
+    process.emitWarning(
+      'procmeter/register exports OTLP/HTTP with JSON bodies, not protobuf ones; the OpenTelemetry Collector accepts both. ' +
+        'To send protobuf, set up the SDK with @opentelemetry/exporter-metrics-otlp-proto and call registerProcessMetrics().',
+      { code: 'PROCMETER_OTLP_JSON' },
+    );
+  }
+  // The exporter reads OTEL_EXPORTER_OTLP_(METRICS_)ENDPOINT and headers itself.
+  return new sdk.PeriodicExportingMetricReader({ exporter: new otlp.OTLPMetricExporter(), ...options });
+}
+
+/**
+ * The Prometheus exporter, without its own server (procmeter serves the
+ * endpoint: bound where configured, the exporter's own default differs
+ * between versions, and unref'd), or undefined if its package is missing.
+ */
+function prometheusReader() {
+  const exporter = loadPeer<typeof import('@opentelemetry/exporter-prometheus')>(
+    '@opentelemetry/exporter-prometheus',
+    'OTEL_METRICS_EXPORTER=prometheus is left out',
+  );
+  return exporter && new exporter.PrometheusExporter({ preventServerStart: true });
+}
+
+function processResource(resources: Resources) {
+  return (
+    resources
+      .defaultResource()
+      .merge(
+        resources.resourceFromAttributes({
+          'process.pid': process.pid,
+          'process.runtime.name': 'nodejs',
+          'process.runtime.version': process.versions.node,
+          'process.runtime.description': 'Node.js',
+        }),
+      )
+      // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win over the defaults.
+      .merge(resources.detectResources({ detectors: [resources.envDetector] }))
+  );
+}
+
+/** Serves `prometheus` at /metrics; `url` resolves once listening (undefined if it cannot listen). */
+function serveMetrics(
+  settings: EnvironmentSettings,
+  prometheus: InstanceType<typeof import('@opentelemetry/exporter-prometheus').PrometheusExporter>,
+): { server: Server; url: Promise<string | undefined> } {
+  const server = createServer((request, response) => {
+    if ((request.url ?? '').split('?')[0] === '/metrics') prometheus.getMetricsRequestHandler(request, response);
+    else response.writeHead(404).end('procmeter: metrics are at /metrics\n');
+  });
+  const url = new Promise<string | undefined>((resolve) => {
+    // Always listened for: a server emits 'error' also after it is up
+    // (a failed accept(), out of fds, say), and an 'error' event nobody
+    // listens for would end the application.
+    server.on('error', (error) => {
+      if (server.listening) {
+        debug('metrics endpoint error: %o', error);
+        return;
+      }
+      process.emitWarning(
+        `procmeter: cannot serve metrics on ${settings.prometheusHost}:${settings.prometheusPort}: ${error.message}`,
+        { code: 'PROCMETER_PROMETHEUS_LISTEN' },
+      );
+      resolve(undefined);
+    });
+    server.listen(settings.prometheusPort, settings.prometheusHost, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : settings.prometheusPort;
+      const host = settings.prometheusHost.includes(':') ? `[${settings.prometheusHost}]` : settings.prometheusHost;
+      resolve(`http://${host}:${port}/metrics`);
+    });
+  });
+  server.unref();
+  // Its connections too: a scraper's idle keep-alive connection (or a
+  // load balancer's probe) must not keep an otherwise finished program.
+  server.on('connection', (socket) => socket.unref());
+  return { server, url };
 }
 
 /**
