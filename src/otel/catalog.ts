@@ -36,7 +36,7 @@ export interface MetricSpec {
   readonly processWide: boolean;
   /** Whole numbers (exported as integers over OTLP). */
   readonly integer: boolean;
-  /** Its attribute sets come and go (e.g. resource types): push mode records 0 for one that went away. */
+  /** Its attribute sets come and go (e.g. resource types): one that went away is reported as 0 once. */
   readonly varyingSeries: boolean;
   read(reading: Reading, emit: Emit): void;
 }

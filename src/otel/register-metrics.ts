@@ -407,6 +407,12 @@ function instrumentOptions(api: OtelApi, spec: MetricSpec) {
 /** The asynchronous instruments for `specs`, and how to observe a reading into them. */
 export function createObserver(meter: Meter, api: OtelApi, specs: readonly MetricSpec[], withThread: WithThread) {
   const observables = specs.map((s) => createObservable(meter, api, s));
+  // For metrics whose attribute sets come and go (resource types), the sets
+  // observed at the previous collection. The SDK (JS, cumulative) exports a
+  // set's last observed value for as long as the process runs, so a set not
+  // observed any more is observed as 0 once: a type whose last timer is gone
+  // reads 0, as prom-client's gauge does, not the count it had.
+  const lastObserved = specs.map((s) => (s.varyingSeries ? new Set<Attributes | undefined>() : undefined));
   return {
     observables,
     /** Observes `reading`; the process-wide metrics only if `processWide` is true. */
@@ -414,10 +420,19 @@ export function createObserver(meter: Meter, api: OtelApi, specs: readonly Metri
       specs.forEach((spec, i) => {
         if (spec.processWide && !processWide) return;
         const observable = observables[i]!;
+        const previous = lastObserved[i];
         try {
+          const observed = previous && new Set<Attributes | undefined>();
           spec.read(reading, (value, attributes) => {
-            if (Number.isFinite(value)) result.observe(observable, value, withThread(attributes, spec.processWide));
+            if (!Number.isFinite(value)) return;
+            const key = withThread(attributes, spec.processWide);
+            observed?.add(key);
+            result.observe(observable, value, key);
           });
+          if (previous && observed) {
+            for (const key of previous) if (!observed.has(key)) result.observe(observable, 0, key);
+            lastObserved[i] = observed;
+          }
         } catch (error) {
           debug('observing %s failed: %o', spec.name, error);
         }

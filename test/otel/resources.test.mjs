@@ -1,0 +1,65 @@
+// The by-type resource gauges (prom-client's nodejs_active_handles and
+// nodejs_active_resources, semconv's v8js.resource.active) follow what is
+// active: a type that is no longer active reads 0 at the next collection,
+// in both modes, as prom-client's gauges (reset at every collection) do,
+// rather than the count it had last.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { once } from 'node:events';
+
+import { registerProcessMetrics } from 'procmeter';
+import { manualProvider } from '../helpers/otel.mjs';
+
+// A listening TCP server is a libuv handle that nothing else in the test
+// process has: 'Server' by constructor (_getActiveHandles()), 'TCPServerWrap'
+// by resource type (getActiveResourcesInfo()).
+const SERIES = {
+  prometheus: [
+    ['nodejs_active_handles', 'type', 'Server'],
+    ['nodejs_active_resources', 'type', 'TCPServerWrap'],
+  ],
+  semconv: [['v8js.resource.active', 'v8js.resource.type', 'TCPServerWrap']],
+};
+
+function valueOf(metrics, [name, key, type]) {
+  const points = metrics.get(name)?.dataPoints.filter((point) => point.attributes[key] === type) ?? [];
+  assert.ok(points.length <= 1, `${name}{${key}=${type}}: ${points.length} points`);
+  return points[0]?.value;
+}
+
+for (const mode of ['observable', 'push']) {
+  for (const naming of ['prometheus', 'semconv']) {
+    test(`${mode} mode, ${naming} naming: a resource type that is no longer active reads 0, not its last count`, async () => {
+      const { provider, collect } = manualProvider();
+      const handle = registerProcessMetrics({ meterProvider: provider, mode, naming, metricGroups: ['resources'] });
+      const read = async () => {
+        handle.update(); // push mode; nothing in observable mode
+        return collect();
+      };
+      const servers = [createServer(), createServer()];
+      try {
+        for (const server of servers) await once(server.listen(0, '127.0.0.1'), 'listening');
+        // Ground truth from Node itself at the same moment.
+        assert.equal(process.getActiveResourcesInfo().filter((type) => type === 'TCPServerWrap').length, 2);
+        const open = await read();
+        for (const series of SERIES[naming]) assert.equal(valueOf(open, series), 2, `${series[0]} with two servers`);
+
+        await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+        // libuv frees a closed handle an event-loop turn or so after the close callback.
+        for (let turn = 0; turn < 100 && process.getActiveResourcesInfo().includes('TCPServerWrap'); turn++) {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+        assert.equal(process.getActiveResourcesInfo().filter((type) => type === 'TCPServerWrap').length, 0);
+        const closed = await read();
+        for (const series of SERIES[naming]) assert.equal(valueOf(closed, series), 0, `${series[0]} once the servers are closed`);
+        // And it stays 0 (not back to the old count) in the collections after.
+        const later = await read();
+        for (const series of SERIES[naming]) assert.equal(valueOf(later, series), 0, `${series[0]} a collection later`);
+      } finally {
+        for (const server of servers) if (server.listening) server.close();
+        handle.shutdown();
+      }
+    });
+  }
+}
