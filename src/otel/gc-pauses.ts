@@ -51,6 +51,10 @@ function drainRing(): void {
  * sink; without a snapshot, every pause drained.
  */
 export function deliverPauses(counted?: Snapshot): void {
+  // With no sink (only registrations without the gc group), the ring keeps
+  // its pauses: for a registration with it made later, and for an
+  // application that drains the ring itself.
+  if (sinks.size === 0) return;
   drainRing();
   const list = [...sinks];
   GC_KINDS.forEach((kind, kindIndex) => {

@@ -233,6 +233,36 @@ for (const mode of ['observable', 'push']) {
   });
 }
 
+for (const mode of ['observable', 'push']) {
+  test(`${mode} mode without the gc group: the GC pauses stay in the ring, for the application's own drainGcPauses()`, () => {
+    const report = runNode(
+      `import { collect, drainGcPauses, registerProcessMetrics } from 'procmeter';
+       import { manualProvider } from ${JSON.stringify(new URL('../helpers/otel.mjs', import.meta.url).href)};
+       const out = new Float64Array(2 * 64);
+       const drainAll = () => { let total = 0; for (let n; (n = drainGcPauses(out)) > 0; ) total += n; return total; };
+       const runs = (snapshot) => Object.values(snapshot.gc).reduce((sum, kind) => sum + kind.count, 0);
+       const { provider, collect: collectMetrics } = manualProvider();
+       const handle = registerProcessMetrics({ meterProvider: provider, mode: ${JSON.stringify(mode)}, metricGroups: ['process', 'heap'], pushIntervalMs: 0 });
+       drainAll();
+       const before = collect();
+       for (let i = 0; i < 20; i++) {
+         Array.from({ length: 40_000 }, (_, j) => ({ j }));
+         if (i % 5 === 0) globalThis.gc();
+       }
+       const after = collect();
+       handle.update();
+       await collectMetrics();
+       handle.shutdown();
+       console.log(JSON.stringify({ ran: runs(after) - runs(before), drained: drainAll() }));`,
+      { nodeArgs: ['--expose-gc'] },
+    ).json();
+    assert.ok(report.ran >= 4, `only ${report.ran} GCs ran`);
+    // At least the GCs between the two snapshots (more if a GC ran just
+    // before the first or after the second): none was taken by procmeter.
+    assert.ok(report.drained >= report.ran, `the application drained ${report.drained} pauses of ${report.ran} GCs`);
+  });
+}
+
 test('metricGroups leaves out the groups not asked for', async () => {
   const { provider, collect: collectMetrics } = manualProvider();
   const handle = registerProcessMetrics({ meterProvider: provider, metricGroups: ['heap'] });
