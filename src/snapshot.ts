@@ -2,6 +2,7 @@
 import { debuglog } from 'node:util';
 
 import {
+  GC_KINDS,
   SLOT_COUNT,
   createGcStats,
   createHeapSpaceStats,
@@ -38,7 +39,16 @@ export function collect(into?: Snapshot): Snapshot {
       `procmeter.collect(into): into must be a snapshot object (from collect() or createSnapshot()) or undefined; got ${describeValue(into)}`,
     );
   }
-  readSlots(target, sampleSlots());
+  const slots = sampleSlots();
+  try {
+    readSlots(target, slots);
+  } catch {
+    // A nested object hasStructure() does not look at (it checks only what
+    // tells a snapshot of this Node from others, to stay cheap) is missing:
+    // one GC kind from a snapshot of another procmeter version, say.
+    giveStructure(target);
+    readSlots(target, slots);
+  }
   return target;
 }
 
@@ -101,11 +111,15 @@ export function diff(before: Snapshot, after: Snapshot, into?: Snapshot): Snapsh
 }
 
 function checkSnapshotArgument(name: string, value: unknown): asserts value is Snapshot {
+  const gc = isObject(value) ? value['gc'] : undefined;
+  const spaces = isObject(value) ? value['heapSpaces'] : undefined;
   const valid =
     isObject(value) &&
     typeof value['cpuUserSeconds'] === 'number' &&
-    isObject(value['gc']) &&
-    Array.isArray(value['heapSpaces']);
+    isObject(gc) &&
+    GC_KINDS.every((kind) => isObject(gc[kind])) &&
+    Array.isArray(spaces) &&
+    spaces.every(isObject);
   if (!valid) {
     throw new TypeError(
       `procmeter.diff(before, after, into?): ${name} must be a snapshot returned by collect(); got ${describeValue(value)}${

@@ -67,6 +67,8 @@ test('diff() rejects missing or non-snapshot arguments with a TypeError', () => 
     [[good, 42], /after must be a snapshot.*got number 42/],
     [[good, good, 'x'], /into must be a snapshot/],
     [[good], /after must be a snapshot.*got undefined/],
+    [[{ ...good, gc: { scavenge: good.gc.scavenge } }, good], /before must be a snapshot.*without snapshot fields/],
+    [[good, { ...good, heapSpaces: [null] }], /after must be a snapshot.*without snapshot fields/],
   ];
   for (const [args, message] of cases) {
     assert.throws(() => diff(...args), (error) => error instanceof TypeError && message.test(error.message));
