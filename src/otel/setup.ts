@@ -59,14 +59,15 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): E
   };
   const positiveInteger = (name: string, fallback: number, max?: number): number => setPositiveInteger(name, fallback, max) ?? fallback;
 
-  // The OpenTelemetry default for OTEL_METRICS_EXPORTER is otlp.
-  const exporterList = (env['OTEL_METRICS_EXPORTER'] ?? '').trim() || 'otlp';
+  // The OpenTelemetry default for OTEL_METRICS_EXPORTER is otlp. Enum
+  // values are case-insensitive (the environment-variable specification).
+  const exporterList = (env['OTEL_METRICS_EXPORTER'] ?? '').trim().toLowerCase() || 'otlp';
   const listed = [...new Set(exporterList.split(',').map((e) => e.trim()).filter(Boolean))];
   const known = listed.filter((exporter): exporter is ExporterName => (EXPORTERS as readonly string[]).includes(exporter));
   for (const exporter of listed.filter((e) => !(known as string[]).includes(e))) {
     invalid.push(`OTEL_METRICS_EXPORTER lists '${exporter}', which is left out; accepted: ${EXPORTERS.join(', ')} (comma-separated)`);
   }
-  const rawNaming = (env['PROCMETER_NAMING'] ?? '').trim() || 'prometheus';
+  const rawNaming = (env['PROCMETER_NAMING'] ?? '').trim().toLowerCase() || 'prometheus';
   const namingKnown = (NAMINGS as readonly string[]).includes(rawNaming);
   if (!namingKnown) invalid.push(`PROCMETER_NAMING must be one of ${NAMINGS.join(', ')}; got '${rawNaming}', using prometheus`);
   let active = known.includes('none') ? [] : known.filter((exporter): exporter is ActiveExporter => exporter !== 'none');
@@ -134,7 +135,7 @@ function checkEndpoint(env: NodeJS.ProcessEnv, variable: string): string | undef
 // every export.
 function readOtlpProtocol(env: NodeJS.ProcessEnv): { value: EnvironmentSettings['otlpProtocol']; problem?: string } {
   const variable = env['OTEL_EXPORTER_OTLP_METRICS_PROTOCOL']?.trim() ? 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL' : 'OTEL_EXPORTER_OTLP_PROTOCOL';
-  const protocol = (env[variable] ?? '').trim() || 'http/json';
+  const protocol = (env[variable] ?? '').trim().toLowerCase() || 'http/json';
   if (protocol === 'http/json' || protocol === 'http/protobuf') return { value: protocol };
   return {
     value: 'http/json',

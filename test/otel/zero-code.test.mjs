@@ -218,6 +218,14 @@ test('an invalid setting is reported, naming the variable, and replaced by its d
   }
 });
 
+test('enum values are read case-insensitively, as the OpenTelemetry environment-variable specification asks', () => {
+  const { settingsFromEnvironment } = require('../../dist/cjs/otel/index.js');
+  const settings = settingsFromEnvironment({ OTEL_METRICS_EXPORTER: 'Prometheus, OTLP', OTEL_EXPORTER_OTLP_PROTOCOL: 'HTTP/Protobuf', PROCMETER_NAMING: 'SemConv' });
+  assert.deepEqual(settings.invalid, []);
+  assert.deepEqual([settings.exporters, settings.otlpProtocol, settings.naming], [['prometheus', 'otlp'], 'http/protobuf', 'semconv']);
+  assert.deepEqual(settingsFromEnvironment({ OTEL_METRICS_EXPORTER: 'NONE' }).exporters, []);
+});
+
 test('an app started with invalid settings runs, with a warning per setting, on the defaults', async () => {
   const { app, report } = await startServing(APPS.cjs, { OTEL_METRICS_EXPORTER: 'prometheus,zipkin', PROCMETER_NAMING: 'otel', APP_SECONDS: 'stdin' });
   // The default naming, prometheus.
