@@ -39,7 +39,7 @@ class V8Addon : public ProcessAddon<V8Addon> {
         InstanceMethod("sample", &V8Addon::Sample),
         InstanceMethod("drainGcPauses", &V8Addon::DrainGcPauses),
         InstanceMethod("distrustHeap", &V8Addon::DistrustHeap),
-        InstanceMethod("close", &V8Addon::Close),
+        InstanceMethod("close", &V8Addon::CloseAll),
         InstanceMethod("claimProcessMetrics", &V8Addon::ClaimProcess),
         InstanceMethod("releaseProcessMetrics", &V8Addon::ReleaseProcess),
         InstanceValue("layoutSignature", Napi::String::New(env, kLayoutSignature)),
@@ -100,6 +100,14 @@ class V8Addon : public ProcessAddon<V8Addon> {
     if (gc_) gc_->Read(slots);
     else GcTracker::WriteUntracked(slots);
     return Napi::Value();
+  }
+
+  // close(): gives back the kept fds and removes the GC callbacks, for a
+  // binary the loader turns down after start() (called from JavaScript,
+  // so never inside a GC).
+  Napi::Value CloseAll(const Napi::CallbackInfo& info) {
+    if (gc_) gc_->Uninstall();
+    return Close(info);
   }
 
   // distrustHeap(): see HeapSampler::Distrust.

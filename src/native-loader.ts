@@ -195,14 +195,32 @@ function startV8Binding(binding: NativeBinding, file: string, trackGc: boolean):
 // field at the wrong offset shows as a mismatch. (Not the v8 module: loading
 // it costs 1-2 ms of start-up.) Either figure can move between the two
 // reads (a new heap page, a freed buffer): only a repeated mismatch counts.
+// Never throws: the binary has started (its GC callbacks are in), and a
+// check that cannot be made must not turn it down.
 function heapAgrees(binding: V8Binding): boolean {
   const slots = new Float64Array(SLOT_COUNT);
   for (let attempt = 0; attempt < 3; attempt++) {
     binding.sample(slots);
-    const usage = process.memoryUsage();
+    const usage = heapUsage();
+    if (usage === undefined) return false;
     if (slots[SLOT.heapTotalBytes] === usage.heapTotal && slots[SLOT.externalMemoryBytes] === usage.external) return true;
   }
   return false;
+}
+
+// process.memoryUsage() also reads the RSS, which opens /proc/self/stat and
+// throws when the process is out of fds; the v8 module needs none.
+function heapUsage(): { heapTotal: number; external: number } | undefined {
+  try {
+    return process.memoryUsage();
+  } catch {
+    try {
+      const heap = (require('node:v8') as typeof import('node:v8')).getHeapStatistics();
+      return { heapTotal: heap.total_heap_size, external: heap.external_memory };
+    } catch {
+      return undefined; // unverified: distrusted
+    }
+  }
 }
 
 function describeError(error: unknown): string {

@@ -187,6 +187,47 @@ test('a real procmeter_v8 turned down for its ABI gives back the procfs fds its 
   }
 });
 
+test('loaded with the process nearly out of fds, the V8 addon is still used: its heap check needs no fd', () => {
+  // The kept procfs fds take the last free ones; process.memoryUsage(),
+  // which the heap check compares with, opens /proc/self/stat for the RSS.
+  for (const free of [1, 2, 3, 4, 6]) {
+    const report = runNode(
+      `const { openSync, closeSync } = require('node:fs');
+       const held = [];
+       try { for (;;) held.push(openSync('/dev/null', 'r')); } catch {}
+       for (let i = 0; i < ${free}; i++) closeSync(held.pop());
+       let result;
+       try {
+         const procmeter = require('procmeter');
+         const diagnostics = procmeter.loadDiagnostics();
+         result = { implementation: diagnostics.implementation, gcImplementation: diagnostics.gcImplementation, heapUsed: procmeter.collect().heapUsedBytes > 0 };
+       } catch (error) {
+         result = { threw: error.message };
+       }
+       for (const fd of held) closeSync(fd);
+       console.log(JSON.stringify(result));`,
+      { shellPrefix: 'ulimit -n 64', type: 'commonjs' },
+    ).json();
+    assert.deepEqual(report, { implementation: 'native', gcImplementation: 'native', heapUsed: true }, `${free} fds free`);
+  }
+});
+
+test('close() on the V8 addon also removes its GC callbacks (for a binary turned down after it started)', () => {
+  const report = runNode(
+    `const procmeter = require('procmeter');
+     const gcs = () => procmeter.collect().gc.markSweepCompact.count;
+     const before = gcs();
+     globalThis.gc();
+     const tracked = gcs();
+     procmeter._internals.nativeBinding.close();
+     globalThis.gc();
+     globalThis.gc();
+     console.log(JSON.stringify({ tracked: tracked - before, afterClose: gcs() - tracked }));`,
+    { nodeArgs: ['--expose-gc'], type: 'commonjs' },
+  ).json();
+  assert.deepEqual(report, { tracked: 1, afterClose: 0 });
+});
+
 test('with only the Node-API addon, the process is native and GC/heap come from JavaScript', () => {
   const report = runNode(REPORT, {
     env: { PROCMETER_BINARY_PATH: new URL('../../build/Release/procmeter_core.node', import.meta.url).pathname },
