@@ -104,7 +104,7 @@ function fullNativeSampler(loaded: LoadedV8Binding): Sampler {
         return source.slots;
       },
       heapSpaceNames: loaded.heapSpaceNames,
-      pauseRingCapacity: binding.pauseRingCapacity,
+      pauseRingCapacity: gcTracking ? binding.pauseRingCapacity : 0,
       sample: source.sample,
       drainGcPauses,
     };
@@ -117,7 +117,7 @@ function fullNativeSampler(loaded: LoadedV8Binding): Sampler {
       return source.slots;
     },
     heapSpaceNames: heap.heapSpaceNames,
-    pauseRingCapacity: binding.pauseRingCapacity,
+    pauseRingCapacity: gcTracking ? binding.pauseRingCapacity : 0,
     sample() {
       source.sample();
       heap.sampleInto(source.slots);

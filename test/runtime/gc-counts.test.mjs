@@ -189,3 +189,24 @@ test('reclaimed bytes rise when a large array is dropped, and never go negative'
   assert.ok(result.reclaimed > 16 * 1024 * 1024, `reclaimed only ${result.reclaimed} bytes`);
   assert.deepEqual(result.negative, []);
 });
+
+test('PROCMETER_GC_TRACKING=0: no GC is tracked (every GC figure NaN, nothing to drain), the heap figures stay', () => {
+  const report = runNode(
+    `const { collect, drainGcPauses, gcPauseRingCapacity, loadDiagnostics } = require('procmeter');
+     globalThis.gc();
+     for (let i = 0; i < 20; i++) Array.from({ length: 40_000 }, (_, j) => ({ j }));
+     const snapshot = collect();
+     console.log(JSON.stringify({
+       gcTracking: loadDiagnostics().gcTracking,
+       gcFigures: Object.values(snapshot.gc).flatMap((kind) => Object.values(kind)),
+       pausesDropped: snapshot.gcPausesDropped,
+       capacity: gcPauseRingCapacity,
+       drained: drainGcPauses(new Float64Array(64)),
+       heapUsed: snapshot.heapUsedBytes > 0,
+     }));`,
+    { nodeArgs: ['--expose-gc'], env: { PROCMETER_GC_TRACKING: '0' }, type: 'commonjs' },
+  ).json();
+  assert.equal(report.gcTracking, false);
+  assert.ok(report.gcFigures.length >= 15 && report.gcFigures.every((value) => value === null), JSON.stringify(report.gcFigures)); // NaN in JSON
+  assert.deepEqual([report.pausesDropped, report.capacity, report.drained, report.heapUsed], [null, 0, 0, true]);
+});
