@@ -120,13 +120,15 @@ interface ProviderRecord {
   readonly modes: Map<Naming, Mode>;
   /** Push mode's last reported values, by instrument name: a later registration goes on from them rather than adding the totals again. */
   readonly pushedValues: Map<string, LastValues>;
+  /** The bucket boundaries of the GC histogram procmeter made, per naming: the SDK keeps them for good. */
+  readonly gcBuckets: Map<Naming, readonly number[]>;
 }
 
 const providerRecords = new WeakMap<MeterProvider, ProviderRecord>();
 
 function recordOf(provider: MeterProvider): ProviderRecord {
   let record = providerRecords.get(provider);
-  if (record === undefined) providerRecords.set(provider, (record = { modes: new Map(), pushedValues: new Map() }));
+  if (record === undefined) providerRecords.set(provider, (record = { modes: new Map(), pushedValues: new Map(), gcBuckets: new Map() }));
   return record;
 }
 
@@ -142,6 +144,24 @@ function checkModeUnchanged(provider: MeterProvider, resolved: ResolvedOptions):
       `procmeter.registerProcessMetrics(): options.mode is '${resolved.mode}', but procmeter already made '${earlier}' instruments ` +
         `on this MeterProvider (naming '${resolved.naming}'), which it cannot remove; the same metrics in two modes would be exported twice. ` +
         `Register with mode '${earlier}', or with another MeterProvider.`,
+    );
+  }
+}
+
+// The SDK hands a second createHistogram() of the same name the histogram
+// it already has, with its first buckets: boundaries asked for after a
+// shutdown() would be dropped without a word.
+function checkGcBucketsUnchanged(provider: MeterProvider, resolved: ResolvedOptions): void {
+  const { gcBuckets } = recordOf(provider);
+  const earlier = gcBuckets.get(resolved.naming);
+  if (earlier === undefined) {
+    gcBuckets.set(resolved.naming, resolved.gcDurationBuckets);
+  } else if (earlier.join() !== resolved.gcDurationBuckets.join()) {
+    process.emitWarning(
+      `procmeter: options.gcDurationBuckets [${resolved.gcDurationBuckets.join(', ')}] is not used: procmeter's GC histogram on this ` +
+        `MeterProvider (naming '${resolved.naming}') already has the buckets [${earlier.join(', ')}], which the SDK keeps. ` +
+        'Use another MeterProvider for other buckets.',
+      { code: 'PROCMETER_GC_BUCKETS_KEPT' },
     );
   }
 }
@@ -196,6 +216,15 @@ function handleOn(shared: SharedRegistration, forget: () => void): ProcessMetric
   };
 }
 
+/**
+ * Whether `meter` is the API's no-op meter, which the API hands out while no
+ * SDK is registered (compared by class, not by name, which a bundler may
+ * have changed).
+ */
+export function isNoopMeter(api: OtelApi, meter: Meter): boolean {
+  return meter instanceof api.createNoopMeter().constructor;
+}
+
 /** procmeter's meter on `provider` (the SDK hands out the same one every time). */
 export function procmeterMeter(provider: MeterProvider): Meter {
   return provider.getMeter(METER_NAME, packageVersion());
@@ -229,9 +258,11 @@ function buildRegistration(resolved: ResolvedOptions, api: OtelApi, provider: Me
   // Process-wide instruments exist in every thread's registration that has
   // the process group; only the one holding the claim at a collection
   // reports them. A registration is in the running at its first collection
-  // or update, not before: one whose collections never come (a no-op
-  // provider, say) must not keep the others from reporting.
-  const claim = groups.has('process') ? claimProcessMetrics() : undefined;
+  // or update, not before: one whose collections never come must not keep
+  // the others from reporting. On the API's no-op meter (no SDK in this
+  // thread) nothing is ever exported, so it is never in the running, also
+  // in push mode, whose updates and timer run regardless.
+  const claim = groups.has('process') && !isNoopMeter(api, meter) ? claimProcessMetrics() : undefined;
   if (claim) held.push(() => claim.release());
   let ownsProcess = false;
   const specs = catalog.metrics.filter((s) => groups.has(s.group));
@@ -247,6 +278,7 @@ function buildRegistration(resolved: ResolvedOptions, api: OtelApi, provider: Me
   });
 
   if (groups.has('gc')) {
+    checkGcBucketsUnchanged(provider, resolved);
     const spec = catalog.gcDuration;
     const histogram: Histogram = meter.createHistogram(spec.name, {
       description: spec.description,

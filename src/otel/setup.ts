@@ -7,7 +7,7 @@ import { debuglog } from 'node:util';
 import { isMainThread } from 'node:worker_threads';
 
 import { NAMINGS, type Naming } from './options';
-import { procmeterMeter, registerProcessMetrics, type ProcessMetricsHandle } from './register-metrics';
+import { isNoopMeter, procmeterMeter, registerProcessMetrics, type ProcessMetricsHandle } from './register-metrics';
 
 const debug = debuglog('procmeter');
 
@@ -230,11 +230,8 @@ export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): Zero
 
 function startWithApi(settings: EnvironmentSettings, api: Api): ZeroCodeStart {
   const existing = api.metrics.getMeterProvider();
-  // With no provider registered, the api package hands out its no-op one,
-  // whose meters are its no-op meters (compared by class, not by name, which
-  // a bundler may have changed).
-  const NoopMeter = api.createNoopMeter().constructor;
-  if (!(procmeterMeter(existing) instanceof NoopMeter)) {
+  // With no provider registered, the api package hands out its no-op one.
+  if (!isNoopMeter(api, procmeterMeter(existing))) {
     return withoutOwnProvider(settings, registerProcessMetrics({ meterProvider: existing, naming: settings.naming }));
   }
 

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as api from '@opentelemetry/api';
 
-import { registerProcessMetrics } from 'procmeter';
+import { collect as collectSnapshot, registerProcessMetrics } from 'procmeter';
 import { manualProvider } from '../helpers/otel.mjs';
 import { runNode } from '../helpers/child.mjs';
 
@@ -67,6 +67,34 @@ test('after shutdown(), registering on the same provider in the other mode is re
   }
 });
 
+test('after shutdown(), other gcDurationBuckets on the same provider are reported as not used: the SDK keeps the first histogram', async () => {
+  const warnings = [];
+  const onWarning = (warning) => warnings.push(warning);
+  process.on('warning', onWarning);
+  try {
+    const { provider, reader } = manualProvider();
+    registerProcessMetrics({ meterProvider: provider, metricGroups: ['gc'], gcDurationBuckets: [0.5, 1] }).shutdown();
+    registerProcessMetrics({ meterProvider: provider, metricGroups: ['gc'], gcDurationBuckets: [0.5, 1] }).shutdown();
+    await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+    assert.deepEqual(warnings, [], 'the same buckets again: nothing to say');
+    const handle = registerProcessMetrics({ meterProvider: provider, metricGroups: ['gc'], gcDurationBuckets: [0.001, 0.002] });
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(warnings.length, 1);
+    assert.equal(warnings[0].code, 'PROCMETER_GC_BUCKETS_KEPT');
+    assert.match(warnings[0].message, /options\.gcDurationBuckets \[0\.001, 0\.002\] is not used: .* already has the buckets \[0\.5, 1\]/);
+    // What the warning says is what the SDK does.
+    globalThis.gc?.();
+    for (let i = 0; i < 10; i++) Array.from({ length: 50_000 }, (_, j) => ({ j }));
+    const { resourceMetrics } = await reader.collect();
+    handle.shutdown();
+    const histogram = resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics).find((metric) => metric.descriptor.name === 'nodejs_gc_duration_seconds');
+    assert.deepEqual(histogram.dataPoints[0].value.buckets.boundaries, [0.5, 1]);
+    await provider.shutdown();
+  } finally {
+    process.off('warning', onWarning);
+  }
+});
+
 test('without a meterProvider option, the global MeterProvider is used', async () => {
   const { provider, collect } = manualProvider();
   assert.ok(api.metrics.setGlobalMeterProvider(provider));
@@ -96,7 +124,7 @@ test('after shutdown() the callbacks are gone, and a process that registered exi
   for (const mode of ['observable', 'push']) {
     const child = runNode(
       `
-      import { registerProcessMetrics } from 'procmeter';
+      import { collect as collectSnapshot, registerProcessMetrics } from 'procmeter';
       import { MeterProvider, PeriodicExportingMetricReader, InMemoryMetricExporter, AggregationTemporality } from '@opentelemetry/sdk-metrics';
       const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
       const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 50 });
@@ -171,8 +199,12 @@ test('registering twice with one MeterProvider and naming counts everything once
   const cpu = (metrics) => metrics.get('process_cpu_seconds_total')?.dataPoints[0]?.value ?? metrics.get('process_cpu_seconds').dataPoints[0].value;
   const runs = (metrics) => metrics.get('nodejs_gc_runs').dataPoints.reduce((sum, p) => sum + p.value, 0);
   const pauses = (metrics) => (metrics.get('nodejs_gc_duration_seconds')?.dataPoints ?? []).reduce((sum, p) => sum + p.value.count, 0);
+  // Until a GC has run: a fixed amount may not fill a young generation that
+  // earlier tests grew.
+  const gcRuns = () => Object.values(collectSnapshot().gc).reduce((sum, kind) => sum + kind.count, 0);
   const makeGarbage = () => {
-    for (let i = 0; i < 10; i++) Array.from({ length: 40_000 }, (_, j) => ({ j }));
+    const before = gcRuns();
+    for (let i = 0; i < 500 && gcRuns() === before; i++) Array.from({ length: 40_000 }, (_, j) => ({ j }));
   };
   try {
     first.update();

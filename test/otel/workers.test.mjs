@@ -153,7 +153,7 @@ for (const implementation of ['native', 'fallback']) {
   });
 }
 
-test('a worker registered without the process group, or on a provider that never collects, leaves the process metrics to a thread that reports them', () => {
+test('a worker registered without the process group, or on a provider that never exports (observable or push mode), leaves the process metrics to a thread that reports them', () => {
   const result = runNode(
     `
     ${REGISTER_AND_COLLECT}
@@ -169,18 +169,25 @@ test('a worker registered without the process group, or on a provider that never
         require('procmeter').registerProcessMetrics();
         require('node:worker_threads').parentPort.postMessage('registered');
         setInterval(() => {}, 1000);\`, { eval: true });
-      const [[heapOnlyReport]] = await Promise.all([once(heapOnly, 'message'), once(noSdk, 'message')]);
+      // The same in push mode, whose updates (called, and by its timer) run whether or not anything exports.
+      const noSdkPush = new Worker(\`
+        const handle = require('procmeter').registerProcessMetrics({ mode: 'push', pushIntervalMs: 10 });
+        handle.update();
+        setTimeout(() => require('node:worker_threads').parentPort.postMessage(handle.reportsProcessMetrics), 50);
+        setInterval(() => {}, 1000);\`, { eval: true });
+      const [[heapOnlyReport], , [noSdkPushReports]] = await Promise.all([once(heapOnly, 'message'), once(noSdk, 'message'), once(noSdkPush, 'message')]);
       const main = await registerAndCollect();
       main.handle.shutdown();
-      await Promise.all([heapOnly.terminate(), noSdk.terminate()]);
+      await Promise.all([heapOnly.terminate(), noSdk.terminate(), noSdkPush.terminate()]);
       console.log(JSON.stringify({
         heapOnly: [heapOnlyReport.reportsProcess, heapOnlyReport.processNames],
+        noSdkPush: noSdkPushReports,
         main: [main.reportsProcess, main.processNames >= 13],
       }));
     })();`.replace('REGISTER_AND_COLLECT_SOURCE', JSON.stringify(REGISTER_AND_COLLECT)),
     { type: 'commonjs' },
   ).json();
-  assert.deepEqual(result, { heapOnly: [false, 0], main: [true, true] });
+  assert.deepEqual(result, { heapOnly: [false, 0], noSdkPush: false, main: [true, true] });
 });
 
 test('JavaScript fallback: a worker started after procmeter loaded shares the claim even when it registers before its parent', () => {
