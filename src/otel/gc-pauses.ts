@@ -13,7 +13,7 @@
 import { debuglog } from 'node:util';
 
 import { GC_KINDS, type Snapshot } from '../generated/layout';
-import { drainGcPauses } from '../index';
+import { collect, createSnapshot, drainGcPauses } from '../index';
 
 const debug = debuglog('procmeter');
 
@@ -26,14 +26,21 @@ const buffer = new Float64Array(2 * 512);
 const waiting: number[][] = GC_KINDS.map(() => []);
 const handedOn: number[] = GC_KINDS.map(() => 0);
 
+// Counts what has happened up to now, for the deliveries made when a sink
+// comes or goes, which follow the same rule as those at collections.
+let countedNow: Snapshot | undefined;
+function countNow(): Snapshot {
+  return collect((countedNow ??= createSnapshot()));
+}
+
 export function addPauseSink(sink: PauseSink): () => void {
   // Pauses from before this registration belong to the sinks already there;
   // with none, the ring keeps them (since procmeter loaded) for this one.
-  if (sinks.size > 0) deliverPauses();
+  if (sinks.size > 0) deliverPauses(countNow());
   sinks.add(sink);
   return () => {
     try {
-      deliverPauses();
+      deliverPauses(countNow());
     } finally {
       sinks.delete(sink);
     }
@@ -46,11 +53,8 @@ function drainRing(): void {
   }
 }
 
-/**
- * Drains the ring and hands every pause whose GC `counted` includes to every
- * sink; without a snapshot, every pause drained.
- */
-export function deliverPauses(counted?: Snapshot): void {
+/** Drains the ring and hands every pause whose GC `counted` includes to every sink. */
+export function deliverPauses(counted: Snapshot): void {
   // With no sink (only registrations without the gc group), the ring keeps
   // its pauses: for a registration with it made later, and for an
   // application that drains the ring itself.
@@ -59,9 +63,9 @@ export function deliverPauses(counted?: Snapshot): void {
   const list = [...sinks];
   GC_KINDS.forEach((kind, kindIndex) => {
     const queue = waiting[kindIndex]!;
-    const count = counted?.gc[kind].count;
+    const count = counted.gc[kind].count;
     // NaN: no counts (GC tracking off), so nothing to wait for.
-    const deliverable = count === undefined || Number.isNaN(count) ? queue.length : Math.min(queue.length, count - handedOn[kindIndex]!);
+    const deliverable = Number.isNaN(count) ? queue.length : Math.min(queue.length, count - handedOn[kindIndex]!);
     if (deliverable <= 0) return;
     handedOn[kindIndex]! += deliverable;
     for (const seconds of queue.splice(0, deliverable)) {
