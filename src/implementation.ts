@@ -98,13 +98,14 @@ function fullNativeSampler(loaded: LoadedV8Binding): Sampler {
   const source = nativeSlots(loaded.binding);
   const binding = loaded.binding;
   const drainGcPauses = (out: Float64Array) => binding.drainGcPauses(out);
+  const pauseRingCapacity = gcTracking ? binding.pauseRingCapacity : 0;
   if (loaded.heapTrusted) {
     return {
       get slots() {
         return source.slots;
       },
       heapSpaceNames: loaded.heapSpaceNames,
-      pauseRingCapacity: gcTracking ? binding.pauseRingCapacity : 0,
+      pauseRingCapacity,
       sample: source.sample,
       drainGcPauses,
     };
@@ -117,7 +118,7 @@ function fullNativeSampler(loaded: LoadedV8Binding): Sampler {
       return source.slots;
     },
     heapSpaceNames: heap.heapSpaceNames,
-    pauseRingCapacity: gcTracking ? binding.pauseRingCapacity : 0,
+    pauseRingCapacity,
     sample() {
       source.sample();
       heap.sampleInto(source.slots);

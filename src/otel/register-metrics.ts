@@ -454,15 +454,15 @@ export function createObserver(meter: Meter, api: OtelApi, specs: readonly Metri
         const observable = observables[i]!;
         const previous = lastObserved[i];
         try {
-          const observed = previous && new Set<Attributes | undefined>();
+          const observed = previous ? new Set<Attributes | undefined>() : undefined;
           spec.read(reading, (value, attributes) => {
             if (!Number.isFinite(value)) return;
             const key = withThread(attributes, spec.processWide);
             observed?.add(key);
             result.observe(observable, value, key);
           });
-          if (previous && observed) {
-            for (const key of previous) if (!observed.has(key)) result.observe(observable, 0, key);
+          if (observed) {
+            for (const key of previous!) if (!observed.has(key)) result.observe(observable, 0, key);
             lastObserved[i] = observed;
           }
         } catch (error) {

@@ -150,13 +150,6 @@ type SdkMetrics = typeof import('@opentelemetry/sdk-metrics');
 type Resources = typeof import('@opentelemetry/resources');
 type Reader = InstanceType<SdkMetrics['MetricReader']>;
 
-/** Warnings the zero-code start emits instead of stopping the application. */
-export const WARNING_CODES = {
-  invalidSetting: 'PROCMETER_INVALID_SETTING',
-  missingPeer: 'PROCMETER_MISSING_PEER',
-  startFailed: 'PROCMETER_START_FAILED',
-} as const;
-
 function warn(message: string, code: string): void {
   process.emitWarning(`procmeter/register: ${message}`, { code });
 }
@@ -174,7 +167,7 @@ function loadPeer<T>(name: string, leftOut: string): T | undefined {
   try {
     return require(name) as T;
   } catch (error) {
-    warn(`${leftOut}: it needs ${name}, which could not be loaded (npm install ${name}): ${firstLine(error)}`, WARNING_CODES.missingPeer);
+    warn(`${leftOut}: it needs ${name}, which could not be loaded (npm install ${name}): ${firstLine(error)}`, 'PROCMETER_MISSING_PEER');
     return undefined;
   }
 }
@@ -204,7 +197,7 @@ function withoutOwnProvider(settings: EnvironmentSettings, metrics: ProcessMetri
  * Sets everything up from the environment. Nothing here stops the
  * application: invalid settings, missing peer packages and peers that fail
  * (an SDK version procmeter does not support, say) are reported as process
- * warnings (codes in WARNING_CODES), in the main thread, and the
+ * warnings (codes PROCMETER_*), in the main thread, and the
  * application runs on without what could not be set up.
  */
 export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): ZeroCodeStart {
@@ -216,13 +209,13 @@ export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): Zero
     // OTEL_SDK_DISABLED=true asks every OpenTelemetry start to stay out.
     return withoutOwnProvider(settings, undefined);
   }
-  for (const message of settings.invalid) warn(message, WARNING_CODES.invalidSetting);
+  for (const message of settings.invalid) warn(message, 'PROCMETER_INVALID_SETTING');
   const api = loadPeer<Api>('@opentelemetry/api', 'no metrics are exported');
   if (!api) return withoutOwnProvider(settings, undefined);
   try {
     return startWithApi(settings, api);
   } catch (error) {
-    warn(`no metrics are exported: setting up OpenTelemetry failed: ${firstLine(error)}`, WARNING_CODES.startFailed);
+    warn(`no metrics are exported: setting up OpenTelemetry failed: ${firstLine(error)}`, 'PROCMETER_START_FAILED');
     debug('the zero-code start failed: %o', error);
     return withoutOwnProvider(settings, undefined);
   }
@@ -243,9 +236,48 @@ function startWithApi(settings: EnvironmentSettings, api: Api): ZeroCodeStart {
   const resources = sdk && loadPeer<Resources>('@opentelemetry/resources', 'no metrics are exported');
   if (!sdk || !resources) return withoutOwnProvider(settings, undefined);
 
+  const made = createProvider(settings, sdk, resources);
+  // Every exporter asked for is missing its package: as with none, the
+  // global place stays free.
+  if (!made) return withoutOwnProvider(settings, undefined);
+  const { provider, prometheus } = made;
+
+  if (!api.metrics.setGlobalMeterProvider(provider)) {
+    // Someone registered a provider in between: join theirs instead.
+    provider.shutdown().catch((error: unknown) => debug('shutting down the unused provider failed: %o', error));
+    return withoutOwnProvider(settings, registerProcessMetrics({ meterProvider: api.metrics.getMeterProvider(), naming: settings.naming }));
+  }
+  const metrics = registerProcessMetrics({ meterProvider: provider, naming: settings.naming });
+  const endpoint = prometheus && serveMetrics(settings, prometheus);
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = () => {
+    stopping ??= (async () => {
+      try {
+        // Flushes the periodic readers, with procmeter's callback still
+        // registered so the last export has everything.
+        await provider.shutdown();
+      } catch (error) {
+        debug('shutdown failed: %o', error);
+      }
+      metrics.shutdown();
+      endpoint?.server.close();
+    })();
+    return stopping;
+  };
+  return { settings, ownsMeterProvider: true, prometheusUrl: endpoint?.url ?? Promise.resolve(undefined), metrics, shutdown };
+}
+
+type PrometheusExporter = InstanceType<typeof import('@opentelemetry/exporter-prometheus').PrometheusExporter>;
+
+/**
+ * The MeterProvider with a reader per exporter whose package loads, or
+ * undefined if none does. A peer that loads but does not work as procmeter
+ * expects throws, with whatever it set up stopped first.
+ */
+function createProvider(settings: EnvironmentSettings, sdk: SdkMetrics, resources: Resources) {
   const readers: Reader[] = [];
-  let prometheus: InstanceType<typeof import('@opentelemetry/exporter-prometheus').PrometheusExporter> | undefined;
-  let provider: InstanceType<SdkMetrics['MeterProvider']> | undefined;
+  let prometheus: PrometheusExporter | undefined;
   try {
     for (const exporter of settings.exporters) {
       if (exporter === 'prometheus') {
@@ -256,42 +288,12 @@ function startWithApi(settings: EnvironmentSettings, api: Api): ZeroCodeStart {
         if (reader) readers.push(reader);
       }
     }
-    // Every exporter asked for is missing its package: as with none, the
-    // global place stays free.
-    if (readers.length === 0) return withoutOwnProvider(settings, undefined);
-    provider = new sdk.MeterProvider({ resource: processResource(resources), readers });
+    if (readers.length === 0) return undefined;
+    return { provider: new sdk.MeterProvider({ resource: processResource(resources), readers }), prometheus };
   } catch (error) {
-    // A peer that loads but does not work as procmeter expects: whatever
-    // it set up is stopped before the warning reaches the application.
     for (const reader of readers) reader.shutdown().catch((cause: unknown) => debug('stopping an unused reader failed: %o', cause));
     throw error;
   }
-
-  if (!api.metrics.setGlobalMeterProvider(provider)) {
-    // Someone registered a provider in between: join theirs instead.
-    provider.shutdown().catch((error: unknown) => debug('shutting down the unused provider failed: %o', error));
-    return withoutOwnProvider(settings, registerProcessMetrics({ meterProvider: api.metrics.getMeterProvider(), naming: settings.naming }));
-  }
-  const metrics = registerProcessMetrics({ meterProvider: provider, naming: settings.naming });
-  const endpoint = prometheus && serveMetrics(settings, prometheus);
-  const ownProvider = provider;
-
-  let stopping: Promise<void> | undefined;
-  const shutdown = () => {
-    stopping ??= (async () => {
-      try {
-        // Flushes the periodic readers, with procmeter's callback still
-        // registered so the last export has everything.
-        await ownProvider.shutdown();
-      } catch (error) {
-        debug('shutdown failed: %o', error);
-      }
-      metrics.shutdown();
-      endpoint?.server.close();
-    })();
-    return stopping;
-  };
-  return { settings, ownsMeterProvider: true, prometheusUrl: endpoint?.url ?? Promise.resolve(undefined), metrics, shutdown };
 }
 
 /** A periodic reader for the OTLP or console exporter, or undefined if its package is missing. */
@@ -322,7 +324,7 @@ function periodicReader(settings: EnvironmentSettings, sdk: SdkMetrics, exporter
  * endpoint: bound where configured, the exporter's own default differs
  * between versions, and unref'd), or undefined if its package is missing.
  */
-function prometheusReader() {
+function prometheusReader(): PrometheusExporter | undefined {
   const exporter = loadPeer<typeof import('@opentelemetry/exporter-prometheus')>(
     '@opentelemetry/exporter-prometheus',
     'OTEL_METRICS_EXPORTER=prometheus is left out',
@@ -348,10 +350,7 @@ function processResource(resources: Resources) {
 }
 
 /** Serves `prometheus` at /metrics; `url` resolves once listening (undefined if it cannot listen). */
-function serveMetrics(
-  settings: EnvironmentSettings,
-  prometheus: InstanceType<typeof import('@opentelemetry/exporter-prometheus').PrometheusExporter>,
-): { server: Server; url: Promise<string | undefined> } {
+function serveMetrics(settings: EnvironmentSettings, prometheus: PrometheusExporter): { server: Server; url: Promise<string | undefined> } {
   const server = createServer((request, response) => {
     if ((request.url ?? '').split('?')[0] === '/metrics') prometheus.getMetricsRequestHandler(request, response);
     else response.writeHead(404).end('procmeter: metrics are at /metrics\n');
