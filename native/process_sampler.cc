@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <limits>
 
 #include "proc_directory.h"
@@ -107,6 +109,23 @@ bool FdDirectorySizeIsCount() {
   return uname(&name) == 0 && KernelReleaseAtLeast(name.release, 6, 2);
 }
 
+// True if `fd` is the link /proc/<opener>/<rest of proc_self_path>. Asks no
+// fd of its own, so it works at EMFILE.
+bool LinksToProcOf(int fd, pid_t opener, const char* proc_self_path) {
+  static constexpr char kProcSelf[] = "/proc/self";
+  constexpr size_t kProcSelfLength = sizeof kProcSelf - 1;
+  if (std::strncmp(proc_self_path, kProcSelf, kProcSelfLength) != 0) return false;
+  char link_path[64];
+  char expected[256];
+  char target[256];
+  std::snprintf(link_path, sizeof link_path, "/proc/self/fd/%d", fd);
+  const int expected_length =
+      std::snprintf(expected, sizeof expected, "/proc/%d%s", static_cast<int>(opener), proc_self_path + kProcSelfLength);
+  const ssize_t target_length = readlink(link_path, target, sizeof target);
+  return expected_length > 0 && target_length == expected_length &&
+         std::memcmp(target, expected, static_cast<size_t>(target_length)) == 0;
+}
+
 }  // namespace
 
 ProcessSampler::ProcessSampler()
@@ -114,8 +133,9 @@ ProcessSampler::ProcessSampler()
       start_time_seconds_(kNaN),
       fd_directory_size_is_count_(FdDirectorySizeIsCount()) {}
 
-void KeptFd::Open(const char* path, int extra_flags) {
-  fd = OpenReadOnly(path, extra_flags);
+void KeptFd::Open(const char* proc_self_path, int extra_flags) {
+  path = proc_self_path;
+  fd = OpenReadOnly(proc_self_path, extra_flags);
   struct stat st;
   if (fd >= 0 && FstatRaw(fd, &st) == 0) {
     device = st.st_dev;
@@ -123,13 +143,19 @@ void KeptFd::Open(const char* path, int extra_flags) {
   }
 }
 
-void KeptFd::Close(bool opened_by_this_process) {
+void KeptFd::Close(pid_t opener) {
   if (fd < 0) return;
   // A child of fork() inherits the fd numbers, which it may have closed or
   // reused since (daemonizing code does): one that no longer refers to the
-  // file procmeter opened is the application's, and stays open.
-  struct stat st;
-  const bool ours = opened_by_this_process || (FstatRaw(fd, &st) == 0 && st.st_dev == device && st.st_ino == inode);
+  // file procmeter opened is the application's, and stays open. Once the
+  // parent has exited, fstat() of its /proc/<pid>/fd fails (ENOENT since
+  // Linux 6.2): then the link's target tells.
+  bool ours = opener == getpid();
+  if (!ours) {
+    struct stat st;
+    if (FstatRaw(fd, &st) == 0) ours = st.st_dev == device && st.st_ino == inode;
+    else ours = errno == ENOENT && LinksToProcOf(fd, opener, path);
+  }
   if (ours) close(fd);  // never retried on EINTR: the fd is gone either way
   fd = -1;
 }
@@ -137,10 +163,9 @@ void KeptFd::Close(bool opened_by_this_process) {
 ProcessSampler::~ProcessSampler() { Close(); }
 
 void ProcessSampler::Close() {
-  const bool opened_by_this_process = owner_pid_ == getpid();
-  statm_.Close(opened_by_this_process);
-  fd_dir_.Close(opened_by_this_process);
-  task_dir_.Close(opened_by_this_process);
+  statm_.Close(owner_pid_);
+  fd_dir_.Close(owner_pid_);
+  task_dir_.Close(owner_pid_);
   owner_pid_ = -1;
 }
 

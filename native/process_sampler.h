@@ -12,11 +12,12 @@ struct KeptFd {
   int fd = -1;
   dev_t device = 0;
   ino_t inode = 0;
+  const char* path = nullptr;  // a /proc/self/... literal
 
-  void Open(const char* path, int extra_flags);
-  // `opened_by_this_process`: false in a child of fork(), where the number
-  // is closed only if it still refers to the same file.
-  void Close(bool opened_by_this_process);
+  void Open(const char* proc_self_path, int extra_flags);
+  // `opener`: the process that opened it. In a child of fork() the number is
+  // closed only if it still refers to the same file.
+  void Close(pid_t opener);
 };
 
 // One per Node environment (main thread or worker), never shared. It keeps

@@ -5,11 +5,13 @@
 // sampling at EMFILE.
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -196,6 +198,53 @@ static void TestForkedChildLeavesReusedFdsAlone() {
   ExpectChildPassed(child, "child reusing fd numbers");
 }
 
+// Daemonizing code forks and lets the parent exit before the child samples.
+// Since Linux 6.2, fstat() of a gone process's /proc/<pid>/fd fails, so the
+// child must recognise that inherited fd by its link and close it too.
+static void TestForkedChildClosesFdsOfExitedParent() {
+  int result_pipe[2];
+  if (pipe(result_pipe) != 0) {
+    CHECK(false);
+    return;
+  }
+  const pid_t parent = fork();
+  if (parent == 0) {
+    ProcessSampler sampler;
+    double slots[kSlotCount];
+    sampler.Sample(slots);  // opens the kept fds in this (soon gone) parent
+    const pid_t gone = getpid();
+    if (fork() == 0) {
+      while (kill(gone, 0) == 0 || errno != ESRCH) usleep(1000);  // exited and reaped
+      sampler.Sample(slots);
+      char prefix[64];
+      std::snprintf(prefix, sizeof prefix, "/proc/%d/", static_cast<int>(gone));
+      unsigned char bad = 0;
+      for (int fd = 0; fd < 1024; ++fd) {
+        char link[64];
+        char target[256];
+        std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        const ssize_t n = readlink(link, target, sizeof target - 1);
+        if (n <= 0) continue;
+        target[n] = '\0';
+        if (std::strncmp(target, prefix, std::strlen(prefix)) == 0) bad |= 1;  // the parent's fd kept
+      }
+      if (slots[OPEN_FDS] != CountFdsByScan() - 1) bad |= 2;
+      if (write(result_pipe[1], &bad, 1) != 1) _exit(1);
+      _exit(0);
+    }
+    _exit(0);
+  }
+  close(result_pipe[1]);
+  int status = 0;
+  waitpid(parent, &status, 0);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  unsigned char bad = 0xff;
+  CHECK(read(result_pipe[0], &bad, 1) == 1);
+  close(result_pipe[0]);
+  CHECK(bad == 0);
+  if (bad != 0) std::fprintf(stderr, "child of an exited parent: failure bits %d\n", bad);
+}
+
 static void TestSamplerAtEmfile() {
   const pid_t child = fork();
   if (child == 0) {
@@ -238,6 +287,7 @@ int main() {
   TestCountDirectoryEntries();
   TestSamplerFollowsFork();
   TestForkedChildLeavesReusedFdsAlone();
+  TestForkedChildClosesFdsOfExitedParent();
   TestSamplerAtEmfile();
   TestCloseThenSample();
   if (failures == 0) std::printf("native unit tests passed\n");
