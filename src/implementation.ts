@@ -5,7 +5,7 @@
 import { debuglog } from 'node:util';
 
 import { SLOT_COUNT } from './generated/layout';
-import { loadNative, type LoadAttempt, type LoadedV8Binding, type NativeBinding } from './native-loader';
+import { bindingState, loadNative, type BindingState, type LoadAttempt, type LoadedV8Binding, type NativeBinding } from './native-loader';
 import type { ProcessSource, RuntimeSource, Sampler } from './sampler';
 
 // The fallbacks are loaded only when used: with the native addon, loading
@@ -48,22 +48,25 @@ const debug = debuglog('procmeter');
  * memory that is no longer procmeter's.
  */
 function nativeSlots(binding: NativeBinding): ProcessSource {
-  let slots = attachNew(binding);
+  // Kept with the binding, which every evaluation of procmeter in this
+  // thread shares (see BindingState): the addon fills one array at a time.
+  const state = bindingState(binding);
+  if (state.slots === undefined) attachNew(binding, state);
   return {
     get slots() {
-      return slots;
+      return state.slots!;
     },
     sample() {
-      if (slots.length === 0) slots = attachNew(binding);
+      if (state.slots!.length === 0) attachNew(binding, state);
       binding.sample();
     },
   };
 }
 
-function attachNew(binding: NativeBinding): Float64Array {
+function attachNew(binding: NativeBinding, state: BindingState): void {
   const slots = untransferableSlots();
   binding.attach(slots);
-  return slots;
+  state.slots = slots;
 }
 
 /**

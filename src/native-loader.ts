@@ -31,6 +31,31 @@ export interface V8Binding extends NativeBinding {
   drainGcPauses(out: Float64Array): number;
 }
 
+/**
+ * What belongs to a loaded binary rather than to one evaluation of
+ * procmeter's JavaScript. Node keeps a .node file's exports per path for
+ * good, so procmeter evaluated again in the same thread (a test runner's
+ * fresh module registry, require.cache cleared, hot reload) gets the binding
+ * an earlier evaluation started: all of them share this, so none reads an
+ * array the addon no longer fills or undoes another's start().
+ */
+export interface BindingState {
+  /** The array the addon fills when sample() gets no argument. */
+  slots?: Float64Array;
+  /** What start() and the heap check found, once the binary was accepted. */
+  started?: { readonly heapSpaceNames: readonly string[]; readonly heapTrusted: boolean };
+}
+
+const BINDING_STATE = Symbol.for('procmeter.bindingState');
+
+export function bindingState(binding: object): BindingState {
+  const holder = binding as { [BINDING_STATE]?: BindingState };
+  if (holder[BINDING_STATE] === undefined && Object.isExtensible(binding)) {
+    Object.defineProperty(binding, BINDING_STATE, { value: {} });
+  }
+  return holder[BINDING_STATE] ?? {};
+}
+
 export interface LoadAttempt {
   /** Absolute path of the binary tried. */
   readonly path: string;
@@ -127,9 +152,10 @@ export function loadNative(trackGc: boolean, candidates: Candidates = nativeCand
     } catch (error) {
       attempts.push({ path: file, error: describeError(error) });
       // A binary turned down after its first sample keeps its procfs fds
-      // open until the thread ends: give them back.
+      // open until the thread ends: give them back (unless an earlier
+      // evaluation of procmeter uses it).
       try {
-        if (typeof loaded?.close === 'function') loaded.close();
+        if (typeof loaded?.close === 'function' && bindingState(loaded).started === undefined) loaded.close();
       } catch {
         // nothing more to give back
       }
@@ -183,11 +209,15 @@ function startV8Binding(binding: NativeBinding, file: string, trackGc: boolean):
       `built for Node ABI ${full.nodeModuleVersion} (V8 ${full.v8Version}); this Node is ABI ${process.versions.modules} (V8 ${runningV8})`,
     );
   }
-  const started = full.start(trackGc);
-  const heapTrusted = started.heapTrusted && heapAgrees(full);
-  // The GC callbacks read the same structs for the bytes reclaimed.
-  if (!heapTrusted) full.distrustHeap();
-  return { binding: full, path: file, heapSpaceNames: started.heapSpaceNames, heapTrusted };
+  const state = bindingState(full);
+  if (state.started === undefined) {
+    const started = full.start(trackGc);
+    const heapTrusted = started.heapTrusted && heapAgrees(full);
+    // The GC callbacks read the same structs for the bytes reclaimed.
+    if (!heapTrusted) full.distrustHeap();
+    state.started = { heapSpaceNames: started.heapSpaceNames, heapTrusted };
+  }
+  return { binding: full, path: file, ...state.started };
 }
 
 // The binary was built for exactly this V8, so the check is belt and braces:

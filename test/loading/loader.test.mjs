@@ -118,6 +118,40 @@ test('require() and import() share one instance with the same exports', () => {
   assert.ok(report.sameCollect, 'ESM and CJS entry points load separate copies');
 });
 
+test("procmeter's JavaScript evaluated again in one thread (as a test runner's fresh module registries do) shares the addon: both evaluations read live figures", () => {
+  const report = runNode(
+    `const first = require('procmeter');
+     const packageDir = require('node:path').dirname(require.resolve('procmeter/package.json'));
+     // Test runners' module registries load .node files through Node's
+     // own require(), which keeps them: clear procmeter's JavaScript only.
+     for (const file of Object.keys(require.cache)) if (file.startsWith(packageDir) && !file.endsWith('.node')) delete require.cache[file];
+     const second = require('procmeter');
+     const before = { first: first.collect(), second: second.collect() };
+     let x = 0;
+     for (let i = 0; i < 3e7; i++) x += Math.sqrt(i);
+     globalThis.gc();
+     const cpuUserSeconds = process.cpuUsage().user / 1e6;
+     const after = { first: first.collect(), second: second.collect() };
+     console.log(JSON.stringify({
+       distinct: first !== second && first.collect !== second.collect,
+       implementations: [first.loadDiagnostics(), second.loadDiagnostics()].map((d) => d.implementation + '/' + d.gcImplementation),
+       cpuUserSeconds,
+       cpu: { first: after.first.cpuUserSeconds, second: after.second.cpuUserSeconds },
+       majorGcs: {
+         first: after.first.gc.markSweepCompact.count - before.first.gc.markSweepCompact.count,
+         second: after.second.gc.markSweepCompact.count - before.second.gc.markSweepCompact.count,
+       },
+     }));`,
+    { type: 'commonjs', nodeArgs: ['--expose-gc'] },
+  ).json();
+  assert.ok(report.distinct, 'the test did not get a second evaluation');
+  assert.deepEqual(report.implementations, ['native/native', 'native/native']);
+  for (const which of ['first', 'second']) {
+    assert.ok(Math.abs(report.cpu[which] - report.cpuUserSeconds) < 0.01, `${which}: ${JSON.stringify(report)}`);
+    assert.equal(report.majorGcs[which], 1, `${which}: ${JSON.stringify(report)}`);
+  }
+});
+
 test('the CommonJS exports are plain properties a test double can replace', () => {
   const procmeter = require('procmeter');
   const original = procmeter.collect;
