@@ -255,18 +255,23 @@ function buildRegistration(resolved: ResolvedOptions, api: OtelApi, provider: Me
   const meter = checkedMeter(provider, resolved);
   const catalog = catalogFor(resolved.naming, resolved.eventLoopDelayStddev);
   const groups = resolved.metricGroups;
+  // On the API's no-op meter (no SDK in this thread yet: registered before
+  // sdk.start(), say) nothing is ever exported. Such a registration takes
+  // nothing others would miss: neither the process claim nor GC pauses (in
+  // push mode its updates and timer run regardless), and it keeps no
+  // event-loop histogram running for nothing.
+  const exported = !isNoopMeter(api, meter);
   // Process-wide instruments exist in every thread's registration that has
   // the process group; only the one holding the claim at a collection
   // reports them. A registration is in the running at its first collection
   // or update, not before: one whose collections never come must not keep
-  // the others from reporting. On the API's no-op meter (no SDK in this
-  // thread) nothing is ever exported, so it is never in the running, also
-  // in push mode, whose updates and timer run regardless.
-  const claim = groups.has('process') && !isNoopMeter(api, meter) ? claimProcessMetrics() : undefined;
+  // the others from reporting.
+  const claim = groups.has('process') && exported ? claimProcessMetrics() : undefined;
   if (claim) held.push(() => claim.release());
   let ownsProcess = false;
   const specs = catalog.metrics.filter((s) => groups.has(s.group));
-  const eventLoop = groups.has('eventLoop') ? new EventLoopMonitor(resolved.eventLoopDelayResolutionMs, resolved.eventLoopDelayStddev) : undefined;
+  const eventLoop =
+    groups.has('eventLoop') && exported ? new EventLoopMonitor(resolved.eventLoopDelayResolutionMs, resolved.eventLoopDelayStddev) : undefined;
   if (eventLoop) held.push(() => eventLoop.stop());
   void eventLoop?.probeLag(); // so the first collection has a lag to report
   const snapshot = createSnapshot();
@@ -286,7 +291,7 @@ function buildRegistration(resolved: ResolvedOptions, api: OtelApi, provider: Me
       advice: { explicitBucketBoundaries: [...resolved.gcDurationBuckets] },
     });
     const attributesByKind = spec.attributesByKind.map((a) => withThread(a, false));
-    held.push(addPauseSink((kind, seconds) => histogram.record(seconds, attributesByKind[kind])));
+    if (exported) held.push(addPauseSink((kind, seconds) => histogram.record(seconds, attributesByKind[kind])));
   }
 
   let stopped = false;

@@ -263,6 +263,34 @@ for (const mode of ['observable', 'push']) {
   });
 }
 
+for (const mode of ['observable', 'push']) {
+  test(`${mode} mode: a registration on the API's no-op provider (before the SDK is set up) keeps no GC pauses from a later real one`, () => {
+    // Calling registerProcessMetrics() before sdk.start() and again after
+    // it is common: the first registration exports nothing, so the pauses
+    // since load must wait in the ring for the second.
+    const report = runNode(
+      `import { registerProcessMetrics } from 'procmeter';
+       import { manualProvider } from ${JSON.stringify(new URL('../helpers/otel.mjs', import.meta.url).href)};
+       const early = registerProcessMetrics({ mode: ${JSON.stringify(mode)}, pushIntervalMs: 0 });
+       for (let i = 0; i < 3; i++) { Array.from({ length: 200_000 }, (_, j) => ({ j })); globalThis.gc(); }
+       early.update();
+       const { provider, collect } = manualProvider();
+       const handle = registerProcessMetrics({ meterProvider: provider, mode: ${JSON.stringify(mode)}, pushIntervalMs: 0 });
+       handle.update();
+       const metrics = await collect();
+       const sum = (points, value) => (points ?? []).reduce((total, point) => total + value(point), 0);
+       const runs = sum(metrics.get('nodejs_gc_runs')?.dataPoints, (p) => p.value);
+       const counted = sum(metrics.get('nodejs_gc_duration_seconds')?.dataPoints, (p) => p.value.count);
+       handle.shutdown();
+       early.shutdown();
+       console.log(JSON.stringify({ runs, counted }));`,
+      { nodeArgs: ['--expose-gc'] },
+    ).json();
+    assert.ok(report.runs >= 3, `only ${report.runs} GCs ran`);
+    assert.equal(report.counted, report.runs);
+  });
+}
+
 test('metricGroups leaves out the groups not asked for', async () => {
   const { provider, collect: collectMetrics } = manualProvider();
   const handle = registerProcessMetrics({ meterProvider: provider, metricGroups: ['heap'] });
