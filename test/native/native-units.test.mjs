@@ -26,7 +26,7 @@ test('native sampler internals (parsers, fd scan, fork, EMFILE)', () => {
     { encoding: 'utf8' },
   );
   assert.equal(compile.status, 0, compile.stderr);
-  const run = spawnSync(binary, [], { encoding: 'utf8', env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=1' } });
+  const run = spawnSync(binary, [], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=1' } });
   assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
   assert.match(run.stdout, /native unit tests passed/);
 });

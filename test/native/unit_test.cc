@@ -198,12 +198,29 @@ static void TestForkedChildLeavesReusedFdsAlone() {
   ExpectChildPassed(child, "child reusing fd numbers");
 }
 
+// The fd whose link reads `target`, or -1.
+static int FdLinkingTo(const char* target) {
+  for (int fd = 0; fd < 1024; ++fd) {
+    char link[64];
+    char seen[256];
+    std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    const ssize_t n = readlink(link, seen, sizeof seen - 1);
+    if (n <= 0) continue;
+    seen[n] = '\0';
+    if (std::strcmp(seen, target) == 0) return fd;
+  }
+  return -1;
+}
+
 // Daemonizing code forks and lets the parent exit before the child samples.
 // Since Linux 6.2, fstat() of a gone process's /proc/<pid>/fd fails, so the
-// child must recognise that inherited fd by its link and close it too.
-static void TestForkedChildClosesFdsOfExitedParent() {
+// child must recognise that inherited fd by its link and close it too; and
+// an fd of the application's that fails the same way (the fd directory of
+// another gone process, put in the same number) must stay open.
+static void TestForkedChildOfExitedParent(bool number_reused) {
   int result_pipe[2];
-  if (pipe(result_pipe) != 0) {
+  int reaped_pipe[2];
+  if (pipe(result_pipe) != 0 || pipe(reaped_pipe) != 0) {
     CHECK(false);
     return;
   }
@@ -214,35 +231,53 @@ static void TestForkedChildClosesFdsOfExitedParent() {
     sampler.Sample(slots);  // opens the kept fds in this (soon gone) parent
     const pid_t gone = getpid();
     if (fork() == 0) {
-      while (kill(gone, 0) == 0 || errno != ESRCH) usleep(1000);  // exited and reaped
-      sampler.Sample(slots);
-      char prefix[64];
-      std::snprintf(prefix, sizeof prefix, "/proc/%d/", static_cast<int>(gone));
-      unsigned char bad = 0;
-      for (int fd = 0; fd < 1024; ++fd) {
-        char link[64];
-        char target[256];
-        std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-        const ssize_t n = readlink(link, target, sizeof target - 1);
-        if (n <= 0) continue;
-        target[n] = '\0';
-        if (std::strncmp(target, prefix, std::strlen(prefix)) == 0) bad |= 1;  // the parent's fd kept
+      close(reaped_pipe[1]);
+      char byte;
+      if (read(reaped_pipe[0], &byte, 1) != 1) _exit(100);  // the parent has exited and been reaped
+      char parent_fds[64];
+      std::snprintf(parent_fds, sizeof parent_fds, "/proc/%d/fd", static_cast<int>(gone));
+      const int inherited = FdLinkingTo(parent_fds);
+      if (inherited < 0) _exit(101);
+      char other_fds[64] = "";
+      if (number_reused) {
+        // Another process's fd directory, opened while it lived, in the
+        // inherited number: fstat() fails on it with ENOENT as well.
+        const pid_t other = fork();
+        if (other == 0) {
+          pause();
+          _exit(0);
+        }
+        std::snprintf(other_fds, sizeof other_fds, "/proc/%d/fd", static_cast<int>(other));
+        const int other_fd = open(other_fds, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        kill(other, SIGKILL);
+        waitpid(other, nullptr, 0);
+        if (other_fd < 0 || dup2(other_fd, inherited) != inherited) _exit(102);
+        close(other_fd);
       }
-      if (slots[OPEN_FDS] != CountFdsByScan() - 1) bad |= 2;
+      sampler.Sample(slots);
+      unsigned char bad = 0;
+      if (FdLinkingTo(parent_fds) >= 0) bad |= 1;                             // the parent's fd kept
+      if (number_reused && FdLinkingTo(other_fds) != inherited) bad |= 2;     // the application's closed
+      if (slots[OPEN_FDS] != CountFdsByScan() - 1) bad |= 4;
       if (write(result_pipe[1], &bad, 1) != 1) _exit(1);
       _exit(0);
     }
     _exit(0);
   }
   close(result_pipe[1]);
+  close(reaped_pipe[0]);
   int status = 0;
   waitpid(parent, &status, 0);
   CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  CHECK(write(reaped_pipe[1], "r", 1) == 1);
+  close(reaped_pipe[1]);
   unsigned char bad = 0xff;
-  CHECK(read(result_pipe[0], &bad, 1) == 1);
+  CHECK(read(result_pipe[0], &bad, 1) == 1);  // EOF, if the child failed before reporting
   close(result_pipe[0]);
   CHECK(bad == 0);
-  if (bad != 0) std::fprintf(stderr, "child of an exited parent: failure bits %d\n", bad);
+  if (bad != 0) {
+    std::fprintf(stderr, "child of an exited parent%s: failure bits %d\n", number_reused ? ", number reused" : "", bad);
+  }
 }
 
 static void TestSamplerAtEmfile() {
@@ -260,7 +295,7 @@ static void TestSamplerAtEmfile() {
     const bool emfile = errno == EMFILE;
     sampler.Sample(slots);
     int bad = emfile ? 0 : 1;
-    for (size_t i = 0; i < kSlotCount; ++i) {
+    for (size_t i = 0; i < kProcessSlotCount; ++i) {  // the rest is not the process sampler's to fill
       if (std::isnan(slots[i])) bad |= 2;
     }
     if (slots[OPEN_FDS] != 63) bad |= 4;  // all of 0..63 open, less the counting fd
@@ -287,7 +322,8 @@ int main() {
   TestCountDirectoryEntries();
   TestSamplerFollowsFork();
   TestForkedChildLeavesReusedFdsAlone();
-  TestForkedChildClosesFdsOfExitedParent();
+  TestForkedChildOfExitedParent(false);
+  TestForkedChildOfExitedParent(true);
   TestSamplerAtEmfile();
   TestCloseThenSample();
   if (failures == 0) std::printf("native unit tests passed\n");
