@@ -40,6 +40,8 @@ export interface V8Binding extends NativeBinding {
  * array the addon no longer fills or undoes another's start().
  */
 export interface BindingState {
+  /** True once an evaluation has taken this binary into use. */
+  accepted?: boolean;
   /** The array the addon fills when sample() gets no argument. */
   slots?: Float64Array;
   /** What start() and the heap check found, once the binary was accepted. */
@@ -147,6 +149,7 @@ export function loadNative(trackGc: boolean, candidates: Candidates = nativeCand
     try {
       loaded = require(file) as Partial<NativeBinding>;
       const result = accept(checkCommon(loaded));
+      bindingState(loaded).accepted = true;
       attempts.push({ path: file });
       return result;
     } catch (error) {
@@ -155,7 +158,7 @@ export function loadNative(trackGc: boolean, candidates: Candidates = nativeCand
       // open until the thread ends: give them back (unless an earlier
       // evaluation of procmeter uses it).
       try {
-        if (typeof loaded?.close === 'function' && bindingState(loaded).started === undefined) loaded.close();
+        if (typeof loaded?.close === 'function' && !bindingState(loaded).accepted) loaded.close();
       } catch {
         // nothing more to give back
       }
