@@ -99,9 +99,13 @@ export function registerProcessMetrics(options?: ProcessMetricsOptions): Process
   if (byNaming === undefined) registrations.set(provider, (byNaming = new Map()));
   let shared = byNaming.get(resolved.naming);
   if (shared === undefined) {
-    checkModeUnchanged(provider, resolved);
-    shared = { handle: createRegistration(resolved, api, provider), settings: settingsKey(resolved), handles: 0 };
-    recordOf(provider).modes.set(resolved.naming, resolved.mode);
+    // The API's no-op meter (no SDK in this thread yet) keeps no
+    // instruments: nothing later must stay consistent with what it was given.
+    const meter = checkedMeter(provider, resolved);
+    const record = isNoopMeter(api, meter) ? undefined : recordOf(provider);
+    if (record) checkModeUnchanged(record, resolved);
+    shared = { handle: createRegistration(resolved, api, meter, record), settings: settingsKey(resolved), handles: 0 };
+    record?.modes.set(resolved.naming, resolved.mode);
     byNaming.set(resolved.naming, shared);
   } else if (shared.settings !== settingsKey(resolved)) {
     process.emitWarning(
@@ -137,8 +141,8 @@ function recordOf(provider: MeterProvider): ProviderRecord {
 // a shutdown(), registering in the other mode on the same provider would
 // export every metric twice (and Prometheus refuses a scrape that repeats a
 // metric family).
-function checkModeUnchanged(provider: MeterProvider, resolved: ResolvedOptions): void {
-  const earlier = providerRecords.get(provider)?.modes.get(resolved.naming);
+function checkModeUnchanged(record: ProviderRecord, resolved: ResolvedOptions): void {
+  const earlier = record.modes.get(resolved.naming);
   if (earlier !== undefined && earlier !== resolved.mode) {
     throw new RangeError(
       `procmeter.registerProcessMetrics(): options.mode is '${resolved.mode}', but procmeter already made '${earlier}' instruments ` +
@@ -151,8 +155,8 @@ function checkModeUnchanged(provider: MeterProvider, resolved: ResolvedOptions):
 // The SDK hands a second createHistogram() of the same name the histogram
 // it already has, with its first buckets: boundaries asked for after a
 // shutdown() would be dropped without a word.
-function checkGcBucketsUnchanged(provider: MeterProvider, resolved: ResolvedOptions): void {
-  const { gcBuckets } = recordOf(provider);
+function checkGcBucketsUnchanged(record: ProviderRecord, resolved: ResolvedOptions): void {
+  const { gcBuckets } = record;
   const earlier = gcBuckets.get(resolved.naming);
   if (earlier === undefined) {
     gcBuckets.set(resolved.naming, resolved.gcDurationBuckets);
@@ -241,18 +245,24 @@ function releaseHeld(held: Held): void {
   for (const release of held.splice(0).reverse()) release();
 }
 
-function createRegistration(resolved: ResolvedOptions, api: OtelApi, provider: MeterProvider): ProcessMetricsHandle {
+// `record` is undefined for the API's no-op meter.
+function createRegistration(resolved: ResolvedOptions, api: OtelApi, meter: Meter, record: ProviderRecord | undefined): ProcessMetricsHandle {
   const held: Held = [];
   try {
-    return buildRegistration(resolved, api, provider, held);
+    return buildRegistration(resolved, api, meter, record, held);
   } catch (error) {
     releaseHeld(held);
     throw error;
   }
 }
 
-function buildRegistration(resolved: ResolvedOptions, api: OtelApi, provider: MeterProvider, held: Held): ProcessMetricsHandle {
-  const meter = checkedMeter(provider, resolved);
+function buildRegistration(
+  resolved: ResolvedOptions,
+  api: OtelApi,
+  meter: Meter,
+  record: ProviderRecord | undefined,
+  held: Held,
+): ProcessMetricsHandle {
   const catalog = catalogFor(resolved.naming, resolved.eventLoopDelayStddev);
   const groups = resolved.metricGroups;
   // On the API's no-op meter (no SDK in this thread yet: registered before
@@ -260,7 +270,7 @@ function buildRegistration(resolved: ResolvedOptions, api: OtelApi, provider: Me
   // nothing others would miss: neither the process claim nor GC pauses (in
   // push mode its updates and timer run regardless), and it keeps no
   // event-loop histogram running for nothing.
-  const exported = !isNoopMeter(api, meter);
+  const exported = record !== undefined;
   // Process-wide instruments exist in every thread's registration that has
   // the process group; only the one holding the claim at a collection
   // reports them. A registration is in the running at its first collection
@@ -283,7 +293,7 @@ function buildRegistration(resolved: ResolvedOptions, api: OtelApi, provider: Me
   });
 
   if (groups.has('gc')) {
-    checkGcBucketsUnchanged(provider, resolved);
+    if (record) checkGcBucketsUnchanged(record, resolved);
     const spec = catalog.gcDuration;
     const histogram: Histogram = meter.createHistogram(spec.name, {
       description: spec.description,
@@ -341,7 +351,7 @@ function buildRegistration(resolved: ResolvedOptions, api: OtelApi, provider: Me
     });
   }
 
-  const { pushedValues } = recordOf(provider);
+  const pushedValues = record?.pushedValues ?? new Map<string, LastValues>();
   const pushers = specs.map((spec) => {
     let last = pushedValues.get(spec.name);
     if (last === undefined) pushedValues.set(spec.name, (last = new Map()));

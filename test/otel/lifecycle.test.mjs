@@ -95,6 +95,37 @@ test('after shutdown(), other gcDurationBuckets on the same provider are reporte
   }
 });
 
+test("registrations on the API's no-op provider (before the SDK is set up) bind no mode or buckets, which stay free for the SDK's provider", () => {
+  // No instrument survives on the no-op provider, so neither the mode check
+  // nor the buckets warning has anything to protect there.
+  const report = runNode(
+    `import { registerProcessMetrics } from 'procmeter';
+     import { metrics } from '@opentelemetry/api';
+     import { manualProvider } from ${JSON.stringify(new URL('../helpers/otel.mjs', import.meta.url).href)};
+     const warnings = [];
+     process.on('warning', (warning) => warnings.push(warning.code));
+     const outcome = (register) => { try { register().shutdown(); return 'registered'; } catch (error) { return error.constructor.name; } };
+     const early = [
+       outcome(() => registerProcessMetrics({ mode: 'observable', gcDurationBuckets: [0.5, 1] })),
+       outcome(() => registerProcessMetrics({ mode: 'push', gcDurationBuckets: [0.001], pushIntervalMs: 0 })),
+     ];
+     const { provider } = manualProvider();
+     metrics.setGlobalMeterProvider(provider);
+     const late = [
+       outcome(() => registerProcessMetrics({ mode: 'push', gcDurationBuckets: [0.25], pushIntervalMs: 0 })),
+       outcome(() => registerProcessMetrics({ mode: 'observable' })),
+       outcome(() => registerProcessMetrics({ mode: 'push', gcDurationBuckets: [0.125], pushIntervalMs: 0 })),
+     ];
+     await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+     console.log(JSON.stringify({ early, late, warnings }));`,
+  ).json();
+  assert.deepEqual(report.early, ['registered', 'registered']);
+  // On the SDK's provider the checks hold as before: the other mode is
+  // refused and other buckets are reported as not used.
+  assert.deepEqual(report.late, ['registered', 'RangeError', 'registered']);
+  assert.deepEqual(report.warnings, ['PROCMETER_GC_BUCKETS_KEPT']);
+});
+
 test('without a meterProvider option, the global MeterProvider is used', async () => {
   const { provider, collect } = manualProvider();
   assert.ok(api.metrics.setGlobalMeterProvider(provider));
