@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
  * Reads ground truth, then procmeter, then ground truth again, until the two
  * ground-truth readings agree (the value did not move meanwhile); then
  * procmeter's reading must equal it exactly. Values that never hold still
- * for `attempts` tries fail the test rather than loosen the comparison.
+ * for `attempts` tries, waiting longer after each, fail the test rather
+ * than loosen the comparison.
  */
 export function assertBracketedEqual(readTruth, readOurs, label, attempts = 50) {
   const seen = [];
@@ -17,8 +18,18 @@ export function assertBracketedEqual(readTruth, readOurs, label, attempts = 50) 
       return ours;
     }
     seen.push([before, ours, after]);
+    // Process-wide values move with V8's background threads too (resident
+    // memory while the JIT and GC threads are busy): give them time.
+    pauseMs(Math.min(2 ** i, 20));
   }
   assert.fail(`${label}: ground truth never held still over ${attempts} tries: ${JSON.stringify(seen.slice(0, 5))}`);
+}
+
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+
+/** Blocks this thread (only) for `ms` milliseconds. */
+function pauseMs(ms) {
+  Atomics.wait(sleepCell, 0, 0, ms);
 }
 
 /** For counters: truth before <= procmeter <= truth after. */
