@@ -24,6 +24,7 @@ export interface EnvironmentSettings {
   readonly otlpProtocol: 'http/json' | 'http/protobuf';
   readonly naming: Naming;
   readonly exportIntervalMs: number;
+  /** The periodic export's timeout: at most the interval, as the SDK requires. */
   readonly exportTimeoutMs: number;
   /** How long the last flush at exit may hold the process up. */
   readonly exitFlushTimeoutMs: number;
@@ -61,8 +62,8 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): E
 
   // The OpenTelemetry default for OTEL_METRICS_EXPORTER is otlp. Enum
   // values are case-insensitive (the environment-variable specification).
-  const exporterList = (env['OTEL_METRICS_EXPORTER'] ?? '').trim().toLowerCase() || 'otlp';
-  const listed = [...new Set(exporterList.split(',').map((e) => e.trim()).filter(Boolean))];
+  const named = (env['OTEL_METRICS_EXPORTER'] ?? '').toLowerCase().split(',').map((e) => e.trim()).filter(Boolean);
+  const listed = named.length > 0 ? [...new Set(named)] : ['otlp'];
   const known = listed.filter((exporter): exporter is ExporterName => (EXPORTERS as readonly string[]).includes(exporter));
   for (const exporter of listed.filter((e) => !(known as string[]).includes(e))) {
     invalid.push(`OTEL_METRICS_EXPORTER lists '${exporter}', which is left out; accepted: ${EXPORTERS.join(', ')} (comma-separated)`);
@@ -78,7 +79,7 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): E
     // The metrics endpoint, when set, replaces the generic one, which is then
     // left to the other signals and not checked.
     const endpointVariable = env['OTEL_EXPORTER_OTLP_METRICS_ENDPOINT']?.trim() ? 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT' : 'OTEL_EXPORTER_OTLP_ENDPOINT';
-    const protocol = readOtlpProtocol(env);
+    const protocol = readOtlpProtocol(env, invalid);
     const problem = checkEndpoint(env, endpointVariable) ?? protocol.problem;
     if (problem === undefined) {
       otlpProtocol = protocol.value;
@@ -89,18 +90,28 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): E
       active = active.filter((exporter) => exporter !== 'otlp');
     }
   }
-  const exportTimeoutMs = setPositiveInteger('OTEL_METRIC_EXPORT_TIMEOUT', DEFAULT_EXPORT_TIMEOUT_MS);
+  // A timeout of 0 is no limit (the specification's Timeout type): the
+  // periodic export may then take up to the interval, the most the SDK
+  // allows; the flush at exit keeps its own bound.
+  const exportTimeoutMs = env['OTEL_METRIC_EXPORT_TIMEOUT']?.trim() === '0' ? 0 : setPositiveInteger('OTEL_METRIC_EXPORT_TIMEOUT', DEFAULT_EXPORT_TIMEOUT_MS);
+  const exportIntervalMs = positiveInteger('OTEL_METRIC_EXPORT_INTERVAL', DEFAULT_EXPORT_INTERVAL_MS);
+  // Only 'true' disables (the specification's Boolean type); anything but
+  // 'false' or nothing is likely a mistake worth a word.
+  const sdkDisabled = (env['OTEL_SDK_DISABLED'] ?? '').trim().toLowerCase();
+  if (sdkDisabled !== '' && sdkDisabled !== 'true' && sdkDisabled !== 'false') {
+    invalid.push(`OTEL_SDK_DISABLED is '${sdkDisabled}', which counts as false: only 'true' disables`);
+  }
   return {
-    sdkDisabled: (env['OTEL_SDK_DISABLED'] ?? '').trim().toLowerCase() === 'true',
+    sdkDisabled: sdkDisabled === 'true',
     exporters: active,
     otlpProtocol,
     naming: namingKnown ? (rawNaming as Naming) : 'prometheus',
-    exportIntervalMs: positiveInteger('OTEL_METRIC_EXPORT_INTERVAL', DEFAULT_EXPORT_INTERVAL_MS),
-    exportTimeoutMs: exportTimeoutMs ?? DEFAULT_EXPORT_TIMEOUT_MS,
+    exportIntervalMs,
+    exportTimeoutMs: exportTimeoutMs === 0 ? exportIntervalMs : Math.min(exportTimeoutMs ?? DEFAULT_EXPORT_TIMEOUT_MS, exportIntervalMs),
     // Exporting at exit to a collector that does not answer would hold the
     // process up through the exporter's retries (8 s and more): at most
-    // OTEL_METRIC_EXPORT_TIMEOUT when set, else 2 s.
-    exitFlushTimeoutMs: exportTimeoutMs ?? DEFAULT_EXIT_FLUSH_TIMEOUT_MS,
+    // OTEL_METRIC_EXPORT_TIMEOUT when set (and not 0), else 2 s.
+    exitFlushTimeoutMs: exportTimeoutMs || DEFAULT_EXIT_FLUSH_TIMEOUT_MS,
     // A metrics endpoint stays on the loopback interface unless asked.
     prometheusHost: (env['OTEL_EXPORTER_PROMETHEUS_HOST'] ?? '').trim() || '127.0.0.1',
     prometheusPort: positiveInteger('OTEL_EXPORTER_PROMETHEUS_PORT', DEFAULT_PROMETHEUS_PORT, 65535),
@@ -132,17 +143,25 @@ function checkEndpoint(env: NodeJS.ProcessEnv, variable: string): string | undef
 // The OTLP exporter procmeter uses speaks OTLP/HTTP with JSON bodies, which
 // the Collector's OTLP receiver accepts as well as protobuf ones. gRPC is
 // another wire protocol altogether: JSON sent to a gRPC port would fail at
-// every export.
-function readOtlpProtocol(env: NodeJS.ProcessEnv): { value: EnvironmentSettings['otlpProtocol']; problem?: string } {
-  const variable = env['OTEL_EXPORTER_OTLP_METRICS_PROTOCOL']?.trim() ? 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL' : 'OTEL_EXPORTER_OTLP_PROTOCOL';
-  const protocol = (env[variable] ?? '').trim().toLowerCase() || 'http/json';
-  if (protocol === 'http/json' || protocol === 'http/protobuf') return { value: protocol };
-  return {
-    value: 'http/json',
-    problem:
-      `${variable} is '${protocol}'; the zero-code start exports OTLP over HTTP ('http/json', or 'http/protobuf', sent as JSON). ` +
-      'For gRPC, set up the OpenTelemetry SDK with a gRPC exporter and call registerProcessMetrics()',
-  };
+// every export. A value that is no protocol at all is reported and ignored,
+// as the specification asks of unknown enum values: the generic variable, or
+// the default, applies instead.
+function readOtlpProtocol(env: NodeJS.ProcessEnv, invalid: string[]): { value: EnvironmentSettings['otlpProtocol']; problem?: string } {
+  for (const variable of ['OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL']) {
+    const protocol = (env[variable] ?? '').trim().toLowerCase();
+    if (protocol === '') continue;
+    if (protocol === 'http/json' || protocol === 'http/protobuf') return { value: protocol };
+    if (protocol === 'grpc') {
+      return {
+        value: 'http/json',
+        problem:
+          `${variable} is 'grpc'; the zero-code start exports OTLP over HTTP ('http/json', or 'http/protobuf', sent as JSON). ` +
+          'For gRPC, set up the OpenTelemetry SDK with a gRPC exporter and call registerProcessMetrics()',
+      };
+    }
+    invalid.push(`${variable} is '${protocol}', not one of grpc, http/protobuf, http/json; ignored`);
+  }
+  return { value: 'http/json' };
 }
 
 type Api = typeof import('@opentelemetry/api');
@@ -300,7 +319,7 @@ function createProvider(settings: EnvironmentSettings, sdk: SdkMetrics, resource
 function periodicReader(settings: EnvironmentSettings, sdk: SdkMetrics, exporter: 'otlp' | 'console'): Reader | undefined {
   const options = {
     exportIntervalMillis: settings.exportIntervalMs,
-    exportTimeoutMillis: Math.min(settings.exportTimeoutMs, settings.exportIntervalMs),
+    exportTimeoutMillis: settings.exportTimeoutMs,
   };
   if (exporter === 'console') return new sdk.PeriodicExportingMetricReader({ exporter: new sdk.ConsoleMetricExporter(), ...options });
   const otlp = loadPeer<typeof import('@opentelemetry/exporter-metrics-otlp-http')>(

@@ -202,10 +202,19 @@ test('an invalid setting is reported, naming the variable, and replaced by its d
     [{ PROCMETER_NAMING: 'otel' }, /PROCMETER_NAMING must be one of prometheus, semconv; got 'otel', using prometheus/, { naming: 'prometheus' }],
     [{ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }, /OTEL_EXPORTER_OTLP_PROTOCOL is 'grpc'; the zero-code start exports OTLP over HTTP.*; metrics are not exported over OTLP/, { exporters: [] }],
     [
-      { OTEL_METRICS_EXPORTER: 'otlp,console', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'thrift' },
-      /OTEL_EXPORTER_OTLP_METRICS_PROTOCOL is 'thrift'/,
+      { OTEL_METRICS_EXPORTER: 'otlp,console', OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'grpc', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' },
+      /OTEL_EXPORTER_OTLP_METRICS_PROTOCOL is 'grpc'/,
       { exporters: ['console'] },
     ],
+    // An unknown enum value is ignored (the specification): the generic
+    // variable applies, else the default; a typo does not stop the export.
+    [
+      { OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'thrift', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' },
+      /OTEL_EXPORTER_OTLP_METRICS_PROTOCOL is 'thrift', not one of grpc, http\/protobuf, http\/json; ignored/,
+      { otlpProtocol: 'http/protobuf' },
+    ],
+    [{ OTEL_EXPORTER_OTLP_PROTOCOL: 'http' }, /OTEL_EXPORTER_OTLP_PROTOCOL is 'http', not one of/, { exporters: ['otlp'], otlpProtocol: 'http/json' }],
+    [{ OTEL_SDK_DISABLED: 'yes' }, /OTEL_SDK_DISABLED is 'yes', which counts as false: only 'true' disables/, { sdkDisabled: false }],
     // Without a scheme the exporter would fail at every export, silently.
     [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }, /OTEL_EXPORTER_OTLP_ENDPOINT must be an http:\/\/ or https:\/\/ URL .*got 'collector:4318'; metrics are not exported over OTLP/, { exporters: [] }],
     [{ OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'not a url' }, /OTEL_EXPORTER_OTLP_METRICS_ENDPOINT must be an http:\/\/ or https:\/\/ URL/, { exporters: [] }],
@@ -216,6 +225,17 @@ test('an invalid setting is reported, naming the variable, and replaced by its d
     assert.deepEqual({ ...settings, ...expected, invalid: [] }, { ...defaults, ...expected }, JSON.stringify(env));
     assert.deepEqual(Object.fromEntries(Object.keys(expected).map((key) => [key, settings[key]])), expected, JSON.stringify(env));
   }
+});
+
+test('OTEL_METRIC_EXPORT_TIMEOUT=0 is no limit: the export may take the whole interval; the timeout never exceeds the interval', () => {
+  const { settingsFromEnvironment } = require('../../dist/cjs/otel/index.js');
+  const unlimited = settingsFromEnvironment({ OTEL_METRIC_EXPORT_TIMEOUT: '0', OTEL_METRIC_EXPORT_INTERVAL: '5000' });
+  assert.deepEqual(unlimited.invalid, []);
+  assert.deepEqual([unlimited.exportTimeoutMs, unlimited.exitFlushTimeoutMs], [5000, settingsFromEnvironment({}).exitFlushTimeoutMs]);
+  const longer = settingsFromEnvironment({ OTEL_METRIC_EXPORT_TIMEOUT: '9000', OTEL_METRIC_EXPORT_INTERVAL: '5000' });
+  assert.deepEqual([longer.exportTimeoutMs, longer.exitFlushTimeoutMs], [5000, 9000]);
+  // A list of nothing but separators is no list: the default exporter.
+  assert.deepEqual(settingsFromEnvironment({ OTEL_METRICS_EXPORTER: ' , ' }).exporters, ['otlp']);
 });
 
 test('enum values are read case-insensitively, as the OpenTelemetry environment-variable specification asks', () => {
