@@ -1,7 +1,7 @@
 // Finds and validates the native addons. Every candidate that fails is kept
 // with its reason, for loadDiagnostics() and NODE_DEBUG=procmeter.
 import { statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { extname, join, resolve } from 'node:path';
 
 import { LAYOUT_SIGNATURE, SLOT, SLOT_COUNT } from './generated/layout';
 
@@ -142,11 +142,19 @@ function isDirectory(path: string): boolean {
   }
 }
 
+const LOADABLE_EXTENSIONS = new Set(['.node', '.js', '.cjs']);
+
 export function loadNative(trackGc: boolean, candidates: Candidates = nativeCandidates()): NativeLoadResult {
   const attempts: LoadAttempt[] = [];
   const tryLoad = <T>(file: string, accept: (binding: NativeBinding) => T): T | undefined => {
     let loaded: Partial<NativeBinding> | undefined;
     try {
+      // require() would run a file of any other name as JavaScript
+      // (PROCMETER_BINARY_PATH pointing at the wrong file, say). It is what
+      // loads a binary because its cache lets every evaluation of procmeter
+      // share one binding; a .js module exporting a binding is let through
+      // for wrappers (procmeter's tests use them).
+      if (!LOADABLE_EXTENSIONS.has(extname(file))) throw new Error('not a .node file');
       loaded = require(file) as Partial<NativeBinding>;
       const result = accept(checkCommon(loaded));
       bindingState(loaded).accepted = true;

@@ -24,7 +24,14 @@ export function sharedClaimCell(): Int32Array {
 // any more. The thread that started it sees it end and gives the claim back
 // for it, if the worker held it. (The native addon's claim is released when
 // the worker's environment is torn down.)
+// Once per thread: procmeter evaluated again in it (a cleared require cache,
+// a test runner's fresh module registry) finds the same cell.
+const RELEASING = Symbol.for('procmeter.releasesClaimOfEndedWorkers');
+
 function releaseForEndedWorkers(cell: Int32Array): void {
+  const thisProcess = process as unknown as Record<symbol, boolean | undefined>;
+  if (thisProcess[RELEASING]) return;
+  thisProcess[RELEASING] = true;
   process.on('worker', (worker: Worker) => {
     const owner = worker.threadId + 1; // threadId reads -1 once the worker has ended
     worker.once('exit', () => Atomics.compareExchange(cell, 0, owner, 0));

@@ -213,9 +213,11 @@ function readStartTimeSeconds(): number {
   let bootSeconds = NaN;
   let bestWidth = Infinity;
   for (let attempt = 0; attempt < 3; attempt++) {
-    const before = performance.timeOrigin + performance.now();
+    // The wall clock now, not timeOrigin + performance.now(): that would
+    // miss a step of the clock (NTP, a resumed VM) since the process began.
+    const before = Date.now();
     const uptimeText = uptimeFile.read();
-    const after = performance.timeOrigin + performance.now();
+    const after = Date.now();
     const uptimeSeconds = uptimeText === undefined ? undefined : parseUptimeSeconds(uptimeText);
     if (uptimeSeconds === undefined) return performance.timeOrigin / 1000;
     if (after - before < bestWidth) {

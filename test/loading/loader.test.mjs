@@ -152,6 +152,54 @@ test("procmeter's JavaScript evaluated again in one thread (as a test runner's f
   }
 });
 
+test('the fallback evaluated again in one thread adds no listener per evaluation: a worker that ends still gives the claim back', () => {
+  const report = runNode(
+    `const { Worker } = require('node:worker_threads');
+     const packageDir = require('node:path').dirname(require.resolve('procmeter/package.json'));
+     for (let i = 0; i < 12; i++) {
+       for (const file of Object.keys(require.cache)) if (file.startsWith(packageDir)) delete require.cache[file];
+       require('procmeter');
+     }
+     const warnings = [];
+     process.on('warning', (warning) => warnings.push(warning.name));
+     // A worker takes the claim and is terminated without giving it back.
+     const worker = new Worker(
+       \`const { registerProcessMetrics } = require('procmeter');
+        const { MeterProvider } = require('@opentelemetry/sdk-metrics');
+        const handle = registerProcessMetrics({ meterProvider: new MeterProvider(), mode: 'push', pushIntervalMs: 0 });
+        handle.update();
+        require('node:worker_threads').parentPort.postMessage(handle.reportsProcessMetrics);
+        setInterval(() => {}, 1000);\`,
+       { eval: true },
+     );
+     worker.once('message', async (workerReports) => {
+       await worker.terminate();
+       const { MeterProvider } = require('@opentelemetry/sdk-metrics');
+       const handle = require('procmeter').registerProcessMetrics({ meterProvider: new MeterProvider(), mode: 'push', pushIntervalMs: 0 });
+       handle.update();
+       console.log(JSON.stringify({ workerListeners: process.listenerCount('worker'), warnings, workerReports, mainReports: handle.reportsProcessMetrics }));
+       handle.shutdown();
+     });`,
+    { type: 'commonjs', env: { PROCMETER_FORCE_FALLBACK: '1' } },
+  ).json();
+  assert.deepEqual(report, { workerListeners: 1, warnings: [], workerReports: true, mainReports: true });
+});
+
+test('PROCMETER_BINARY_PATH naming a file that is no binary (nor a .js wrapper) is not run as JavaScript', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'procmeter-loader-'));
+  try {
+    const text = join(dir, 'notes.txt');
+    writeFileSync(text, 'process.stdout.write("ran as JavaScript\\n");');
+    const child = runNode(REPORT, { env: { PROCMETER_BINARY_PATH: text } });
+    const report = child.json();
+    assert.equal(report.implementation, 'fallback');
+    assert.deepEqual(report.diagnostics.attempts, [{ path: text, error: 'not a .node file' }]);
+    assert.doesNotMatch(child.stdout, /ran as JavaScript/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('the CommonJS exports are plain properties a test double can replace', () => {
   const procmeter = require('procmeter');
   const original = procmeter.collect;

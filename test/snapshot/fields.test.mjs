@@ -1,6 +1,10 @@
 // Each collect() field against the kernel's own account, read by the test.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 import procmeter from '../helpers/procmeter.mjs';
@@ -12,6 +16,7 @@ import {
   statusField,
 } from '../helpers/ground-truth.mjs';
 import { assertBracketedCounter, assertBracketedEqual, assertClose, busyLoop } from '../helpers/assertions.mjs';
+import { runNode } from '../helpers/child.mjs';
 
 const { collect } = procmeter;
 
@@ -80,6 +85,49 @@ test('startTimeSeconds matches /proc start time, ps, and Node’s own start', ()
   assert.ok(startTimeSeconds <= nodeOrigin + 0.02, `start ${startTimeSeconds} after Node's origin ${nodeOrigin}`);
   assert.ok(nodeOrigin - startTimeSeconds < 0.5, `start ${startTimeSeconds} long before Node's origin ${nodeOrigin}`);
   assert.equal(collect().startTimeSeconds, startTimeSeconds, 'start time is read once');
+});
+
+test('startTimeSeconds follows the wall clock as it is at the first read, also when it was stepped after the process started', (t) => {
+  // A wall clock stepped since start-up (NTP, a resumed VM): an LD_PRELOAD
+  // shim adds an hour to CLOCK_REALTIME once the child asks for it.
+  const dir = mkdtempSync(join(tmpdir(), 'procmeter-clock-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const shim = join(dir, 'step.so');
+  const compile = spawnSync('cc', ['-shared', '-fPIC', '-O1', '-o', shim, '-x', 'c', '-'], {
+    encoding: 'utf8',
+    input: `#define _GNU_SOURCE
+      #include <stdlib.h>
+      #include <sys/syscall.h>
+      #include <sys/time.h>
+      #include <time.h>
+      #include <unistd.h>
+      static int stepped(void) { return access(getenv("STEP_FLAG"), F_OK) == 0; }
+      int clock_gettime(clockid_t id, struct timespec* ts) {
+        int r = (int)syscall(SYS_clock_gettime, id, ts);
+        if (r == 0 && (id == CLOCK_REALTIME || id == CLOCK_REALTIME_COARSE) && stepped()) ts->tv_sec += 3600;
+        return r;
+      }
+      int gettimeofday(struct timeval* tv, void* tz) {
+        (void)tz;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        tv->tv_sec = ts.tv_sec;
+        tv->tv_usec = ts.tv_nsec / 1000;
+        return 0;
+      }`,
+  });
+  assert.equal(compile.status, 0, compile.stderr);
+  const flag = join(dir, 'stepped');
+  const report = runNode(
+    `import { writeFileSync } from 'node:fs';
+     const before = Date.now() / 1000 - process.uptime();
+     writeFileSync(${JSON.stringify(flag)}, '');
+     const { collect } = await import('procmeter');
+     console.log(JSON.stringify({ before, ours: collect().startTimeSeconds, truth: Date.now() / 1000 - process.uptime() }));`,
+    { env: { LD_PRELOAD: shim, STEP_FLAG: flag } },
+  ).json();
+  assert.ok(report.truth - report.before > 3599, `the shim did not step the clock: ${JSON.stringify(report)}`);
+  assertClose(report.ours, report.truth, 0.5, 'start time after a clock step');
 });
 
 test('CPU seconds match process.cpuUsage() within 10 ms and rise after a busy loop', () => {
