@@ -34,10 +34,23 @@ export class EventLoopMonitor {
     this.lastUtilization = performance.eventLoopUtilization();
   }
 
-  /** Starts a lag probe: the delay until a setImmediate() callback runs. */
+  /**
+   * Starts a lag probe: the delay until a setImmediate() callback runs.
+   * Before the event loop has started (registered from a preload, or the
+   * main module's first lines) the probe starts once it runs: timed from
+   * now it would report the application's whole start-up as lag.
+   */
   probeLag(): Promise<void> {
     if (this.probing || this.stopped) return Promise.resolve();
     this.probing = true;
+    if (performance.nodeTiming.loopStart < 0) {
+      // Once, whatever loopStart says then: the loop runs this callback.
+      return new Promise((resolve) => setImmediate(() => resolve(this.timeOneTurn())));
+    }
+    return this.timeOneTurn();
+  }
+
+  private timeOneTurn(): Promise<void> {
     const started = process.hrtime.bigint();
     return new Promise((resolve) => {
       setImmediate(() => {
