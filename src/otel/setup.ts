@@ -383,13 +383,20 @@ function serveMetrics(settings: EnvironmentSettings, prometheus: PrometheusExpor
         debug('metrics endpoint error: %o', error);
         return;
       }
+      // Each cluster worker is a process of its own with its own endpoint.
+      const hint = isClusterWorker()
+        ? ' (in a cluster, give each worker its own OTEL_EXPORTER_PROMETHEUS_PORT, or export over OTLP)'
+        : '';
       process.emitWarning(
-        `procmeter: cannot serve metrics on ${settings.prometheusHost}:${settings.prometheusPort}: ${error.message}`,
+        `procmeter: cannot serve metrics on ${settings.prometheusHost}:${settings.prometheusPort}: ${error.message}${hint}`,
         { code: 'PROCMETER_PROMETHEUS_LISTEN' },
       );
       resolve(undefined);
     });
-    server.listen(settings.prometheusPort, settings.prometheusHost, () => {
+    // exclusive: a cluster worker otherwise shares the primary's listening
+    // socket with the other workers, and each scrape would get whichever
+    // process the primary handed it to: counters jumping between processes.
+    server.listen({ port: settings.prometheusPort, host: settings.prometheusHost, exclusive: true }, () => {
       const address = server.address();
       const port = typeof address === 'object' && address ? address.port : settings.prometheusPort;
       const host = settings.prometheusHost.includes(':') ? `[${settings.prometheusHost}]` : settings.prometheusHost;
@@ -401,6 +408,10 @@ function serveMetrics(settings: EnvironmentSettings, prometheus: PrometheusExpor
   // load balancer's probe) must not keep an otherwise finished program.
   server.on('connection', (socket) => socket.unref());
   return { server, url };
+}
+
+function isClusterWorker(): boolean {
+  return (require('node:cluster') as typeof import('node:cluster').default).isWorker;
 }
 
 /**

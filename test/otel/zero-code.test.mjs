@@ -408,3 +408,45 @@ test('npm run demo: the service answers and its metrics endpoint serves the cata
     assert.equal(code, 0, demo.output.stderr);
   }
 });
+
+test('cluster workers that preload procmeter/register do not share one endpoint: a scrape never gets another process', { timeout: 60_000 }, async () => {
+  // The primary does not load procmeter (PM2's cluster mode, or
+  // setupPrimary({ execArgv })): without an exclusive listen, both workers
+  // would share the primary's socket and scrapes would alternate processes.
+  const port = await freePort();
+  const primary = `
+    const cluster = require('node:cluster');
+    const http = require('node:http');
+    cluster.setupPrimary({ execArgv: ['-r', 'procmeter/register'], exec: ${JSON.stringify(`${root}test/fixtures/cluster-worker.cjs`)} });
+    const reports = [];
+    for (let i = 0; i < 2; i++) {
+      cluster.fork({ OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: '${port}' }).on('message', async (report) => {
+        reports.push(report);
+        if (reports.length < 2) return;
+        const pids = [];
+        for (let scrape = 0; scrape < 6; scrape++) {
+          const text = await new Promise((resolve, reject) =>
+            http.get({ port: ${port}, host: '127.0.0.1', path: '/metrics', agent: false }, (response) => {
+              let body = '';
+              response.setEncoding('utf8').on('data', (chunk) => (body += chunk)).on('end', () => resolve(body));
+            }).on('error', reject));
+          pids.push(Number(/process_pid="(\\d+)"/.exec(text)?.[1]));
+        }
+        console.log(JSON.stringify({ reports, pids }));
+        for (const worker of Object.values(cluster.workers)) worker.kill();
+      });
+    }`;
+  const child = spawn(process.execPath, ['-e', primary], { cwd: root, env: { ...process.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+  const [code] = await once(child, 'exit');
+  assert.equal(code, 0, stderr);
+  const { reports, pids } = JSON.parse(stdout);
+  const serving = reports.filter((r) => r.warnings.length === 0);
+  const refused = reports.filter((r) => r.warnings.length > 0);
+  assert.equal(serving.length, 1, JSON.stringify(reports));
+  assert.match(refused[0].warnings[0], /PROCMETER_PROMETHEUS_LISTEN: .*EADDRINUSE.*give each worker its own OTEL_EXPORTER_PROMETHEUS_PORT/);
+  assert.deepEqual(pids, pids.map(() => serving[0].pid), 'every scrape answered by the one worker serving the port');
+});
