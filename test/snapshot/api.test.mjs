@@ -80,6 +80,7 @@ test('diff() subtracts counters and takes gauges from the later snapshot', () =>
   const before = collect();
   busyLoop(150);
   const fds = Array.from({ length: 25 }, () => openSync('/dev/null', 'r'));
+  const kept = Array.from({ length: 20_000 }, (_, i) => ({ i })); // moves the heap spaces' figures
   try {
     const after = collect();
     const cpuSpent = process.cpuUsage(cpuBefore);
@@ -104,6 +105,10 @@ test('diff() subtracts counters and takes gauges from the later snapshot', () =>
       }
     }
     assert.equal(change.openFds, before.openFds + 25);
+    const spaceFigures = (snapshot) => snapshot.heapSpaces.map(({ name, sizeBytes, usedBytes, availableBytes, physicalBytes }) => [name, sizeBytes, usedBytes, availableBytes, physicalBytes]);
+    assert.notDeepEqual(spaceFigures(after), spaceFigures(before), 'the heap spaces did not move');
+    assert.deepEqual(spaceFigures(change), spaceFigures(after), 'heap spaces are gauges: taken from the later snapshot');
+    assert.ok(kept.length > 0);
   } finally {
     for (const fd of fds) closeSync(fd);
   }
