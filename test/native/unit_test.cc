@@ -147,17 +147,20 @@ static void TestSamplerFollowsFork() {
   sampler.Sample(parent);
   CHECK(parent[THREADS] == 2);
 
+  // The child's start time (at fork) measurably later than the parent's,
+  // whose start may be as recent as this test binary's.
+  usleep(50000);
   const pid_t child = fork();
   if (child == 0) {
     // The inherited kept fds describe the parent; the sampler must notice
     // the new pid and reopen them for the child.
-    usleep(20000);  // a start time measurably later than the parent's
     double slots[kSlotCount];
     sampler.Sample(slots);
     int bad = 0;
     if (slots[THREADS] != 1) bad |= 1;  // fork() copies only the calling thread
     if (slots[OPEN_FDS] != CountFdsByScan() - 1) bad |= 2;
-    if (!(slots[START_TIME_SECONDS] >= parent[START_TIME_SECONDS])) bad |= 4;
+    // 50 ms later, read in 10 ms clock ticks: at least 30 ms later.
+    if (!(slots[START_TIME_SECONDS] >= parent[START_TIME_SECONDS] + 0.03)) bad |= 4;
     if (std::isnan(slots[RESIDENT_MEMORY_BYTES])) bad |= 8;
     _exit(bad);
   }
