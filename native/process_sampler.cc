@@ -128,10 +128,10 @@ bool LinksToProcOf(int fd, pid_t opener, const char* proc_self_path) {
 
 }  // namespace
 
-ProcessSampler::ProcessSampler()
+ProcessSampler::ProcessSampler(FdCounting counting)
     : page_size_bytes_(static_cast<double>(sysconf(_SC_PAGESIZE))),
       start_time_seconds_(kNaN),
-      fd_directory_size_is_count_(FdDirectorySizeIsCount()) {}
+      fd_directory_size_is_count_(counting == FdCounting::kAuto && FdDirectorySizeIsCount()) {}
 
 void KeptFd::Open(const char* proc_self_path, int extra_flags) {
   path = proc_self_path;

@@ -26,7 +26,12 @@ struct KeptFd {
 // still works when the process has run out of file descriptors.
 class ProcessSampler {
  public:
-  ProcessSampler();
+  // How open fds are counted: kAuto takes st_size of /proc/self/fd where
+  // the kernel makes it the count (Linux >= 6.2) and scans the directory
+  // elsewhere; kScan always scans (so tests reach that path on any kernel).
+  enum class FdCounting { kAuto, kScan };
+
+  explicit ProcessSampler(FdCounting counting = FdCounting::kAuto);
   ~ProcessSampler();
   ProcessSampler(const ProcessSampler&) = delete;
   ProcessSampler& operator=(const ProcessSampler&) = delete;

@@ -3,6 +3,7 @@
 // on hostile input, the getdents64 counting path that kernels before 6.2
 // need, reopening after fork() (never closing what the child reused), and
 // sampling at EMFILE.
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "proc_directory.h"
 #include "process_sampler.h"
@@ -130,6 +132,37 @@ static int CountFdsByScan() {
   const int count = static_cast<int>(CountDirectoryEntries(fd_dir)) - 1;
   close(fd_dir);
   return count;
+}
+
+// Open fds as libc's readdir() lists them, without the listing's own fd.
+static int ListedFds() {
+  DIR* dir = opendir("/proc/self/fd");
+  CHECK(dir != nullptr);
+  int entries = 0;
+  while (const struct dirent* entry = readdir(dir)) {
+    if (std::strcmp(entry->d_name, ".") != 0 && std::strcmp(entry->d_name, "..") != 0) ++entries;
+  }
+  closedir(dir);
+  return entries - 1;
+}
+
+// Both ways of counting (st_size, and the scan kernels before 6.2 need)
+// leave out only the sampler's own directory fd.
+static void TestSamplerCountsFdsEitherWay() {
+  ProcessSampler sized;
+  ProcessSampler scanning(ProcessSampler::FdCounting::kScan);
+  double by_size[kSlotCount];
+  double by_scan[kSlotCount];
+  sized.Sample(by_size);  // both open their kept fds before the comparison
+  scanning.Sample(by_scan);
+  std::vector<int> extra;
+  for (int i = 0; i < 300; ++i) extra.push_back(open("/dev/null", O_RDONLY | O_CLOEXEC));
+  sized.Sample(by_size);
+  scanning.Sample(by_scan);
+  const int listed = ListedFds();
+  for (const int fd : extra) close(fd);
+  CHECK(by_scan[OPEN_FDS] == listed - 1);
+  CHECK(by_size[OPEN_FDS] == listed - 1);
 }
 
 static void* Sleeper(void*) {
@@ -323,6 +356,7 @@ int main() {
   TestParseStartTicks();
   TestKernelReleaseAtLeast();
   TestCountDirectoryEntries();
+  TestSamplerCountsFdsEitherWay();
   TestSamplerFollowsFork();
   TestForkedChildLeavesReusedFdsAlone();
   TestForkedChildOfExitedParent(false);
