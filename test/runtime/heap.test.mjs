@@ -126,7 +126,7 @@ test('a snapshot from JSON, or without the nested objects, is given them by coll
   const bare = { cpuUserSeconds: 0 };
   collect(bare);
   assert.ok(bare.heapUsedBytes > 0);
-  assert.equal(typeof bare.gc.scavenge.count, 'number');
+  assert.ok(bare.gc.scavenge.count >= 0, 'GC counts filled in');
   assert.equal(bare.heapSpaces.length, v8.getHeapSpaceStatistics().length);
   // Shaped enough to pass the cheap check, with a GC kind or a heap space
   // missing (a snapshot kept from another procmeter version, say).
@@ -135,7 +135,7 @@ test('a snapshot from JSON, or without the nested objects, is given them by coll
     { ...collect(), heapSpaces: collect().heapSpaces.map((space, i) => (i === 1 ? null : space)) },
   ]) {
     assert.equal(collect(partial), partial);
-    assert.equal(typeof partial.gc.markSweepCompact.count, 'number');
+    assert.ok(partial.gc.markSweepCompact.count >= 0, 'GC counts filled in');
     assert.ok(partial.heapSpaces.every((space) => space.usedBytes >= 0), JSON.stringify(partial.heapSpaces));
   }
 });
