@@ -34,23 +34,10 @@ export class EventLoopMonitor {
     this.lastUtilization = performance.eventLoopUtilization();
   }
 
-  /**
-   * Starts a lag probe: the delay until a setImmediate() callback runs.
-   * Before the event loop has started (registered from a preload, or the
-   * main module's first lines) the probe starts once it runs: timed from
-   * now it would report the application's whole start-up as lag.
-   */
+  /** Starts a lag probe: the delay until a setImmediate() callback runs. */
   probeLag(): Promise<void> {
     if (this.probing || this.stopped) return Promise.resolve();
     this.probing = true;
-    if (performance.nodeTiming.loopStart < 0) {
-      // Once, whatever loopStart says then: the loop runs this callback.
-      return new Promise((resolve) => setImmediate(() => resolve(this.timeOneTurn())));
-    }
-    return this.timeOneTurn();
-  }
-
-  private timeOneTurn(): Promise<void> {
     const started = process.hrtime.bigint();
     return new Promise((resolve) => {
       setImmediate(() => {
@@ -59,6 +46,15 @@ export class EventLoopMonitor {
         resolve();
       });
     });
+  }
+
+  /**
+   * The first probe, from the registration: started in the next turn of the
+   * loop. Registered in a preload or the first lines of a main module or a
+   * worker, a probe timed from now would report the rest of the start-up.
+   */
+  probeLagFromNextTurn(): void {
+    setImmediate(() => void this.probeLag());
   }
 
   read(): EventLoopReading {

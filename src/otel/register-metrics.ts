@@ -283,7 +283,7 @@ function buildRegistration(
   const eventLoop =
     groups.has('eventLoop') && exported ? new EventLoopMonitor(resolved.eventLoopDelayResolutionMs, resolved.eventLoopDelayStddev) : undefined;
   if (eventLoop) held.push(() => eventLoop.stop());
-  void eventLoop?.probeLag(); // so the first collection has a lag to report
+  eventLoop?.probeLagFromNextTurn(); // so the first collection has a lag to report
   const snapshot = createSnapshot();
   const read = (): Reading => ({
     snapshot: collect(snapshot),
