@@ -93,7 +93,8 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): E
   // A timeout of 0 is no limit (the specification's Timeout type): the
   // periodic export may then take up to the interval, the most the SDK
   // allows; the flush at exit keeps its own bound.
-  const exportTimeoutMs = env['OTEL_METRIC_EXPORT_TIMEOUT']?.trim() === '0' ? 0 : setPositiveInteger('OTEL_METRIC_EXPORT_TIMEOUT', DEFAULT_EXPORT_TIMEOUT_MS);
+  const rawTimeout = env['OTEL_METRIC_EXPORT_TIMEOUT']?.trim();
+  const exportTimeoutMs = rawTimeout && Number(rawTimeout) === 0 ? 0 : setPositiveInteger('OTEL_METRIC_EXPORT_TIMEOUT', DEFAULT_EXPORT_TIMEOUT_MS);
   const exportIntervalMs = positiveInteger('OTEL_METRIC_EXPORT_INTERVAL', DEFAULT_EXPORT_INTERVAL_MS);
   // Only 'true' disables (the specification's Boolean type); anything but
   // 'false' or nothing is likely a mistake worth a word.

@@ -409,7 +409,7 @@ test('npm run demo: the service answers and its metrics endpoint serves the cata
   }
 });
 
-test('cluster workers that preload procmeter/register do not share one endpoint: a scrape never gets another process', { timeout: 60_000 }, async () => {
+test('cluster workers that preload procmeter/register do not share one endpoint: a scrape never gets another process', { timeout: 60_000 }, async (t) => {
   // The primary does not load procmeter (PM2's cluster mode, or
   // setupPrimary({ execArgv })): without an exclusive listen, both workers
   // would share the primary's socket and scrapes would alternate processes.
@@ -420,7 +420,14 @@ test('cluster workers that preload procmeter/register do not share one endpoint:
     cluster.setupPrimary({ execArgv: ['-r', 'procmeter/register'], exec: ${JSON.stringify(`${root}test/fixtures/cluster-worker.cjs`)} });
     const reports = [];
     for (let i = 0; i < 2; i++) {
-      cluster.fork({ OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: '${port}' }).on('message', async (report) => {
+      const worker = cluster.fork({ OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: '${port}' });
+      worker.on('exit', (code) => {
+        if (reports.length < 2) {
+          console.error('a worker exited with ' + code + ' before reporting');
+          process.exit(1);
+        }
+      });
+      worker.on('message', async (report) => {
         reports.push(report);
         if (reports.length < 2) return;
         const pids = [];
@@ -437,6 +444,7 @@ test('cluster workers that preload procmeter/register do not share one endpoint:
       });
     }`;
   const child = spawn(process.execPath, ['-e', primary], { cwd: root, env: { ...process.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => child.kill('SIGKILL'));
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
@@ -444,9 +452,10 @@ test('cluster workers that preload procmeter/register do not share one endpoint:
   const [code] = await once(child, 'exit');
   assert.equal(code, 0, stderr);
   const { reports, pids } = JSON.parse(stdout);
-  const serving = reports.filter((r) => r.warnings.length === 0);
-  const refused = reports.filter((r) => r.warnings.length > 0);
+  const serving = reports.filter((r) => r.url !== undefined);
+  const refused = reports.filter((r) => r.url === undefined);
   assert.equal(serving.length, 1, JSON.stringify(reports));
+  assert.deepEqual(serving[0].warnings, []);
   assert.match(refused[0].warnings[0], /PROCMETER_PROMETHEUS_LISTEN: .*EADDRINUSE.*give each worker its own OTEL_EXPORTER_PROMETHEUS_PORT/);
   assert.deepEqual(pids, pids.map(() => serving[0].pid), 'every scrape answered by the one worker serving the port');
 });

@@ -116,6 +116,10 @@ test('startTimeSeconds follows the wall clock as it is at the first read, also w
         return 0;
       }`,
   });
+  if (compile.error?.code === 'ENOENT') {
+    t.skip('no C compiler (cc) to build the clock shim');
+    return;
+  }
   assert.equal(compile.status, 0, compile.stderr);
   const flag = join(dir, 'stepped');
   const report = runNode(
