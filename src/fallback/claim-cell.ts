@@ -19,15 +19,16 @@ export function sharedClaimCell(): Int32Array {
   return cell;
 }
 
+// Set on a thread's process object once its listener is added: procmeter
+// evaluated again in the thread (a cleared require cache, a test runner's
+// fresh module registry) finds the same cell and needs no second listener.
+const RELEASING = Symbol.for('procmeter.releasesClaimOfEndedWorkers');
+
 // A worker that ends without shutdown() (terminate(), process.exit() or an
 // uncaught error in it) cannot give the claim back: no JavaScript runs in it
 // any more. The thread that started it sees it end and gives the claim back
 // for it, if the worker held it. (The native addon's claim is released when
 // the worker's environment is torn down.)
-// Once per thread: procmeter evaluated again in it (a cleared require cache,
-// a test runner's fresh module registry) finds the same cell.
-const RELEASING = Symbol.for('procmeter.releasesClaimOfEndedWorkers');
-
 function releaseForEndedWorkers(cell: Int32Array): void {
   const thisProcess = process as unknown as Record<symbol, boolean | undefined>;
   if (thisProcess[RELEASING]) return;
