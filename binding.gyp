@@ -33,6 +33,7 @@
         "cflags_cc": ["-std=c++17"],
         "sources": [
           "native/addon_core.cc",
+          "native/fork_watch.cc",
           "native/process_claim.cc",
           "native/process_sampler.cc",
           "native/procfs_parse.cc",
@@ -49,6 +50,7 @@
           "native/addon_v8.cc",
           "native/gc_tracker.cc",
           "native/heap_sampler.cc",
+          "native/fork_watch.cc",
           "native/process_claim.cc",
           "native/process_sampler.cc",
           "native/procfs_parse.cc",

@@ -1,5 +1,6 @@
 /* The syscalls of one process snapshot, as procmeter's native sampler makes
- * them (getpid, getrusage, pread of a kept /proc/self/statm with a minimal
+ * them (its fork check: a byte of a MADV_WIPEONFORK page, getpid() only
+ * where that byte was wiped; getrusage, pread of a kept /proc/self/statm with a minimal
  * parse, fstat of kept /proc/self/fd and /proc/self/task dirs, getrlimit),
  * with no Node-API around them. Shared by the C floor (floor.c, its own
  * process) and the same-work floor (floor-v8.cc, inside Node). */
@@ -8,11 +9,19 @@
 
 #include <fcntl.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The fork check's page, as native/fork_watch.cc keeps it. */
+struct floor_fork_page {
+  unsigned char armed; /* the kernel zeroes it in a child of fork() */
+  pid_t pid;
+};
+
 struct floor_fds {
+  volatile struct floor_fork_page* fork_page;
   int statm;
   int fd_dir;
   int task_dir;
@@ -21,6 +30,9 @@ struct floor_fds {
 
 static inline struct floor_fds floor_open(void) {
   struct floor_fds fds;
+  void* page = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  madvise(page, (size_t)sysconf(_SC_PAGESIZE), MADV_WIPEONFORK);
+  fds.fork_page = (volatile struct floor_fork_page*)page;
   fds.statm = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
   fds.fd_dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   fds.task_dir = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -38,7 +50,11 @@ static inline uint64_t floor_parse_u64(const char** p, const char* end) {
 /* Fills out[0..15] much as procmeter's process slots; returns a checksum so
  * the compiler cannot drop the work. */
 static inline double floor_sample(const struct floor_fds* fds, double out[16]) {
-  out[15] = (double)getpid();
+  if (!fds->fork_page->armed) {
+    fds->fork_page->pid = getpid();
+    fds->fork_page->armed = 1;
+  }
+  out[15] = (double)fds->fork_page->pid;
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   out[0] = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;

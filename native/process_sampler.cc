@@ -128,8 +128,9 @@ bool LinksToProcOf(int fd, pid_t opener, const char* proc_self_path) {
 
 }  // namespace
 
-ProcessSampler::ProcessSampler(FdCounting counting)
-    : page_size_bytes_(static_cast<double>(sysconf(_SC_PAGESIZE))),
+ProcessSampler::ProcessSampler(FdCounting counting, ForkWatch::Mode fork_watch)
+    : fork_watch_(fork_watch),
+      page_size_bytes_(static_cast<double>(sysconf(_SC_PAGESIZE))),
       start_time_seconds_(kNaN),
       fd_directory_size_is_count_(counting == FdCounting::kAuto && FdDirectorySizeIsCount()) {}
 
@@ -184,7 +185,7 @@ void ProcessSampler::EnsureOpen(pid_t pid) {
 }
 
 void ProcessSampler::Sample(double* slots) {
-  EnsureOpen(getpid());
+  EnsureOpen(fork_watch_.Pid());
 
   struct rusage usage;
   if (getrusage(RUSAGE_SELF, &usage) == 0) {

@@ -4,6 +4,8 @@
 
 #include <sys/types.h>
 
+#include "fork_watch.h"
+
 namespace procmeter {
 
 // A descriptor procmeter keeps open, with the identity of the file it
@@ -31,7 +33,8 @@ class ProcessSampler {
   // elsewhere; kScan always scans (so tests reach that path on any kernel).
   enum class FdCounting { kAuto, kScan };
 
-  explicit ProcessSampler(FdCounting counting = FdCounting::kAuto);
+  explicit ProcessSampler(FdCounting counting = FdCounting::kAuto,
+                          ForkWatch::Mode fork_watch = ForkWatch::Mode::kAuto);
   ~ProcessSampler();
   ProcessSampler(const ProcessSampler&) = delete;
   ProcessSampler& operator=(const ProcessSampler&) = delete;
@@ -48,6 +51,7 @@ class ProcessSampler {
   // fork() the child must reopen them (and re-read its own start time).
   void EnsureOpen(pid_t pid);
 
+  ForkWatch fork_watch_;
   pid_t owner_pid_ = -1;
   KeptFd statm_;
   KeptFd fd_dir_;

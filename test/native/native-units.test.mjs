@@ -18,6 +18,7 @@ test('native sampler internals (parsers, fd scan, fork, EMFILE)', () => {
       '-fsanitize=address,undefined', '-fno-sanitize-recover=all',
       `-I${root}native`,
       `${root}test/native/unit_test.cc`,
+      `${root}native/fork_watch.cc`,
       `${root}native/procfs_parse.cc`,
       `${root}native/proc_directory.cc`,
       `${root}native/process_sampler.cc`,

@@ -1,25 +1,32 @@
 // Unit tests of the native sampler's internals, built and run by
 // native-units.test.mjs under AddressSanitizer and UBSan: the procfs parsers
 // on hostile input, the getdents64 counting path that kernels before 6.2
-// need, reopening after fork() (never closing what the child reused), and
-// sampling at EMFILE.
+// need, noticing fork() without a syscall per sample, reopening after it
+// (never closing what the child reused), and sampling at EMFILE.
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cmath>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "fork_watch.h"
 #include "proc_directory.h"
 #include "process_sampler.h"
 #include "procfs_parse.h"
@@ -165,13 +172,56 @@ static void TestSamplerCountsFdsEitherWay() {
   CHECK(by_size[OPEN_FDS] == listed - 1);
 }
 
+// Makes every later getpid() of this process (and its children) fail with
+// EPERM instead of answering, so a caller that asks reads -1.
+static bool DenyGetpid() {
+  struct sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getpid, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog program = {static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
+  return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+         syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program) == 0;
+}
+
+// The fork watch answers from its wipe-on-fork page, with no syscall, until
+// a fork() wipes it; then it asks getpid() again. Checked with a seccomp
+// filter that makes getpid() fail: an answer that is not -1 came without
+// the syscall.
+static void TestForkWatchAsksOnlyAfterFork() {
+  struct utsname name;
+  const bool kernel_has_wipeonfork = uname(&name) == 0 && KernelReleaseAtLeast(name.release, 4, 14);
+  const pid_t child = fork();
+  if (child == 0) {
+    ForkWatch watch;
+    ForkWatch asking(ForkWatch::Mode::kGetpid);
+    const pid_t self = getpid();
+    int bad = 0;
+    if (watch.wipes_on_fork() != kernel_has_wipeonfork) bad |= 1;
+    if (watch.Pid() != self) bad |= 2;
+    if (!DenyGetpid()) _exit(64);
+    if (asking.Pid() != -1) bad |= 4;  // the filter is in force
+    if (kernel_has_wipeonfork && watch.Pid() != self) bad |= 8;
+    const pid_t grandchild = fork();
+    if (grandchild == 0) _exit(watch.Pid() == -1 ? 0 : 1);  // the page was wiped: it asks
+    int status = 0;
+    waitpid(grandchild, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) bad |= 16;
+    if (kernel_has_wipeonfork && watch.Pid() != self) bad |= 32;  // the parent's page was not
+    _exit(bad);
+  }
+  ExpectChildPassed(child, "fork watch under a getpid-denying filter");
+}
+
 static void* Sleeper(void*) {
   pause();
   return nullptr;
 }
 
-static void TestSamplerFollowsFork() {
-  ProcessSampler sampler;
+static void TestSamplerFollowsFork(ForkWatch::Mode fork_watch) {
+  ProcessSampler sampler(ProcessSampler::FdCounting::kAuto, fork_watch);
   double parent[kSlotCount];
   sampler.Sample(parent);
   CHECK(parent[OPEN_FDS] == CountFdsByScan() - 1);  // minus its own counting fd
@@ -206,8 +256,8 @@ static void TestSamplerFollowsFork() {
   pthread_join(thread, nullptr);
 }
 
-static void TestForkedChildLeavesReusedFdsAlone() {
-  ProcessSampler sampler;
+static void TestForkedChildLeavesReusedFdsAlone(ForkWatch::Mode fork_watch) {
+  ProcessSampler sampler(ProcessSampler::FdCounting::kAuto, fork_watch);
   double slots[kSlotCount];
   sampler.Sample(slots);  // opens the kept fds in the parent
   const pid_t child = fork();
@@ -357,8 +407,11 @@ int main() {
   TestKernelReleaseAtLeast();
   TestCountDirectoryEntries();
   TestSamplerCountsFdsEitherWay();
-  TestSamplerFollowsFork();
-  TestForkedChildLeavesReusedFdsAlone();
+  TestForkWatchAsksOnlyAfterFork();
+  for (const ForkWatch::Mode mode : {ForkWatch::Mode::kAuto, ForkWatch::Mode::kGetpid}) {
+    TestSamplerFollowsFork(mode);
+    TestForkedChildLeavesReusedFdsAlone(mode);
+  }
   TestForkedChildOfExitedParent(false);
   TestForkedChildOfExitedParent(true);
   TestSamplerAtEmfile();
