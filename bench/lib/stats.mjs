@@ -26,6 +26,15 @@ export async function timeAsync(fn, calls) {
 }
 
 /**
+ * Every other round visits the candidates in reverse, so that none always
+ * follows the same one (whose leftovers in the caches, or a process it
+ * started, would weigh on it alone).
+ */
+function inRoundOrder(candidates, round) {
+  return round % 2 === 0 ? candidates : [...candidates].reverse();
+}
+
+/**
  * Measures every candidate in rounds, each round visiting all of them in
  * turn, so that drift in machine speed hits them alike. Returns, per
  * candidate, the median ns/op over the rounds and the samples, one per
@@ -47,7 +56,7 @@ export async function measureSideBySide(candidates, { rounds, targetSampleMs = 2
   }
   const samples = new Map(candidates.map((c) => [c.name, []]));
   for (let round = 0; round < rounds; round++) {
-    for (const candidate of candidates) {
+    for (const candidate of inRoundOrder(candidates, round)) {
       const ns = await timeOf(candidate, perCall.get(candidate.name));
       samples.get(candidate.name).push(ns / (candidate.opsPerCall ?? 1));
     }
@@ -72,7 +81,7 @@ export async function measureSpaced(candidates, { rounds, pauseMs }) {
     else await (candidate.async ? timeAsync(candidate.fn, 20) : timeSync(candidate.fn, 200)); // optimised, as in a service
   }
   for (let round = 0; round < rounds; round++) {
-    for (const candidate of candidates) {
+    for (const candidate of inRoundOrder(candidates, round)) {
       if (candidate.spaced) continue;
       await sleep();
       const ns = await (candidate.async ? timeAsync(candidate.fn, 1) : timeSync(candidate.fn, 1));
