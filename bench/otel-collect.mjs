@@ -7,7 +7,9 @@
 // the process, V8 and the event-loop histogram), and (c) as many trivial
 // gauges as procmeter exports data points; also prom-client 15's
 // register.metrics() with its default metrics, @opentelemetry/host-metrics,
-// and the cost of update() in push mode. All in one process, measured side
+// the cost of update() in push mode, and procmeter's own part of a
+// collection (its batch callback with an observe() that does nothing, and
+// the collect(into) inside it). All in one process, measured side
 // by side in rounds. Writes bench/results/otel-collect.json.
 //
 // Options: --rounds N (default 15)
@@ -20,7 +22,7 @@ import { DataPointType, MeterProvider, MetricReader } from '@opentelemetry/sdk-m
 import { HostMetrics } from '@opentelemetry/host-metrics';
 import promClient from 'prom-client';
 
-import { registerProcessMetrics, implementation, gcImplementation } from 'procmeter';
+import { collect, createSnapshot, registerProcessMetrics, implementation, gcImplementation } from 'procmeter';
 import { formatNs, measureSideBySide, median } from './lib/stats.mjs';
 
 const benchDir = fileURLToPath(new URL('.', import.meta.url));
@@ -60,7 +62,7 @@ function mirror() {
   const observed = [];
   let histogram;
   for (const metric of procmeterMetrics) {
-    const options = { unit: metric.descriptor.unit };
+    const options = { unit: metric.descriptor.unit, description: metric.descriptor.description, valueType: metric.descriptor.valueType };
     if (metric.dataPointType === DataPointType.HISTOGRAM) {
       histogram = meter.createHistogram(metric.descriptor.name, options);
       continue;
@@ -99,6 +101,41 @@ const sameInstruments = trivialGauges(procmeterShape.instruments, 1);
 // As many one-point gauges as procmeter exports data points (series).
 const samePoints = trivialGauges(procmeterShape.points, 1);
 
+// procmeter's own part of a collection: its batch callback, on a
+// registration of its own, called with an observe() that does nothing (the
+// meter handed to procmeter passes everything through and keeps the
+// callback), so the SDK's work on the observations is left out.
+function procmeterCallbackAlone() {
+  const { provider } = providerWithReader();
+  let callback;
+  const keepingCallback = {
+    getMeter(...args) {
+      return new Proxy(provider.getMeter(...args), {
+        get(meter, key) {
+          if (key === 'addBatchObservableCallback') {
+            return (batchCallback, observables) => {
+              callback = batchCallback;
+              meter.addBatchObservableCallback(batchCallback, observables);
+            };
+          }
+          const value = meter[key];
+          return typeof value === 'function' ? value.bind(meter) : value;
+        },
+      });
+    },
+  };
+  registerProcessMetrics({ meterProvider: keepingCallback });
+  let observations = 0;
+  const ignoring = { observe: () => void (observations += 1) };
+  callback(ignoring);
+  if (observations < procmeterShape.points - procmeterShape.instruments) {
+    throw new Error(`procmeter's callback observed ${observations} values, fewer than its series: not the whole reading`);
+  }
+  return () => callback(ignoring);
+}
+const callbackAlone = procmeterCallbackAlone();
+const snapshot = createSnapshot();
+
 const push = providerWithReader();
 const pushHandle = registerProcessMetrics({ meterProvider: push.provider, mode: 'push', pushIntervalMs: 0 });
 
@@ -111,6 +148,8 @@ const candidates = [
   { name: `SDK, mirror of procmeter's instruments and points, constant values`, fn: () => mirrorReader.collect(), async: true },
   { name: `SDK, ${procmeterShape.points} trivial observable gauges (one per procmeter data point)`, fn: () => samePoints.collect(), async: true },
   { name: 'procmeter push-mode update()', fn: () => pushHandle.update() },
+  { name: "procmeter's own reading: its batch callback, observe() a no-op", fn: callbackAlone },
+  { name: 'of which collect(into)', fn: () => collect(snapshot) },
 ];
 const results = await measureSideBySide(candidates, { rounds: Number(args.rounds), targetSampleMs: 40 });
 
@@ -154,6 +193,7 @@ console.log(`\nprocmeter / equal number of trivial gauges (goal <= 1.3): ${ratio
 console.log(`procmeter / as many trivial gauges as it exports data points: ${ratioPoints.toFixed(2)}`);
 console.log(`procmeter / the same instruments and points with constant values: ${ratioMirror.toFixed(2)}`);
 console.log(`what procmeter adds to a collection: ${formatNs(procmeterNs - byName.get(candidates[2].name).nsPerOp)}`);
+console.log(`of which its own reading (the callback without the SDK's observe()): ${formatNs(byName.get(candidates[5].name).nsPerOp)}`);
 console.log(
   `\ncollections 12 ms apart (event-loop histogram with samples, caches cold), medians of ${SPACED_COLLECTIONS}: ` +
     `procmeter ${formatNs(spacedNs.procmeter)}, mirror ${formatNs(spacedNs.mirror)}, procmeter adds ${formatNs(spacedNs.procmeter - spacedNs.mirror)}`,
