@@ -14,7 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The fork check's page, as native/fork_watch.cc keeps it. */
+/* The fork check's page, as native/fork_watch.cc keeps it (NULL, and a
+ * getpid() per sample, where the advice cannot be had or trusted). */
 struct floor_fork_page {
   unsigned char armed; /* the kernel zeroes it in a child of fork() */
   pid_t pid;
@@ -30,9 +31,15 @@ struct floor_fds {
 
 static inline struct floor_fds floor_open(void) {
   struct floor_fds fds;
-  void* page = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  madvise(page, (size_t)sysconf(_SC_PAGESIZE), MADV_WIPEONFORK);
-  fds.fork_page = (volatile struct floor_fork_page*)page;
+  const size_t page_size = (size_t)sysconf(_SC_PAGESIZE);
+  void* page = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  fds.fork_page = NULL;
+#ifdef MADV_WIPEONFORK
+  if (page != MAP_FAILED && madvise(page, page_size, -1) != 0 && madvise(page, page_size, MADV_WIPEONFORK) == 0) {
+    fds.fork_page = (volatile struct floor_fork_page*)page;
+  }
+#endif
+  if (fds.fork_page == NULL && page != MAP_FAILED) munmap(page, page_size);
   fds.statm = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
   fds.fd_dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   fds.task_dir = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -50,11 +57,15 @@ static inline uint64_t floor_parse_u64(const char** p, const char* end) {
 /* Fills out[0..15] much as procmeter's process slots; returns a checksum so
  * the compiler cannot drop the work. */
 static inline double floor_sample(const struct floor_fds* fds, double out[16]) {
-  if (!fds->fork_page->armed) {
-    fds->fork_page->pid = getpid();
-    fds->fork_page->armed = 1;
+  if (fds->fork_page == NULL) {
+    out[15] = (double)getpid();
+  } else {
+    if (!fds->fork_page->armed) {
+      fds->fork_page->pid = getpid();
+      fds->fork_page->armed = 1;
+    }
+    out[15] = (double)fds->fork_page->pid;
   }
-  out[15] = (double)fds->fork_page->pid;
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   out[0] = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;

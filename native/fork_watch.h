@@ -15,7 +15,8 @@ namespace procmeter {
 // Instead, a page of our own is marked MADV_WIPEONFORK (Linux >= 4.14): the
 // kernel hands a child of fork() that page zeroed, so a byte we set reads 0
 // there, whichever way the fork was made (glibc, raw clone, no atfork
-// handlers needed). Where the kernel refuses the advice, every call asks
+// handlers needed). Where the advice cannot be had or trusted (Linux before
+// 4.14, old libc headers, an emulator that ignores it), every call asks
 // getpid(), as before. One per sampler: per environment, never shared.
 class ForkWatch {
  public:
@@ -42,7 +43,8 @@ class ForkWatch {
  private:
   pid_t Refresh();
 
-  // Set to 1 by Refresh(); the kernel zeroes it in a child of fork().
+  // Set to 1 by Refresh(); the kernel zeroes it in a child of fork()
+  // (volatile: written behind the compiler's back).
   volatile unsigned char* marker_ = nullptr;
   size_t mapped_bytes_ = 0;
   pid_t pid_ = -1;

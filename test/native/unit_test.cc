@@ -5,10 +5,12 @@
 // (never closing what the child reused), and sampling at EMFILE.
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -172,10 +174,20 @@ static void TestSamplerCountsFdsEitherWay() {
   CHECK(by_size[OPEN_FDS] == listed - 1);
 }
 
+#if defined(__x86_64__)
+constexpr unsigned kAuditArch = AUDIT_ARCH_X86_64;
+#elif defined(__aarch64__)
+constexpr unsigned kAuditArch = AUDIT_ARCH_AARCH64;
+#endif
+
 // Makes every later getpid() of this process (and its children) fail with
-// EPERM instead of answering, so a caller that asks reads -1.
+// EPERM instead of answering, so a caller that asks reads -1. False where
+// seccomp cannot be had (an emulator, a sandbox that forbids it).
 static bool DenyGetpid() {
   struct sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kAuditArch, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),  // another ABI's numbers mean other calls
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getpid, 0, 1),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
@@ -189,30 +201,46 @@ static bool DenyGetpid() {
 // The fork watch answers from its wipe-on-fork page, with no syscall, until
 // a fork() wipes it; then it asks getpid() again. Checked with a seccomp
 // filter that makes getpid() fail: an answer that is not -1 came without
-// the syscall.
+// the syscall. Where this build and kernel have the advice the watch must
+// use it (elsewhere it may not: test/native/fork_watch_test.cc covers that).
 static void TestForkWatchAsksOnlyAfterFork() {
+  constexpr int kNoSeccomp = 64;
+#ifdef MADV_WIPEONFORK
   struct utsname name;
-  const bool kernel_has_wipeonfork = uname(&name) == 0 && KernelReleaseAtLeast(name.release, 4, 14);
+  const bool expect_wipe = uname(&name) == 0 && KernelReleaseAtLeast(name.release, 4, 14);
+#else
+  const bool expect_wipe = false;
+#endif
   const pid_t child = fork();
   if (child == 0) {
     ForkWatch watch;
     ForkWatch asking(ForkWatch::Mode::kGetpid);
     const pid_t self = getpid();
+    const bool wipes = watch.wipes_on_fork();
     int bad = 0;
-    if (watch.wipes_on_fork() != kernel_has_wipeonfork) bad |= 1;
+    if (expect_wipe && !wipes) bad |= 1;
     if (watch.Pid() != self) bad |= 2;
-    if (!DenyGetpid()) _exit(64);
+    if (!DenyGetpid()) _exit(kNoSeccomp);
     if (asking.Pid() != -1) bad |= 4;  // the filter is in force
-    if (kernel_has_wipeonfork && watch.Pid() != self) bad |= 8;
+    if (wipes && watch.Pid() != self) bad |= 8;
     const pid_t grandchild = fork();
     if (grandchild == 0) _exit(watch.Pid() == -1 ? 0 : 1);  // the page was wiped: it asks
     int status = 0;
     waitpid(grandchild, &status, 0);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) bad |= 16;
-    if (kernel_has_wipeonfork && watch.Pid() != self) bad |= 32;  // the parent's page was not
+    if (wipes && watch.Pid() != self) bad |= 32;  // the parent's page was not
     _exit(bad);
   }
-  ExpectChildPassed(child, "fork watch under a getpid-denying filter");
+  int status = 0;
+  waitpid(child, &status, 0);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == kNoSeccomp) {
+    std::printf("skipped: the fork watch without getpid() (no seccomp here to prove it)\n");
+    return;
+  }
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+    std::fprintf(stderr, "fork watch under a getpid-denying filter: failure bits %d\n", WEXITSTATUS(status));
+  }
 }
 
 static void* Sleeper(void*) {
