@@ -26,12 +26,28 @@ export async function timeAsync(fn, calls) {
 }
 
 /**
- * Every other round visits the candidates in reverse, so that none always
- * follows the same one (whose leftovers in the caches, or a process it
- * started, would weigh on it alone).
+ * Each round visits the candidates in its own order, shuffled with a fixed
+ * seed (the same orders in every run), so that none always follows the same
+ * one, whose leftovers in the caches (or a process it started) would weigh
+ * on it alone. (Plain reversal every other round would make the first and
+ * last candidates follow themselves in half the rounds.)
  */
 function inRoundOrder(candidates, round) {
-  return round % 2 === 0 ? candidates : [...candidates].reverse();
+  const order = [...candidates];
+  let state = (0x9e3779b9 * (round + 1)) >>> 0;
+  const random = () => {
+    // mulberry32
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
 }
 
 /**
