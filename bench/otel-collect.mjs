@@ -4,15 +4,16 @@
 // trivial observable gauges, one point each, and (b) a mirror of procmeter's
 // instruments: the same kinds and the same attribute sets, observing
 // constants, so that the difference is exactly what procmeter adds (reading
-// the process, V8 and the event-loop histogram), and (c) as many trivial
-// gauges as procmeter exports data points; also prom-client 15's
+// the process, V8 and the event-loop histogram), (c) as many trivial
+// gauges as procmeter exports data points, and (d) the mirror with a
+// collect(into) in its callback whose result it does not use; also prom-client 15's
 // register.metrics() with its default metrics, @opentelemetry/host-metrics,
 // the cost of update() in push mode, and procmeter's own part of a
 // collection (its batch callback with an observe() that does nothing, and
 // the collect(into) inside it). All in one process, measured side
 // by side in rounds. Writes bench/results/otel-collect.json.
 //
-// Options: --rounds N (default 15)
+// Options: --rounds N (default 45)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -26,7 +27,7 @@ import { collect, createSnapshot, registerProcessMetrics, implementation, gcImpl
 import { formatNs, measureSideBySide, median } from './lib/stats.mjs';
 
 const benchDir = fileURLToPath(new URL('.', import.meta.url));
-const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '15' } } });
+const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '45' } } });
 const SPACED_COLLECTIONS = 100;
 
 class ManualReader extends MetricReader {
@@ -55,8 +56,12 @@ const procmeterShape = {
 
 // (b) The mirror: procmeter's asynchronous instruments, kinds and attribute
 // sets, with constant values. (Its one histogram is synchronous and fed by
-// GC pauses; in the mirror it gets one recording per collection.)
-function mirror() {
+// GC pauses; in the mirror it gets one recording per collection.) With
+// `snapshot`, its callback also takes a collect(into) it does not use: the
+// system calls of a snapshot slow down the SDK work after them too (on this
+// VM each one empties the TLB), which the difference from the plain mirror
+// shows beside collect(into)'s own time.
+function mirror(snapshot) {
   const { reader, provider } = providerWithReader();
   const meter = provider.getMeter('mirror');
   const observed = [];
@@ -79,12 +84,14 @@ function mirror() {
     (result) => {
       for (const [instrument, attributeSets] of observed) for (const attributes of attributeSets) result.observe(instrument, 42, attributes);
       histogram?.record(0.001, { kind: 'minor' });
+      if (snapshot) collect(snapshot);
     },
     observed.map(([instrument]) => instrument),
   );
   return reader;
 }
 const mirrorReader = mirror();
+const mirrorWithSnapshot = mirror(createSnapshot());
 
 // The same SDK with trivial observable gauges in one batch callback.
 function trivialGauges(instruments, pointsPerInstrument) {
@@ -143,13 +150,14 @@ await new Promise((resolve) => setTimeout(resolve, 200));
 // First the OpenTelemetry SDK group, side by side; then the peers (whose
 // garbage would otherwise land in procmeter's GC histogram mid-measurement).
 const candidates = [
-  { name: `procmeter reader.collect() (${procmeterShape.instruments} instruments, ${procmeterShape.points} points)`, fn: () => procmeter.reader.collect(), async: true },
-  { name: `SDK, ${procmeterShape.instruments} trivial observable gauges`, fn: () => sameInstruments.collect(), async: true },
-  { name: `SDK, mirror of procmeter's instruments and points, constant values`, fn: () => mirrorReader.collect(), async: true },
-  { name: `SDK, ${procmeterShape.points} trivial observable gauges (one per procmeter data point)`, fn: () => samePoints.collect(), async: true },
-  { name: 'procmeter push-mode update()', fn: () => pushHandle.update() },
-  { name: "procmeter's own reading: its batch callback, observe() a no-op", fn: callbackAlone },
-  { name: 'of which collect(into)', fn: () => collect(snapshot) },
+  { key: 'procmeter', name: `procmeter reader.collect() (${procmeterShape.instruments} instruments, ${procmeterShape.points} points)`, fn: () => procmeter.reader.collect(), async: true },
+  { key: 'sameInstruments', name: `SDK, ${procmeterShape.instruments} trivial observable gauges`, fn: () => sameInstruments.collect(), async: true },
+  { key: 'mirror', name: `SDK, mirror of procmeter's instruments and points, constant values`, fn: () => mirrorReader.collect(), async: true },
+  { key: 'samePoints', name: `SDK, ${procmeterShape.points} trivial observable gauges (one per procmeter data point)`, fn: () => samePoints.collect(), async: true },
+  { key: 'mirrorWithSnapshot', name: 'SDK, the mirror plus an unused collect(into) in its callback', fn: () => mirrorWithSnapshot.collect(), async: true },
+  { key: 'push', name: 'procmeter push-mode update()', fn: () => pushHandle.update() },
+  { key: 'ownReading', name: "procmeter's own reading: its batch callback, observe() a no-op", fn: callbackAlone },
+  { key: 'collectInto', name: 'of which collect(into)', fn: () => collect(snapshot) },
 ];
 const results = await measureSideBySide(candidates, { rounds: Number(args.rounds), targetSampleMs: 40 });
 
@@ -180,20 +188,24 @@ const peers = [
 ];
 results.push(...(await measureSideBySide(peers, { rounds: Math.ceil(Number(args.rounds) / 2), targetSampleMs: 40 })));
 
-const byName = new Map(results.map((r) => [r.name, r]));
-const procmeterNs = results[0].nsPerOp;
+const nsOf = Object.fromEntries(candidates.map((c) => [c.key, results.find((r) => r.name === c.name).nsPerOp]));
 console.log(`procmeter: ${implementation} sampler, ${gcImplementation} GC/heap\n`);
 console.log('| candidate | time per call | vs procmeter |');
 console.log('|---|--:|--:|');
-for (const r of results) console.log(`| ${r.name} | ${formatNs(r.nsPerOp)} | ${(r.nsPerOp / procmeterNs).toFixed(2)}x |`);
-const ratioInstruments = procmeterNs / byName.get(candidates[1].name).nsPerOp;
-const ratioMirror = procmeterNs / byName.get(candidates[2].name).nsPerOp;
-const ratioPoints = procmeterNs / byName.get(candidates[3].name).nsPerOp;
+for (const r of results) console.log(`| ${r.name} | ${formatNs(r.nsPerOp)} | ${(r.nsPerOp / nsOf.procmeter).toFixed(2)}x |`);
+const ratioInstruments = nsOf.procmeter / nsOf.sameInstruments;
+const ratioMirror = nsOf.procmeter / nsOf.mirror;
+const ratioPoints = nsOf.procmeter / nsOf.samePoints;
+const snapshotInMirrorNs = nsOf.mirrorWithSnapshot - nsOf.mirror;
 console.log(`\nprocmeter / equal number of trivial gauges (goal <= 1.3): ${ratioInstruments.toFixed(2)}`);
 console.log(`procmeter / as many trivial gauges as it exports data points: ${ratioPoints.toFixed(2)}`);
 console.log(`procmeter / the same instruments and points with constant values: ${ratioMirror.toFixed(2)}`);
-console.log(`what procmeter adds to a collection: ${formatNs(procmeterNs - byName.get(candidates[2].name).nsPerOp)}`);
-console.log(`of which its own reading (the callback without the SDK's observe()): ${formatNs(byName.get(candidates[5].name).nsPerOp)}`);
+console.log(`what procmeter adds to a collection: ${formatNs(nsOf.procmeter - nsOf.mirror)}`);
+console.log(`of which its own reading (the callback without the SDK's observe()): ${formatNs(nsOf.ownReading)}`);
+console.log(
+  `an unused collect(into) in the mirror's callback adds ${formatNs(snapshotInMirrorNs)} (collect(into) alone: ${formatNs(nsOf.collectInto)}); ` +
+    `procmeter beyond that: ${formatNs(nsOf.procmeter - nsOf.mirrorWithSnapshot)}`,
+);
 console.log(
   `\ncollections 12 ms apart (event-loop histogram with samples, caches cold), medians of ${SPACED_COLLECTIONS}: ` +
     `procmeter ${formatNs(spacedNs.procmeter)}, mirror ${formatNs(spacedNs.mirror)}, procmeter adds ${formatNs(spacedNs.procmeter - spacedNs.mirror)}`,
@@ -202,7 +214,7 @@ console.log(
 mkdirSync(`${benchDir}results`, { recursive: true });
 writeFileSync(
   `${benchDir}results/otel-collect.json`,
-  `${JSON.stringify({ benchmark: 'otel-collect', date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, rounds: Number(args.rounds), procmeterShape, ratioInstruments, ratioPoints, ratioMirror, spacedNs, results }, null, 2)}\n`,
+  `${JSON.stringify({ benchmark: 'otel-collect', date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, rounds: Number(args.rounds), procmeterShape, ratioInstruments, ratioPoints, ratioMirror, snapshotInMirrorNs, spacedNs, results }, null, 2)}\n`,
 );
 console.log('\nwritten to bench/results/otel-collect.json');
 pushHandle.shutdown();
