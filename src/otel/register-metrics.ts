@@ -126,13 +126,15 @@ interface ProviderRecord {
   readonly pushedValues: Map<string, LastValues>;
   /** The bucket boundaries of the GC histogram procmeter made, per naming: the SDK keeps them for good. */
   readonly gcBuckets: Map<Naming, readonly number[]>;
+  /** Observable mode's attribute sets last observed, by instrument name (see createObserver). */
+  readonly observedSeries: ObservedSeries;
 }
 
 const providerRecords = new WeakMap<MeterProvider, ProviderRecord>();
 
 function recordOf(provider: MeterProvider): ProviderRecord {
   let record = providerRecords.get(provider);
-  if (record === undefined) providerRecords.set(provider, (record = { modes: new Map(), pushedValues: new Map(), gcBuckets: new Map() }));
+  if (record === undefined) providerRecords.set(provider, (record = { modes: new Map(), pushedValues: new Map(), gcBuckets: new Map(), observedSeries: new Map() }));
   return record;
 }
 
@@ -317,7 +319,7 @@ function buildRegistration(
   });
 
   if (resolved.mode === 'observable') {
-    const observer = createObserver(meter, api, specs, withThread);
+    const observer = createObserver(meter, api, specs, withThread, record?.observedSeries);
     const callback: BatchObservableCallback = (result: BatchObservableResult) => {
       if (stopped) return;
       try {
@@ -451,15 +453,34 @@ function instrumentOptions(api: OtelApi, spec: MetricSpec) {
   return { description: spec.description, unit: spec.unit, valueType: spec.integer ? api.ValueType.INT : api.ValueType.DOUBLE };
 }
 
-/** The asynchronous instruments for `specs`, and how to observe a reading into them. */
-export function createObserver(meter: Meter, api: OtelApi, specs: readonly MetricSpec[], withThread: WithThread) {
+/** The attribute sets last observed per instrument name, for metrics whose sets come and go. */
+export type ObservedSeries = Map<string, Set<Attributes | undefined>>;
+
+/**
+ * The asynchronous instruments for `specs`, and how to observe a reading
+ * into them. `observedSeries` outlives the registration (it is kept per
+ * MeterProvider, as the SDK keeps the instruments).
+ */
+export function createObserver(
+  meter: Meter,
+  api: OtelApi,
+  specs: readonly MetricSpec[],
+  withThread: WithThread,
+  observedSeries: ObservedSeries = new Map(),
+) {
   const observables = specs.map((s) => createObservable(meter, api, s));
   // For metrics whose attribute sets come and go (resource types), the sets
   // observed at the previous collection. The SDK (JS, cumulative) exports a
   // set's last observed value for as long as the process runs, so a set not
   // observed any more is observed as 0 once: a type whose last timer is gone
-  // reads 0, as prom-client's gauge does, not the count it had.
-  const lastObserved = specs.map((s) => (s.varyingSeries ? new Set<Attributes | undefined>() : undefined));
+  // reads 0, as prom-client's gauge does, not the count it had, also when
+  // it went while procmeter was shut down and registered again.
+  const lastObserved = specs.map((s) => {
+    if (!s.varyingSeries) return undefined;
+    let sets = observedSeries.get(s.name);
+    if (sets === undefined) observedSeries.set(s.name, (sets = new Set()));
+    return sets;
+  });
   return {
     observables,
     /** Observes `reading`; the process-wide metrics only if `processWide` is true. */
@@ -479,6 +500,7 @@ export function createObserver(meter: Meter, api: OtelApi, specs: readonly Metri
           if (observed) {
             for (const key of previous!) if (!observed.has(key)) result.observe(observable, 0, key);
             lastObserved[i] = observed;
+            observedSeries.set(spec.name, observed);
           }
         } catch (error) {
           debug('observing %s failed: %o', spec.name, error);

@@ -63,3 +63,36 @@ for (const mode of ['observable', 'push']) {
     });
   }
 }
+
+// The SDK keeps a registration's instruments (and their last values) after
+// shutdown(): a type that went while procmeter was shut down must still read
+// 0 once it is registered again with the same MeterProvider.
+for (const mode of ['observable', 'push']) {
+  test(`${mode} mode: a resource type that went while procmeter was shut down reads 0 after registering again`, async () => {
+    const { provider, collect } = manualProvider();
+    const register = () => registerProcessMetrics({ meterProvider: provider, mode, metricGroups: ['resources'] });
+    const server = createServer();
+    let handle = register();
+    try {
+      await once(server.listen(0, '127.0.0.1'), 'listening');
+      handle.update();
+      const open = await collect();
+      for (const series of SERIES.prometheus) assert.equal(valueOf(open, series), 1, `${series[0]} with the server`);
+      handle.shutdown();
+
+      await new Promise((resolve) => server.close(resolve));
+      for (let turn = 0; turn < 100 && process.getActiveResourcesInfo().includes('TCPServerWrap'); turn++) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      assert.equal(process.getActiveResourcesInfo().filter((type) => type === 'TCPServerWrap').length, 0);
+
+      handle = register();
+      handle.update();
+      const reRegistered = await collect();
+      for (const series of SERIES.prometheus) assert.equal(valueOf(reRegistered, series), 0, `${series[0]} after registering again`);
+    } finally {
+      if (server.listening) server.close();
+      handle.shutdown();
+    }
+  });
+}
