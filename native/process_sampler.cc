@@ -91,7 +91,9 @@ double ReadStartTimeSeconds() {
       return kNaN;
     }
     const double width = TimespecSeconds(after) - TimespecSeconds(before);
-    if (width < best_width) {
+    // A negative width is the clock stepped back between the reads: it
+    // would win every comparison with the instant off by half the step.
+    if (width >= 0 && width < best_width) {
       best_width = width;
       boot_unix_seconds = (TimespecSeconds(before) + TimespecSeconds(after)) / 2 - TimespecSeconds(boottime);
     }
