@@ -475,12 +475,6 @@ export function createObserver(
   // observed any more is observed as 0 once: a type whose last timer is gone
   // reads 0, as prom-client's gauge does, not the count it had, also when
   // it went while procmeter was shut down and registered again.
-  const lastObserved = specs.map((s) => {
-    if (!s.varyingSeries) return undefined;
-    let sets = observedSeries.get(s.name);
-    if (sets === undefined) observedSeries.set(s.name, (sets = new Set()));
-    return sets;
-  });
   return {
     observables,
     /** Observes `reading`; the process-wide metrics only if `processWide` is true. */
@@ -488,9 +482,8 @@ export function createObserver(
       specs.forEach((spec, i) => {
         if (spec.processWide && !processWide) return;
         const observable = observables[i]!;
-        const previous = lastObserved[i];
         try {
-          const observed = previous ? new Set<Attributes | undefined>() : undefined;
+          const observed = spec.varyingSeries ? new Set<Attributes | undefined>() : undefined;
           spec.read(reading, (value, attributes) => {
             if (!Number.isFinite(value)) return;
             const key = withThread(attributes, spec.processWide);
@@ -498,8 +491,7 @@ export function createObserver(
             result.observe(observable, value, key);
           });
           if (observed) {
-            for (const key of previous!) if (!observed.has(key)) result.observe(observable, 0, key);
-            lastObserved[i] = observed;
+            for (const key of observedSeries.get(spec.name) ?? []) if (!observed.has(key)) result.observe(observable, 0, key);
             observedSeries.set(spec.name, observed);
           }
         } catch (error) {

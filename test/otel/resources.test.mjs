@@ -28,6 +28,15 @@ function valueOf(metrics, [name, key, type]) {
   return points[0]?.value;
 }
 
+// libuv frees a closed handle an event-loop turn or so after the close
+// callback: waits for that, then checks with Node that no server is left.
+async function serversGone() {
+  for (let turn = 0; turn < 100 && process.getActiveResourcesInfo().includes('TCPServerWrap'); turn++) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  assert.equal(process.getActiveResourcesInfo().filter((type) => type === 'TCPServerWrap').length, 0);
+}
+
 for (const mode of ['observable', 'push']) {
   for (const naming of ['prometheus', 'semconv']) {
     test(`${mode} mode, ${naming} naming: a resource type that is no longer active reads 0, not its last count`, async () => {
@@ -46,11 +55,7 @@ for (const mode of ['observable', 'push']) {
         for (const series of SERIES[naming]) assert.equal(valueOf(open, series), 2, `${series[0]} with two servers`);
 
         await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-        // libuv frees a closed handle an event-loop turn or so after the close callback.
-        for (let turn = 0; turn < 100 && process.getActiveResourcesInfo().includes('TCPServerWrap'); turn++) {
-          await new Promise((resolve) => setTimeout(resolve, 5));
-        }
-        assert.equal(process.getActiveResourcesInfo().filter((type) => type === 'TCPServerWrap').length, 0);
+        await serversGone();
         const closed = await read();
         for (const series of SERIES[naming]) assert.equal(valueOf(closed, series), 0, `${series[0]} once the servers are closed`);
         // And it stays 0 (not back to the old count) in the collections after.
@@ -81,10 +86,7 @@ for (const mode of ['observable', 'push']) {
       handle.shutdown();
 
       await new Promise((resolve) => server.close(resolve));
-      for (let turn = 0; turn < 100 && process.getActiveResourcesInfo().includes('TCPServerWrap'); turn++) {
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
-      assert.equal(process.getActiveResourcesInfo().filter((type) => type === 'TCPServerWrap').length, 0);
+      await serversGone();
 
       handle = register();
       handle.update();
