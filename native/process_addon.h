@@ -19,10 +19,6 @@ namespace procmeter {
 // environment exits. Nothing is shared between threads but the claim.
 template <typename Derived>
 class ProcessAddon : public Napi::Addon<Derived> {
- public:
-  // The environment is going away: a claim must not outlive it.
-  ~ProcessAddon() { ReleaseProcessMetrics(this); }
-
  protected:
   // attach(slots): see AttachedSlots.
   Napi::Value Attach(const Napi::CallbackInfo& info) {
@@ -36,14 +32,27 @@ class ProcessAddon : public Napi::Addon<Derived> {
     return Napi::Value();
   }
 
-  // claimProcessMetrics(): true if this thread is (now) the one that
-  // reports the process-wide metrics. releaseProcessMetrics() gives it up.
-  Napi::Value ClaimProcess(const Napi::CallbackInfo& info) {
-    return Napi::Boolean::New(info.Env(), ClaimProcessMetrics(this));
+  // shareClaimCell(cell, token): joins the claim every copy of procmeter in
+  // the process shares (see ProcessClaim), with this thread's token.
+  Napi::Value ShareClaimCell(const Napi::CallbackInfo& info) {
+    int64_t* cell = BigInt64ArrayData(info.Env(), info[0], 1);
+    if (cell == nullptr) return Napi::Value();
+    bool lossless = false;
+    const int64_t token = info[1].IsBigInt() ? info[1].As<Napi::BigInt>().Int64Value(&lossless) : 0;
+    if (!lossless || token == 0) {
+      Napi::TypeError::New(info.Env(), "procmeter binding: expected a non-zero int64 BigInt token").ThrowAsJavaScriptException();
+      return Napi::Value();
+    }
+    claim_.ShareCell(cell, token);
+    return Napi::Value();
   }
 
+  // claimProcessMetrics(): true if this thread is (now) the one that
+  // reports the process-wide metrics. releaseProcessMetrics() gives it up.
+  Napi::Value ClaimProcess(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), claim_.Claim()); }
+
   Napi::Value ReleaseProcess(const Napi::CallbackInfo&) {
-    ReleaseProcessMetrics(this);
+    claim_.Release();
     return Napi::Value();
   }
 
@@ -60,6 +69,8 @@ class ProcessAddon : public Napi::Addon<Derived> {
  private:
   ProcessSampler sampler_;
   AttachedSlots attached_;
+  // Released when the environment is torn down (terminate() included).
+  ProcessClaim claim_{this};
 };
 
 }  // namespace procmeter

@@ -5,26 +5,40 @@
 #include <napi.h>
 
 #include <cstddef>
+#include <cstdint>
 
 namespace procmeter {
 
-// Returns the data of `value` if it is a Float64Array of at least
-// `min_length` elements; otherwise throws a TypeError and returns nullptr.
-// One N-API call on the hot path. JavaScript validates user input first;
-// this only keeps a misuse of the raw binding from touching bad memory.
-inline double* Float64ArrayData(Napi::Env env, napi_value value, size_t min_length,
-                                size_t* length_out = nullptr) {
+// Returns the data of `value` if it is a typed array of `expected_type` with
+// at least `min_length` elements; otherwise throws a TypeError with
+// `message` and returns nullptr. One N-API call on the hot path. JavaScript
+// validates user input first; this only keeps a misuse of the raw binding
+// from touching bad memory.
+inline void* TypedArrayData(Napi::Env env, napi_value value, napi_typedarray_type expected_type, size_t min_length,
+                            const char* message, size_t* length_out) {
   napi_typedarray_type type;
   size_t length = 0;
   void* data = nullptr;
   if (napi_get_typedarray_info(env, value, &type, &length, &data, nullptr, nullptr) != napi_ok ||
-      type != napi_float64_array || length < min_length || data == nullptr) {
-    Napi::TypeError::New(env, "procmeter binding: expected a Float64Array of the snapshot layout's length")
-        .ThrowAsJavaScriptException();
+      type != expected_type || length < min_length || data == nullptr) {
+    Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
     return nullptr;
   }
   if (length_out != nullptr) *length_out = length;
-  return static_cast<double*>(data);
+  return data;
+}
+
+inline double* Float64ArrayData(Napi::Env env, napi_value value, size_t min_length,
+                                size_t* length_out = nullptr) {
+  return static_cast<double*>(TypedArrayData(env, value, napi_float64_array, min_length,
+                                             "procmeter binding: expected a Float64Array of the snapshot layout's length",
+                                             length_out));
+}
+
+// Also for a BigInt64Array on a SharedArrayBuffer (the process claim's cell).
+inline int64_t* BigInt64ArrayData(Napi::Env env, napi_value value, size_t min_length) {
+  return static_cast<int64_t*>(TypedArrayData(env, value, napi_bigint64_array, min_length,
+                                              "procmeter binding: expected a BigInt64Array", nullptr));
 }
 
 }  // namespace procmeter

@@ -37,11 +37,11 @@ const BUNDLES = {
     'otel/process-claim.ts',
     'otel/resources.ts',
   ],
-  'fallback/index.js': ['fallback/index.ts', 'fallback/process-sampler.ts', 'fallback/procfs.ts', 'fallback/gc-observer.ts', 'fallback/heap-reader.ts', 'fallback/claim-cell.ts'],
+  'fallback/index.js': ['fallback/index.ts', 'fallback/process-sampler.ts', 'fallback/procfs.ts', 'fallback/gc-observer.ts', 'fallback/heap-reader.ts'],
   'register.js': ['register.ts'],
 };
 // Stateless helpers and constants, copied into each bundle that uses them.
-const SHARED = ['generated/layout.ts', 'validate.ts', 'otel/options.ts', 'sampler.ts'];
+const SHARED = ['generated/layout.ts', 'validate.ts', 'otel/options.ts', 'sampler.ts', 'claim-cell.ts'];
 
 const owner = new Map();
 for (const [output, modules] of Object.entries(BUNDLES)) {

@@ -5,6 +5,7 @@
 import { debuglog } from 'node:util';
 
 import { SLOT_COUNT } from './generated/layout';
+import { sharedClaimCell, type ClaimCell } from './claim-cell';
 import { bindingState, loadNative, type BindingState, type LoadAttempt, type LoadedV8Binding, type NativeBinding } from './native-loader';
 import type { ProcessSource, RuntimeSource, Sampler } from './sampler';
 
@@ -186,6 +187,15 @@ function choose(): { sampler: Sampler; diagnostics: LoadDiagnostics; binding?: N
   };
 }
 
+// Once per binary and thread: procmeter evaluated again in the thread shares
+// the addon, and with it the first evaluation's token.
+function shareClaimCellOnce(binding: NativeBinding, cell: ClaimCell): void {
+  const state = bindingState(binding);
+  if (state.claimCellShared) return;
+  binding.shareClaimCell(cell.cells, cell.token);
+  state.claimCellShared = true;
+}
+
 function diagnosticsOf(
   implementation: Implementation,
   gcImplementation: Implementation,
@@ -220,6 +230,7 @@ debug(
 export const sampler: Sampler = chosen.sampler;
 /** The native addon in use, if any (for the process-metrics claim). */
 export const nativeBinding: NativeBinding | undefined = chosen.binding;
-/** Without an addon, the claim's shared cell, made now so workers started from here on share it. */
-export const fallbackClaimCell: Int32Array | undefined = chosen.binding ? undefined : fallbacks().sharedClaimCell();
+/** The process-metrics claim every copy of procmeter shares, made now so workers started from here on share it. */
+export const processClaimCell: ClaimCell = sharedClaimCell();
+if (nativeBinding) shareClaimCellOnce(nativeBinding, processClaimCell);
 export const diagnostics: LoadDiagnostics = chosen.diagnostics;

@@ -1,6 +1,6 @@
 // procmeter: process and runtime metrics for Node.js.
 import * as layout from './generated/layout';
-import { diagnostics, fallbackClaimCell, nativeBinding, sampler, type Implementation, type LoadDiagnostics } from './implementation';
+import { diagnostics, processClaimCell, nativeBinding, sampler, type Implementation, type LoadDiagnostics } from './implementation';
 import { prebuildNames } from './native-loader';
 import type { ProcessMetricsOptions } from './otel/options';
 import type { ProcessMetricsHandle } from './otel/register-metrics';
@@ -66,4 +66,4 @@ export function registerProcessMetrics(options?: ProcessMetricsOptions): Process
  * sampler and addon. It lives in procmeter's entry point so that there is
  * one of each per thread.
  */
-export const _internals = { sampler, nativeBinding, fallbackClaimCell, prebuildNames, layout } as const;
+export const _internals = { sampler, nativeBinding, processClaimCell, prebuildNames, layout } as const;

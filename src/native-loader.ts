@@ -14,6 +14,8 @@ export interface NativeBinding {
   /** Fills the attached array, or `buffer` when given. */
   sample(buffer?: Float64Array): void;
   close(): void;
+  /** Joins the process-metrics claim every copy of procmeter shares (src/claim-cell.ts). */
+  shareClaimCell(cells: BigInt64Array, token: bigint): void;
   /** True if this thread now reports the process-wide metrics (see otel/process-claim). */
   claimProcessMetrics(): boolean;
   releaseProcessMetrics(): void;
@@ -44,6 +46,8 @@ export interface BindingState {
   accepted?: boolean;
   /** The array the addon fills when sample() gets no argument. */
   slots?: Float64Array;
+  /** True once the binary has the process-metrics claim cell. */
+  claimCellShared?: boolean;
   /** What start() and the heap check found, once the binary was accepted. */
   started?: { readonly heapSpaceNames: readonly string[]; readonly heapTrusted: boolean };
 }
@@ -195,7 +199,7 @@ export function loadNative(trackGc: boolean, candidates: Candidates = nativeCand
 }
 
 function checkCommon(candidate: Partial<NativeBinding>): NativeBinding {
-  const functions = ['sample', 'attach', 'close', 'claimProcessMetrics', 'releaseProcessMetrics'] as const;
+  const functions = ['sample', 'attach', 'close', 'shareClaimCell', 'claimProcessMetrics', 'releaseProcessMetrics'] as const;
   if (functions.some((name) => typeof candidate[name] !== 'function')) {
     throw new Error(`not a procmeter binary (needs functions ${functions.join(', ')})`);
   }

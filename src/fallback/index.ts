@@ -3,5 +3,4 @@
 export { FallbackProcessSampler, type FallbackOptions } from './process-sampler';
 export { GcObserver } from './gc-observer';
 export { HeapReader } from './heap-reader';
-export { sharedClaimCell } from './claim-cell';
 export { kernelReleaseAtLeast } from './procfs';

@@ -1,18 +1,19 @@
 // Which thread reports the process-wide metrics (CPU, memory, fds, ...),
-// so that they are reported once per process however many worker threads
-// register procmeter. With a native addon the claim is an atomic inside it
-// (released when the thread's environment is torn down, also on terminate).
-// With the JavaScript fallback it is an atomic in a SharedArrayBuffer made
-// when procmeter loaded (src/fallback/claim-cell.ts), which worker threads
-// started after that share (a worker that ends without shutdown() has it
-// given back by the thread that started it). Every registration that
-// reports the process group asks at each collection, so when the thread
-// holding the claim goes, another one takes it over.
-import { threadId } from 'node:worker_threads';
-
+// so that they are reported once per process however many worker threads,
+// and copies of procmeter, register them. The claim is an atomic in a
+// SharedArrayBuffer made when procmeter first loaded (src/claim-cell.ts),
+// which every copy, native or fallback, and the worker threads started after
+// that share. The native addon asks it, after a claim of its own that keeps
+// the addon to one thread where cells differ (native/process_claim.h), and
+// gives it back when the thread's environment is torn down, also on
+// terminate(); for the fallback, the thread that started a worker gives it
+// back when the worker ends. Every registration that reports the process
+// group asks at each collection, so when the thread holding the claim goes,
+// another one takes it over.
+import { claimCell, releaseCell } from '../claim-cell';
 import { _internals } from '../index';
 
-const { nativeBinding, fallbackClaimCell } = _internals;
+const { nativeBinding, processClaimCell } = _internals;
 
 export interface ProcessClaim {
   /**
@@ -25,10 +26,7 @@ export interface ProcessClaim {
 }
 
 function take(): boolean {
-  if (nativeBinding) return nativeBinding.claimProcessMetrics();
-  const me = threadId + 1; // 0 means unclaimed
-  const previous = Atomics.compareExchange(fallbackClaimCell!, 0, 0, me);
-  return previous === 0 || previous === me;
+  return nativeBinding ? nativeBinding.claimProcessMetrics() : claimCell(processClaimCell);
 }
 
 // This thread's live registrations: they share its claim, given up when the
@@ -46,7 +44,7 @@ export function claimProcessMetrics(): ProcessClaim {
       registrations -= 1;
       if (registrations > 0) return;
       if (nativeBinding) nativeBinding.releaseProcessMetrics();
-      else Atomics.compareExchange(fallbackClaimCell!, 0, threadId + 1, 0);
+      else releaseCell(processClaimCell);
     },
   };
 }

@@ -53,12 +53,12 @@ test('a binary from another layout, or one whose sample throws, is refused', () 
   const dir = mkdtempSync(join(tmpdir(), 'procmeter-loader-'));
   try {
     const stale = join(dir, 'stale.js');
-    writeFileSync(stale, `module.exports = { sample() {}, attach() {}, close() {}, claimProcessMetrics() { return true; }, releaseProcessMetrics() {}, layoutSignature: 'cpuSeconds,', variant: 'core' };`);
+    writeFileSync(stale, `module.exports = { sample() {}, attach() {}, close() {}, shareClaimCell() {}, claimProcessMetrics() { return true; }, releaseProcessMetrics() {}, layoutSignature: 'cpuSeconds,', variant: 'core' };`);
     const broken = join(dir, 'broken.js');
     const { LAYOUT_SIGNATURE } = require('procmeter')._internals.layout;
     writeFileSync(
       broken,
-      `module.exports = { sample() { throw new Error('boom'); }, attach() {}, close() {}, claimProcessMetrics() { return true; }, releaseProcessMetrics() {}, layoutSignature: ${JSON.stringify(LAYOUT_SIGNATURE)} };`,
+      `module.exports = { sample() { throw new Error('boom'); }, attach() {}, close() {}, shareClaimCell() {}, claimProcessMetrics() { return true; }, releaseProcessMetrics() {}, layoutSignature: ${JSON.stringify(LAYOUT_SIGNATURE)} };`,
     );
     const notABinding = join(dir, 'other.js');
     writeFileSync(notABinding, 'module.exports = {};');
@@ -224,7 +224,7 @@ test('a procmeter_v8 built for another Node ABI is refused before it touches V8'
       foreign,
       `module.exports = {
         variant: 'v8', layoutSignature: ${JSON.stringify(LAYOUT_SIGNATURE)}, nodeModuleVersion: 1, v8Version: '1.0',
-        sample() {}, attach() {}, close() {}, claimProcessMetrics() { return true; }, releaseProcessMetrics() {}, drainGcPauses() { return 0; },
+        sample() {}, attach() {}, close() {}, shareClaimCell() {}, claimProcessMetrics() { return true; }, releaseProcessMetrics() {}, drainGcPauses() { return 0; },
         start() { throw new Error('start() must not be called on a foreign ABI'); },
       };`,
     );
@@ -250,6 +250,7 @@ test('a real procmeter_v8 turned down for its ABI gives back the procfs fds its 
        module.exports = {
          variant: 'v8', layoutSignature: ${JSON.stringify(LAYOUT_SIGNATURE)}, nodeModuleVersion: 1, v8Version: '1.0',
          sample: (slots) => real.sample(slots), attach: (slots) => real.attach(slots), close: () => real.close(),
+         shareClaimCell: (cells, token) => real.shareClaimCell(cells, token),
          claimProcessMetrics: () => real.claimProcessMetrics(), releaseProcessMetrics: () => real.releaseProcessMetrics(),
          drainGcPauses: (out) => real.drainGcPauses(out), start() { throw new Error('not on a foreign ABI'); },
        };`,
@@ -341,6 +342,7 @@ function writeAddonWrapper(file, { startTrusted, corruptSlot }) {
          target[${SLOT[corruptSlot]}] += 4096;
        },
        close: () => real.close(),
+       shareClaimCell: (cells, token) => real.shareClaimCell(cells, token),
        claimProcessMetrics: () => real.claimProcessMetrics(),
        releaseProcessMetrics: () => real.releaseProcessMetrics(),
        drainGcPauses: (out) => real.drainGcPauses(out),

@@ -1,0 +1,70 @@
+// The process-metrics claim that every copy of procmeter in the process
+// shares, native or JavaScript (two versions in nested node_modules, a worker
+// on the fallback beside threads on the addon): a BigInt64Array on a
+// SharedArrayBuffer published in worker_threads environment data, which
+// worker threads started after it inherit. It must exist before the first
+// worker starts, so procmeter makes it when it loads, not when the
+// OpenTelemetry layer is first used. The native addon takes it through
+// shareClaimCell() and adds a claim of its own (native/process_claim.h).
+import { getEnvironmentData, setEnvironmentData, threadId, type Worker } from 'node:worker_threads';
+
+// Versioned: a copy of procmeter that keeps the cell another way must not
+// read this one.
+const ENVIRONMENT_KEY = 'procmeter:process-metrics-claim:v2';
+const HOLDER = 0; // 0n: unclaimed; else the holder's token
+const TOKENS_GIVEN = 1; // makes every token unique in the process
+
+export interface ClaimCell {
+  readonly cells: BigInt64Array;
+  /** Its holder's: the threadId + 1 in the high 32 bits, a serial number below. */
+  readonly token: bigint;
+}
+
+/**
+ * A claim cell with a token of its own (one per copy of procmeter and
+ * thread: the native addon keeps the first it is given): the cell inherited
+ * from the parent thread, else made and published.
+ */
+export function sharedClaimCell(): ClaimCell {
+  let buffer = getEnvironmentData(ENVIRONMENT_KEY);
+  if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < 2 * BigInt64Array.BYTES_PER_ELEMENT) {
+    buffer = new SharedArrayBuffer(2 * BigInt64Array.BYTES_PER_ELEMENT);
+    setEnvironmentData(ENVIRONMENT_KEY, buffer);
+  }
+  const cells = new BigInt64Array(buffer as SharedArrayBuffer, 0, 2);
+  const serial = BigInt.asUintN(32, Atomics.add(cells, TOKENS_GIVEN, 1n) + 1n);
+  releaseForEndedWorkers(cells);
+  return { cells, token: (BigInt(threadId + 1) << 32n) | serial };
+}
+
+/** True if this thread holds the claim now (taking it when free). */
+export function claimCell({ cells, token }: ClaimCell): boolean {
+  const holder = Atomics.compareExchange(cells, HOLDER, 0n, token);
+  return holder === 0n || holder === token;
+}
+
+export function releaseCell({ cells, token }: ClaimCell): void {
+  Atomics.compareExchange(cells, HOLDER, token, 0n);
+}
+
+const RELEASING = Symbol.for('procmeter.releasesClaimOfEndedWorkers.v2');
+
+// A worker that ends without shutdown() (terminate(), process.exit() or an
+// uncaught error in it) cannot give the claim back: no JavaScript runs in it
+// any more. The native addon gives it back when the worker's environment is
+// torn down; for the fallback, the thread that started the worker sees it
+// end and gives the claim back for it, if the worker held it.
+function releaseForEndedWorkers(cells: BigInt64Array): void {
+  // Once per thread, whichever copy or evaluation of procmeter comes first:
+  // it releases for any of them.
+  const thisProcess = process as unknown as Record<symbol, boolean | undefined>;
+  if (thisProcess[RELEASING]) return;
+  thisProcess[RELEASING] = true;
+  process.on('worker', (worker: Worker) => {
+    const thread = BigInt(worker.threadId + 1); // threadId reads -1 once the worker has ended
+    worker.once('exit', () => {
+      const holder = Atomics.load(cells, HOLDER);
+      if (holder >> 32n === thread) Atomics.compareExchange(cells, HOLDER, holder, 0n);
+    });
+  });
+}

@@ -1,0 +1,150 @@
+// Two copies of procmeter in one process (two versions in nested
+// node_modules), and threads on the native addon beside threads on the
+// fallback: the process metrics are still reported by one thread at a time.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { runNode } from '../helpers/child.mjs';
+import { isNative } from '../helpers/procmeter.mjs';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+// A second copy of the package with binaries of its own (real files: the
+// dynamic loader would hand back the first copy's library for the same
+// file), resolving the OpenTelemetry packages where the first copy does.
+function secondCopy(t) {
+  const dir = mkdtempSync(join(tmpdir(), 'procmeter-copy-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const packageDir = join(dir, 'node_modules', 'procmeter');
+  mkdirSync(join(packageDir, 'build', 'Release'), { recursive: true });
+  cpSync(join(root, 'package.json'), join(packageDir, 'package.json'));
+  cpSync(join(root, 'dist'), join(packageDir, 'dist'), { recursive: true });
+  for (const name of ['procmeter_core.node', 'procmeter_v8.node']) {
+    copyFileSync(join(root, 'build', 'Release', name), join(packageDir, 'build', 'Release', name));
+  }
+  symlinkSync(join(root, 'node_modules', '@opentelemetry'), join(dir, 'node_modules', '@opentelemetry'));
+  return packageDir;
+}
+
+// `registerAndCollect(procmeter)` registers the given copy with a fresh
+// MeterProvider and returns what its collections see.
+const HELPERS = `
+  const { MeterProvider, MetricReader } = require('@opentelemetry/sdk-metrics');
+  class Reader extends MetricReader { onShutdown() { return Promise.resolve(); } onForceFlush() { return Promise.resolve(); } }
+  async function registerAndCollect(procmeter) {
+    const reader = new Reader();
+    const handle = procmeter.registerProcessMetrics({ meterProvider: new MeterProvider({ readers: [reader] }) });
+    const collectOnce = async () => {
+      const { resourceMetrics } = await reader.collect();
+      const names = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).map((m) => m.descriptor.name);
+      return { reports: handle.reportsProcessMetrics, processMetrics: names.filter((n) => n.startsWith('process_')).length };
+    };
+    return { handle, collectOnce, first: await collectOnce() };
+  }
+`;
+
+test('two copies of procmeter in one thread, and in worker threads beside it (native and fallback): one thread and copy reports the process metrics', { skip: !isNative && 'needs the native addon' }, (t) => {
+  const copy = secondCopy(t);
+  const result = runNode(
+    `
+    ${HELPERS}
+    const { Worker } = require('node:worker_threads');
+    const { once } = require('node:events');
+    const a = require('procmeter');
+    const b = require(${JSON.stringify(copy)});
+    // In a worker: register the given copy, report, collect again when told,
+    // shut down when told.
+    const WORKER = HELPERS_SOURCE + \`
+      const { parentPort, workerData } = require('node:worker_threads');
+      const procmeter = require(workerData.copy);
+      registerAndCollect(procmeter).then(({ handle, collectOnce, first }) => {
+        parentPort.postMessage({ implementation: procmeter.implementation, binaryPath: procmeter.loadDiagnostics().binaryPath ?? null, first });
+        parentPort.on('message', async (message) => {
+          if (message === 'collect') return parentPort.postMessage(await collectOnce());
+          handle.shutdown();
+          parentPort.close();
+        });
+      });\`;
+    (async () => {
+      const mainA = await registerAndCollect(a);
+      const mainB = await registerAndCollect(b);
+      const workers = [
+        new Worker(WORKER, { eval: true, workerData: { copy: ${JSON.stringify(copy)} } }),
+        new Worker(WORKER, { eval: true, workerData: { copy: 'procmeter' }, env: { ...process.env, PROCMETER_FORCE_FALLBACK: '1' } }),
+      ];
+      const firsts = (await Promise.all(workers.map((w) => once(w, 'message')))).map(([m]) => m);
+      // The copy that reported shuts down: the other copy on this thread takes over.
+      mainA.handle.shutdown();
+      const bAfterA = await mainB.collectOnce();
+      const aAgain = await registerAndCollect(a);
+      // Both main-thread registrations gone: a worker takes over.
+      mainB.handle.shutdown();
+      aAgain.handle.shutdown();
+      const laters = [];
+      for (const w of workers) {
+        w.postMessage('collect');
+        laters.push((await once(w, 'message'))[0]);
+      }
+      for (const w of workers) w.postMessage('stop');
+      await Promise.all(workers.map((w) => once(w, 'exit')));
+      console.log(JSON.stringify({
+        binaries: [a.loadDiagnostics().binaryPath, b.loadDiagnostics().binaryPath, ...firsts.map((f) => f.binaryPath)],
+        implementations: [a.implementation, b.implementation, ...firsts.map((f) => f.implementation)],
+        mainFirst: [mainA.first, mainB.first],
+        workersFirst: firsts.map((f) => f.first),
+        bAfterA,
+        aAgain: aAgain.first,
+        workersLater: laters,
+      }));
+    })();`.replace('HELPERS_SOURCE', JSON.stringify(HELPERS)),
+    { type: 'commonjs' },
+  ).json();
+  const [binaryA, binaryB, binaryWorkerB] = result.binaries;
+  assert.ok(binaryB.startsWith(copy) && binaryWorkerB.startsWith(copy), `the second copy loads its own binary: ${binaryB}, ${binaryWorkerB}`);
+  assert.ok(!binaryA.startsWith(copy), binaryA);
+  assert.deepEqual(result.implementations, ['native', 'native', 'native', 'fallback']);
+
+  const reported = (r) => [r.reports, r.processMetrics > 0];
+  assert.deepEqual(result.mainFirst.map(reported), [[true, true], [false, false]], 'copy A registered first; copy B in the same thread must not report too');
+  assert.deepEqual(result.workersFirst.map(reported), [[false, false], [false, false]], 'workers on copy B and on the fallback must not report while copy A does');
+  assert.deepEqual(reported(result.bAfterA), [true, true], 'copy B takes over when copy A shuts down');
+  assert.deepEqual(reported(result.aAgain), [false, false], 'copy A registered again while copy B reports');
+  // The first worker asked takes the claim at its collection; the other then finds it held.
+  assert.deepEqual(result.workersLater.map(reported), [[true, true], [false, false]]);
+});
+
+test('native: a worker terminated by a thread that never loaded procmeter gives the process metrics back', { skip: !isNative && 'needs the native addon' }, () => {
+  // The main thread loads procmeter (making the shared claim cell) but
+  // registers only later. Worker P, with no procmeter, starts worker W,
+  // which registers and takes the claim; P terminates W. No JavaScript in
+  // P or W can give the claim back: the addon does, as W's environment goes.
+  const result = runNode(
+    `
+    ${HELPERS}
+    const { Worker } = require('node:worker_threads');
+    const { once } = require('node:events');
+    const procmeter = require('procmeter');
+    const W = HELPERS_SOURCE + \`
+      registerAndCollect(require('procmeter')).then(({ first }) => require('node:worker_threads').parentPort.postMessage(first));
+      setInterval(() => {}, 1000);\`;
+    const P = \`
+      const { Worker, parentPort } = require('node:worker_threads');
+      const w = new Worker(\${JSON.stringify(W)}, { eval: true });
+      w.once('message', async (first) => { await w.terminate(); parentPort.postMessage(first); });\`;
+    (async () => {
+      const p = new Worker(P, { eval: true });
+      const [workerFirst] = await once(p, 'message');
+      await once(p, 'exit');
+      const main = await registerAndCollect(procmeter);
+      main.handle.shutdown();
+      console.log(JSON.stringify({ workerFirst, main: main.first }));
+    })();`.replaceAll('HELPERS_SOURCE', JSON.stringify(HELPERS)),
+    { type: 'commonjs' },
+  ).json();
+  assert.equal(result.workerFirst.reports, true, 'the worker took the claim');
+  assert.deepEqual([result.main.reports, result.main.processMetrics > 0], [true, true], 'the claim came back when the worker was terminated');
+});
