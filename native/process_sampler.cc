@@ -139,11 +139,22 @@ ProcessSampler::ProcessSampler(FdCounting counting, ForkWatch::Mode fork_watch)
 void KeptFd::Open(const char* proc_self_path, int extra_flags) {
   path = proc_self_path;
   fd = OpenReadOnly(proc_self_path, extra_flags);
+  if (fd < 0) return;
   struct stat st;
-  if (fd >= 0 && FstatRaw(fd, &st) == 0) {
-    device = st.st_dev;
-    inode = st.st_ino;
+  if (FstatRaw(fd, &st) != 0) {
+    // Without its identity it could never be told from a stranger's.
+    close(fd);
+    fd = -1;
+    return;
   }
+  device = st.st_dev;
+  inode = st.st_ino;
+}
+
+void KeptFd::DropIfForeign() {
+  if (fd < 0) return;
+  struct stat st;
+  if (FstatRaw(fd, &st) != 0 || !Is(st)) fd = -1;
 }
 
 void KeptFd::Close(pid_t opener) {
@@ -205,35 +216,16 @@ void ProcessSampler::Sample(double* slots) {
     slots[MINOR_PAGE_FAULTS] = slots[MAJOR_PAGE_FAULTS] = kNaN;
   }
 
-  char statm_text[256];
-  StatmPages pages;
-  const ssize_t statm_length =
-      statm_.fd >= 0 ? PreadFully(statm_.fd, statm_text, sizeof statm_text) : -1;
-  if (statm_length > 0 && ParseStatm(statm_text, static_cast<size_t>(statm_length), &pages)) {
-    slots[RESIDENT_MEMORY_BYTES] = static_cast<double>(pages.resident) * page_size_bytes_;
-    slots[VIRTUAL_MEMORY_BYTES] = static_cast<double>(pages.size) * page_size_bytes_;
-    slots[DATA_BYTES] = static_cast<double>(pages.data) * page_size_bytes_;
-  } else {
-    slots[RESIDENT_MEMORY_BYTES] = slots[VIRTUAL_MEMORY_BYTES] = slots[DATA_BYTES] = kNaN;
-  }
-
-  // st_size of /proc/self/fd where it is the number of open fds (see
-  // FdDirectorySizeIsCount), else the entries counted. Either way the
-  // directory fd we count with is one of them.
-  struct stat st;
-  if (fd_dir_.fd < 0) {
-    slots[OPEN_FDS] = kNaN;
-  } else if (fd_directory_size_is_count_ && FstatRaw(fd_dir_.fd, &st) == 0 && st.st_size > 0) {
-    slots[OPEN_FDS] = static_cast<double>(st.st_size) - 1;
-  } else {
-    slots[OPEN_FDS] = CountDirectoryEntries(fd_dir_.fd) - 1;
-  }
-
-  // st_nlink of /proc/self/task is 2 plus the number of threads.
-  if (task_dir_.fd >= 0 && FstatRaw(task_dir_.fd, &st) == 0 && st.st_nlink > 2) {
-    slots[THREADS] = static_cast<double>(st.st_nlink - 2);
-  } else {
-    slots[THREADS] = kNaN;
+  if (!SampleKeptFds(slots)) {
+    // Code that closes every descriptor above 2 (some daemonizing helpers
+    // do, without forking) took procmeter's, and may have opened files under
+    // the same numbers since. Let go of those that are not procmeter's any
+    // more, without closing them, open new ones and read again.
+    statm_.DropIfForeign();
+    fd_dir_.DropIfForeign();
+    task_dir_.DropIfForeign();
+    EnsureOpen(owner_pid_);
+    SampleKeptFds(slots);
   }
 
   // Read every time: setrlimit() or prlimit from outside can change it.
@@ -246,6 +238,53 @@ void ProcessSampler::Sample(double* slots) {
   }
 
   slots[START_TIME_SECONDS] = start_time_seconds_;
+}
+
+bool ProcessSampler::SampleKeptFds(double* slots) {
+  // A kept descriptor that could not be opened (say, at EMFILE) gives NaN;
+  // one that fails its read or identity check makes the sample suspect. The
+  // directories' identity comes free with the fstat that reads them; statm's
+  // is checked only when its read fails to parse.
+  bool all_ours = true;
+
+  char statm_text[256];
+  StatmPages pages;
+  const ssize_t statm_length =
+      statm_.fd >= 0 ? PreadFully(statm_.fd, statm_text, sizeof statm_text) : -1;
+  if (statm_length > 0 && ParseStatm(statm_text, static_cast<size_t>(statm_length), &pages)) {
+    slots[RESIDENT_MEMORY_BYTES] = static_cast<double>(pages.resident) * page_size_bytes_;
+    slots[VIRTUAL_MEMORY_BYTES] = static_cast<double>(pages.size) * page_size_bytes_;
+    slots[DATA_BYTES] = static_cast<double>(pages.data) * page_size_bytes_;
+  } else {
+    slots[RESIDENT_MEMORY_BYTES] = slots[VIRTUAL_MEMORY_BYTES] = slots[DATA_BYTES] = kNaN;
+    if (statm_.fd >= 0) all_ours = false;
+  }
+
+  // st_size of /proc/self/fd where it is the number of open fds (see
+  // FdDirectorySizeIsCount), else the entries counted. Either way the
+  // directory fd we count with is one of them.
+  struct stat st;
+  if (fd_dir_.fd < 0) {
+    slots[OPEN_FDS] = kNaN;
+  } else if (FstatRaw(fd_dir_.fd, &st) != 0 || !fd_dir_.Is(st)) {
+    slots[OPEN_FDS] = kNaN;
+    all_ours = false;
+  } else if (fd_directory_size_is_count_ && st.st_size > 0) {
+    slots[OPEN_FDS] = static_cast<double>(st.st_size) - 1;
+  } else {
+    slots[OPEN_FDS] = CountDirectoryEntries(fd_dir_.fd) - 1;
+  }
+
+  // st_nlink of /proc/self/task is 2 plus the number of threads.
+  if (task_dir_.fd < 0) {
+    slots[THREADS] = kNaN;
+  } else if (FstatRaw(task_dir_.fd, &st) != 0 || !task_dir_.Is(st)) {
+    slots[THREADS] = kNaN;
+    all_ours = false;
+  } else {
+    slots[THREADS] = st.st_nlink > 2 ? static_cast<double>(st.st_nlink - 2) : kNaN;
+  }
+  return all_ours;
 }
 
 }  // namespace procmeter

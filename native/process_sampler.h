@@ -2,6 +2,7 @@
 #ifndef PROCMETER_PROCESS_SAMPLER_H_
 #define PROCMETER_PROCESS_SAMPLER_H_
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "fork_watch.h"
@@ -9,17 +10,25 @@
 namespace procmeter {
 
 // A descriptor procmeter keeps open, with the identity of the file it
-// opened, so that it never closes a descriptor that is not its own.
+// opened, so that it never reads through or closes a descriptor that is not
+// its own.
 struct KeptFd {
   int fd = -1;
   dev_t device = 0;
   ino_t inode = 0;
   const char* path = nullptr;  // a /proc/self/... literal
 
+  // Leaves fd at -1 if the file cannot be opened or its identity read.
   void Open(const char* proc_self_path, int extra_flags);
   // `opener`: the process that opened it. In a child of fork() the number is
   // closed only if it still refers to the same file.
   void Close(pid_t opener);
+  // True if `st`, an fstat of fd, is the file procmeter opened.
+  bool Is(const struct stat& st) const { return st.st_dev == device && st.st_ino == inode; }
+  // Lets go of fd without closing it unless it still refers to the file
+  // procmeter opened (one fstat): an application that closed it may have
+  // reused the number, which is then its own.
+  void DropIfForeign();
 };
 
 // One per Node environment (main thread or worker), never shared. It keeps
@@ -50,6 +59,9 @@ class ProcessSampler {
   // Kept descriptors point at the process that opened them, so after a
   // fork() the child must reopen them (and re-read its own start time).
   void EnsureOpen(pid_t pid);
+  // The slots read through the kept descriptors. False if one of them is
+  // no longer the file procmeter opened (closed, or its number reused).
+  bool SampleKeptFds(double* slots);
 
   ForkWatch fork_watch_;
   pid_t owner_pid_ = -1;

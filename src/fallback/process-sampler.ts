@@ -32,44 +32,108 @@ export interface FallbackOptions {
   forceDirectoryScan?: boolean;
 }
 
-function tryOpen(path: string, flags: string | number): number {
-  try {
-    return openSync(path, flags);
-  } catch {
-    return -1;
+/**
+ * A procfs fd kept open, with the identity of the file it opened: code that
+ * closes every descriptor above 2 (some daemonizing helpers do) takes it,
+ * and may open its own files under the same number, which procmeter must
+ * neither read as its own nor close.
+ */
+class KeptFd {
+  private fd = -1;
+  private device = 0;
+  private inode = 0;
+
+  constructor(
+    private readonly path: string,
+    private readonly flags: string | number,
+  ) {}
+
+  /** The fd, opened first if need be; throws if it cannot be. */
+  get(): number {
+    if (this.fd < 0) {
+      const fd = openSync(this.path, this.flags);
+      try {
+        const { dev, ino } = fstatSync(fd);
+        this.device = dev;
+        this.inode = ino;
+      } catch (error) {
+        closeSync(fd); // without its identity it could never be told from a stranger's
+        throw error;
+      }
+      this.fd = fd;
+    }
+    return this.fd;
+  }
+
+  /** Opens it now, while fds are surely available; get() retries if this fails. */
+  tryOpen(): void {
+    try {
+      this.get();
+    } catch {
+      // retried at the next sample
+    }
+  }
+
+  get isOpen(): boolean {
+    return this.fd >= 0;
+  }
+
+  isOwn(stats: Stats): boolean {
+    return stats.dev === this.device && stats.ino === this.inode;
+  }
+
+  /** Lets go of the fd, without closing it, unless it is still the file opened. */
+  dropIfForeign(): void {
+    if (this.fd < 0) return;
+    try {
+      if (this.isOwn(fstatSync(this.fd))) return;
+    } catch {
+      // closed: not ours either
+    }
+    this.fd = -1;
   }
 }
 
 /** A procfs file read from offset 0, kept open or opened per read. */
 class ProcFile {
-  private fd = -1;
+  private readonly kept: KeptFd | undefined;
   private readonly buffer: Buffer;
 
   constructor(
     private readonly path: string,
-    private readonly keepOpen: boolean,
+    keepOpen: boolean,
     capacityBytes: number,
   ) {
     this.buffer = Buffer.allocUnsafe(capacityBytes);
-    // Open now, while fds are surely available; read() retries if this fails.
-    if (keepOpen) this.fd = tryOpen(path, 'r');
+    this.kept = keepOpen ? new KeptFd(path, 'r') : undefined;
+    this.kept?.tryOpen();
+  }
+
+  /** True if a failed read or parse may mean that the kept fd is someone else's now. */
+  get holdsKeptFd(): boolean {
+    return this.kept?.isOpen ?? false;
   }
 
   read(): string | undefined {
     try {
-      if (!this.keepOpen) {
-        const fd = openSync(this.path, 'r');
-        try {
-          return this.readFrom(fd);
-        } finally {
-          closeSync(fd);
-        }
+      if (this.kept) return this.readFrom(this.kept.get());
+      const fd = openSync(this.path, 'r');
+      try {
+        return this.readFrom(fd);
+      } finally {
+        closeSync(fd);
       }
-      if (this.fd < 0) this.fd = openSync(this.path, 'r');
-      return this.readFrom(this.fd);
     } catch {
       return undefined;
     }
+  }
+
+  dropIfForeign(): void {
+    this.kept?.dropIfForeign();
+  }
+
+  open(): void {
+    this.kept?.tryOpen();
   }
 
   private readFrom(fd: number): string {
@@ -84,24 +148,42 @@ class ProcFile {
  * plus the number of threads.
  */
 class ProcDirectory {
-  private fd = -1;
+  private readonly kept: KeptFd | undefined;
 
   constructor(
     private readonly path: string,
-    private readonly keepOpen: boolean,
+    keepOpen: boolean,
   ) {
-    if (keepOpen) this.fd = tryOpen(path, DIRECTORY_FLAGS);
+    this.kept = keepOpen ? new KeptFd(path, DIRECTORY_FLAGS) : undefined;
+    this.kept?.tryOpen();
   }
 
-  /** The stat, and whether a kept fd of ours was one of the fds counted. */
-  stat(): { stats: Stats; countedOwnFd: boolean } | undefined {
+  /**
+   * The stat, and whether a kept fd of ours was one of the fds counted;
+   * `foreign` when the kept fd is no longer the directory opened.
+   */
+  stat(): { stats: Stats; countedOwnFd: boolean } | 'foreign' | undefined {
+    let fd: number;
     try {
-      if (!this.keepOpen) return { stats: statSync(this.path), countedOwnFd: false };
-      if (this.fd < 0) this.fd = openSync(this.path, DIRECTORY_FLAGS);
-      return { stats: fstatSync(this.fd), countedOwnFd: true };
+      if (!this.kept) return { stats: statSync(this.path), countedOwnFd: false };
+      fd = this.kept.get();
     } catch {
-      return undefined;
+      return undefined; // cannot be opened now (out of fds, say)
     }
+    try {
+      const stats = fstatSync(fd);
+      return this.kept.isOwn(stats) ? { stats, countedOwnFd: true } : 'foreign';
+    } catch {
+      return 'foreign'; // closed under us
+    }
+  }
+
+  dropIfForeign(): void {
+    this.kept?.dropIfForeign();
+  }
+
+  open(): void {
+    this.kept?.tryOpen();
   }
 }
 
@@ -133,7 +215,16 @@ export class FallbackProcessSampler implements ProcessSource {
     try {
       this.sampleResourceUsage(slots);
       if (process.platform === 'linux') {
-        this.sampleProcfs(slots);
+        if (!this.sampleProcfs(slots)) {
+          // A kept fd was closed under procmeter, its number maybe reused:
+          // let go of those that are not procmeter's any more, without
+          // closing them, reopen them all before any is read (the fd count
+          // includes them), and read again.
+          const sources = [this.statm, this.limits, this.fdDirectory, this.taskDirectory];
+          for (const source of sources) source.dropIfForeign();
+          for (const source of sources) source.open();
+          this.sampleProcfs(slots);
+        }
       } else {
         slots[SLOT.residentMemoryBytes] = process.memoryUsage.rss();
         slots[SLOT.startTimeSeconds] = performance.timeOrigin / 1000;
@@ -154,7 +245,9 @@ export class FallbackProcessSampler implements ProcessSource {
     slots[SLOT.majorPageFaults] = usage.majorPageFault;
   }
 
-  private sampleProcfs(slots: Float64Array): void {
+  /** False if a kept fd turned out not to be procmeter's (see KeptFd). */
+  private sampleProcfs(slots: Float64Array): boolean {
+    let allOwn = true;
     if (Number.isNaN(this.pageSizeBytes)) this.pageSizeBytes = readPageSizeBytes();
     const statmText = this.statm.read();
     const pages = statmText === undefined ? undefined : parseStatm(statmText);
@@ -162,26 +255,35 @@ export class FallbackProcessSampler implements ProcessSource {
       slots[SLOT.residentMemoryBytes] = pages.resident * this.pageSizeBytes;
       slots[SLOT.virtualMemoryBytes] = pages.size * this.pageSizeBytes;
       slots[SLOT.dataBytes] = pages.data * this.pageSizeBytes;
+    } else {
+      slots[SLOT.residentMemoryBytes] = slots[SLOT.virtualMemoryBytes] = slots[SLOT.dataBytes] = NaN;
+      if (this.statm.holdsKeptFd) allOwn = false;
     }
 
-    slots[SLOT.openFds] = this.countOpenFds();
+    const directory = this.fdDirectory.stat();
+    if (directory === 'foreign') allOwn = false;
+    slots[SLOT.openFds] = directory === 'foreign' ? NaN : this.countOpenFds(directory);
 
     const task = this.taskDirectory.stat();
-    if (task && task.stats.nlink > 2) slots[SLOT.threads] = task.stats.nlink - 2;
+    if (task === 'foreign') allOwn = false;
+    slots[SLOT.threads] = task !== 'foreign' && task && task.stats.nlink > 2 ? task.stats.nlink - 2 : NaN;
 
     const limitsText = this.limits.read();
     const limits = limitsText === undefined ? undefined : parseOpenFileLimits(limitsText);
     if (limits) {
       slots[SLOT.maxFds] = limits.soft;
       slots[SLOT.maxFdsHard] = limits.hard;
+    } else {
+      slots[SLOT.maxFds] = slots[SLOT.maxFdsHard] = NaN;
+      if (this.limits.holdsKeptFd) allOwn = false;
     }
 
     if (Number.isNaN(this.startTimeSeconds)) this.startTimeSeconds = readStartTimeSeconds();
     slots[SLOT.startTimeSeconds] = this.startTimeSeconds;
+    return allOwn;
   }
 
-  private countOpenFds(): number {
-    const directory = this.fdDirectory.stat();
+  private countOpenFds(directory: { stats: Stats; countedOwnFd: boolean } | undefined): number {
     if (!directory) return NaN;
     const ownFds = directory.countedOwnFd ? 1 : 0;
     if (directory.stats.size > 0 && !this.forceDirectoryScan) return directory.stats.size - ownFds;

@@ -113,3 +113,71 @@ test('st_size of /proc/self/fd is taken for the count only on Linux 6.2 and late
     assert.equal(kernelReleaseAtLeast(release, 6, 2), false, release);
   }
 });
+
+// Code that closes every descriptor above 2 without forking (some
+// daemonizing helpers do) takes the procfs fds procmeter keeps, and may open
+// its own files under the same numbers. procmeter must notice, read its own
+// files again, and leave the application's descriptors alone.
+for (const reuse of [false, true]) {
+  test(`procmeter's kept fds closed by the application${reuse ? ' and their numbers reused' : ''}: the next snapshot is still right`, (t) => {
+    const groundTruth = new URL('../helpers/ground-truth.mjs', import.meta.url).href;
+    const child = runNode(
+      `
+      import { collect } from 'procmeter';
+      import { closeSync, openSync, readdirSync, readlinkSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
+      import { tmpdir } from 'node:os';
+      import { join } from 'node:path';
+      import { listedOpenFds, openFileLimits, statusField } from ${JSON.stringify(groundTruth)};
+
+      collect();
+      // procmeter's kept fds: those linked to this process's procfs files.
+      const own = '/proc/' + process.pid + '/';
+      const kept = [];
+      for (const name of readdirSync('/proc/self/fd')) {
+        try {
+          const target = readlinkSync('/proc/self/fd/' + name);
+          if (target.startsWith(own)) kept.push({ fd: Number(name), target });
+        } catch {} // the listing's own fd, closed by now
+      }
+      kept.sort((a, b) => a.fd - b.fd);
+      for (const { fd } of kept) closeSync(fd);
+
+      // Each number reused by a file that a careless read would take for
+      // procmeter's: a directory for /proc/self/fd and /proc/self/task (its
+      // size and link count read as counts), a statm look-alike for the rest.
+      const dir = mkdtempSync(join(tmpdir(), 'procmeter-reuse-'));
+      const lookAlike = join(dir, 'statm');
+      writeFileSync(lookAlike, '1 2 3 4 5 6 7\\n');
+      const reused = [];
+      if (${reuse}) {
+        for (const { fd: number, target } of kept) {
+          const path = /\\/(fd|task)$/.test(target) ? '/' : lookAlike;
+          // Linux hands out the lowest free number: fill any lower gap first.
+          for (;;) {
+            const fd = openSync(path, 'r');
+            if (fd === number) { reused.push({ fd, path }); break; }
+            if (fd > number) throw new Error('fd ' + number + ' was taken by something else: ' + readlinkSync('/proc/self/fd/' + number) + ' (kept: ' + JSON.stringify(kept) + ')');
+          }
+        }
+      }
+
+      const s = collect();
+      const truth = {
+        rss: statusField('VmRSS'), size: statusField('VmSize'), threads: statusField('Threads'),
+        openFds: listedOpenFds(), maxFds: openFileLimits().soft,
+      };
+      const stillTheApplications = reused.every(({ fd, path }) => readlinkSync('/proc/self/fd/' + fd) === path);
+      rmSync(dir, { recursive: true, force: true });
+      console.log(JSON.stringify({ kept: kept.map((k) => k.target.slice(own.length)), s, truth, stillTheApplications }));`,
+    ).json();
+    t.diagnostic(`kept: ${child.kept.join(', ')}`);
+    assert.ok(child.kept.includes('statm') && child.kept.includes('fd') && child.kept.includes('task'), `procmeter keeps statm, fd and task open: ${child.kept}`);
+    const { s, truth } = child;
+    assert.ok(Math.abs(s.residentMemoryBytes - truth.rss) < 8 * 1024 * 1024, `RSS ${s.residentMemoryBytes} vs VmRSS ${truth.rss}`);
+    assert.ok(Math.abs(s.virtualMemoryBytes - truth.size) < 64 * 1024 * 1024, `virtual ${s.virtualMemoryBytes} vs VmSize ${truth.size}`);
+    assert.equal(s.threads, truth.threads);
+    assert.equal(s.openFds, truth.openFds - 1, 'open fds: the listing minus the fd procmeter counts with');
+    assert.equal(s.maxFds, truth.maxFds);
+    assert.equal(child.stillTheApplications, true, "the application's files under the reused numbers are still open");
+  });
+}
