@@ -2,11 +2,11 @@
 // shares, native or JavaScript (two versions in nested node_modules, a worker
 // on the fallback beside threads on the addon): a BigInt64Array on a
 // SharedArrayBuffer published in worker_threads environment data, which
-// worker threads started after it inherit. It must exist before the first
-// worker starts, so procmeter makes it when it loads, not when the
-// OpenTelemetry layer is first used. The native addon takes it through
-// shareClaimCell() and adds a claim of its own (native/process_claim.h).
-import { getEnvironmentData, setEnvironmentData, threadId, type Worker } from 'node:worker_threads';
+// worker threads started after it inherit, so it is made early (see
+// processClaimCell() in implementation.ts). The native addon takes it
+// through shareClaimCell() and adds a claim of its own
+// (native/process_claim.h).
+import type { Worker } from 'node:worker_threads';
 
 // Versioned: a copy of procmeter that keeps the cell another way must not
 // read this one.
@@ -26,6 +26,9 @@ export interface ClaimCell {
  * from the parent thread, else made and published.
  */
 export function sharedClaimCell(): ClaimCell {
+  // Required here, not at the top: loading node:worker_threads costs
+  // milliseconds of start-up (see processClaimCell() in implementation.ts).
+  const { getEnvironmentData, setEnvironmentData, threadId } = require('node:worker_threads') as typeof import('node:worker_threads');
   let buffer = getEnvironmentData(ENVIRONMENT_KEY);
   if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < 2 * BigInt64Array.BYTES_PER_ELEMENT) {
     buffer = new SharedArrayBuffer(2 * BigInt64Array.BYTES_PER_ELEMENT);

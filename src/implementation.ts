@@ -230,7 +230,22 @@ debug(
 export const sampler: Sampler = chosen.sampler;
 /** The native addon in use, if any (for the process-metrics claim). */
 export const nativeBinding: NativeBinding | undefined = chosen.binding;
-/** The process-metrics claim every copy of procmeter shares, made now so workers started from here on share it. */
-export const processClaimCell: ClaimCell = sharedClaimCell();
-if (nativeBinding) shareClaimCellOnce(nativeBinding, processClaimCell);
+
+let claimCellOfThisEvaluation: ClaimCell | undefined;
+/**
+ * The process-metrics claim every copy of procmeter shares (with the native
+ * addon, handed to it too). Only worker threads started after it is made
+ * share it, but making it loads node:worker_threads (about 4-6 ms of a
+ * process start on the development VM): the fallback, which loads that
+ * module anyway, makes it when procmeter loads, the native addon when the
+ * OpenTelemetry layer loads, which loads that module too.
+ */
+export function processClaimCell(): ClaimCell {
+  if (claimCellOfThisEvaluation === undefined) {
+    claimCellOfThisEvaluation = sharedClaimCell();
+    if (nativeBinding) shareClaimCellOnce(nativeBinding, claimCellOfThisEvaluation);
+  }
+  return claimCellOfThisEvaluation;
+}
+if (!nativeBinding) processClaimCell();
 export const diagnostics: LoadDiagnostics = chosen.diagnostics;

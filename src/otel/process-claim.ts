@@ -13,7 +13,10 @@
 import { claimCell, releaseCell } from '../claim-cell';
 import { _internals } from '../index';
 
-const { nativeBinding, processClaimCell } = _internals;
+const { nativeBinding } = _internals;
+// Made (if the fallback has not made it at load) as soon as this layer
+// loads, before the application may start workers that should share it.
+const processClaimCell = _internals.processClaimCell();
 
 export interface ProcessClaim {
   /**

@@ -118,16 +118,19 @@ test('two copies of procmeter in one thread, and in worker threads beside it (na
 });
 
 test('native: a worker terminated by a thread that never loaded procmeter gives the process metrics back', { skip: !isNative && 'needs the native addon' }, () => {
-  // The main thread loads procmeter (making the shared claim cell) but
-  // registers only later. Worker P, with no procmeter, starts worker W,
-  // which registers and takes the claim; P terminates W. No JavaScript in
-  // P or W can give the claim back: the addon does, as W's environment goes.
+  // The main thread registers procmeter without the process group (which
+  // makes the shared claim cell, so that workers inherit it) and with it
+  // only later. Worker P, with no procmeter, starts worker W, which
+  // registers and takes the claim; P terminates W. No JavaScript in P or W
+  // can give the claim back: the addon does, as W's environment goes.
   const result = runNode(
     `
     ${HELPERS}
     const { Worker } = require('node:worker_threads');
     const { once } = require('node:events');
     const procmeter = require('procmeter');
+    const { MeterProvider: Provider } = require('@opentelemetry/sdk-metrics');
+    const heapOnly = procmeter.registerProcessMetrics({ meterProvider: new Provider(), metricGroups: ['heap'] });
     const W = HELPERS_SOURCE + \`
       registerAndCollect(require('procmeter')).then(({ first }) => require('node:worker_threads').parentPort.postMessage(first));
       setInterval(() => {}, 1000);\`;
@@ -141,6 +144,7 @@ test('native: a worker terminated by a thread that never loaded procmeter gives 
       await once(p, 'exit');
       const main = await registerAndCollect(procmeter);
       main.handle.shutdown();
+      heapOnly.shutdown();
       console.log(JSON.stringify({ workerFirst, main: main.first }));
     })();`.replaceAll('HELPERS_SOURCE', JSON.stringify(HELPERS)),
     { type: 'commonjs' },
