@@ -159,16 +159,18 @@ void KeptFd::DropIfForeign() {
 
 void KeptFd::Close(pid_t opener) {
   if (fd < 0) return;
-  // A child of fork() inherits the fd numbers, which it may have closed or
-  // reused since (daemonizing code does): one that no longer refers to the
-  // file procmeter opened is the application's, and stays open. Once the
-  // parent has exited, fstat() of its /proc/<pid>/fd fails (ENOENT since
-  // Linux 6.2): then the link's target tells.
-  bool ours = opener == getpid();
-  if (!ours) {
-    struct stat st;
-    if (FstatRaw(fd, &st) == 0) ours = st.st_dev == device && st.st_ino == inode;
-    else ours = errno == ENOENT && LinksToProcOf(fd, opener, path);
+  // Closed only if the number still refers to the file procmeter opened:
+  // the application may have closed it and reused the number (code that
+  // closes every fd above 2 does), and a child of fork() inherits the
+  // numbers too. Once a forked child's parent has exited, fstat() of its
+  // /proc/<pid>/fd fails (ENOENT since Linux 6.2): then the link's target
+  // tells.
+  struct stat st;
+  bool ours = false;
+  if (FstatRaw(fd, &st) == 0) {
+    ours = Is(st);
+  } else if (errno == ENOENT && opener != getpid()) {
+    ours = LinksToProcOf(fd, opener, path);
   }
   if (ours) close(fd);  // never retried on EINTR: the fd is gone either way
   fd = -1;

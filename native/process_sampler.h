@@ -20,8 +20,9 @@ struct KeptFd {
 
   // Leaves fd at -1 if the file cannot be opened or its identity read.
   void Open(const char* proc_self_path, int extra_flags);
-  // `opener`: the process that opened it. In a child of fork() the number is
-  // closed only if it still refers to the same file.
+  // Closes fd only if it still refers to the file procmeter opened (one
+  // fstat); `opener`, the process that opened it, tells a child of fork()
+  // whose parent has exited. Either way fd is -1 afterwards.
   void Close(pid_t opener);
   // True if `st`, an fstat of fd, is the file procmeter opened.
   bool Is(const struct stat& st) const { return st.st_dev == device && st.st_ino == inode; }

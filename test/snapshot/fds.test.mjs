@@ -5,7 +5,7 @@ import { closeSync, openSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 
-import procmeter from '../helpers/procmeter.mjs';
+import procmeter, { isNative } from '../helpers/procmeter.mjs';
 import { listedOpenFds, openFileLimits } from '../helpers/ground-truth.mjs';
 import { runNode } from '../helpers/child.mjs';
 
@@ -129,6 +129,10 @@ for (const reuse of [false, true]) {
       import { join } from 'node:path';
       import { listedOpenFds, openFileLimits, statusField } from ${JSON.stringify(groundTruth)};
 
+      // Let the start-up's asynchronous file reads finish: an fd of theirs
+      // could take a number this test reuses, or be open while procmeter
+      // counts and gone when the listing does.
+      await new Promise((resolve) => setTimeout(resolve, 200));
       collect();
       // procmeter's kept fds: those linked to this process's procfs files.
       const own = '/proc/' + process.pid + '/';
@@ -181,3 +185,50 @@ for (const reuse of [false, true]) {
     assert.equal(child.stillTheApplications, true, "the application's files under the reused numbers are still open");
   });
 }
+
+test("a worker's kept fds closed and their numbers reused by the application: the worker's end leaves the application's files open", { skip: !isNative && 'the fallback keeps no fds in workers' }, () => {
+  // The worker closes the fds its procmeter keeps; the main thread opens
+  // files under those numbers (Node closes the fds a worker opened with fs
+  // when it exits, so the worker cannot hold them); then the worker ends.
+  const result = runNode(
+    `
+    const { Worker } = require('node:worker_threads');
+    const { once } = require('node:events');
+    const { openSync, readlinkSync } = require('node:fs');
+    const WORKER = \`
+      const { closeSync, readdirSync, readlinkSync } = require('node:fs');
+      const { parentPort } = require('node:worker_threads');
+      // Open fds, without the one the listing itself used (closed by now).
+      const listed = () => new Set(readdirSync('/proc/self/fd').filter((n) => {
+        try { readlinkSync('/proc/self/fd/' + n); return true; } catch { return false; }
+      }).map(Number));
+      const before = listed();
+      require('procmeter').collect();
+      // The worker's own kept fds: opened by its first collect().
+      const own = '/proc/' + process.pid + '/';
+      const kept = [...listed()].filter((fd) => !before.has(fd) && readlinkSync('/proc/self/fd/' + fd).startsWith(own));
+      for (const fd of kept) closeSync(fd);
+      parentPort.postMessage(kept.sort((a, b) => a - b));
+      parentPort.once('message', () => parentPort.close());\`;
+    (async () => {
+      const worker = new Worker(WORKER, { eval: true });
+      const [kept] = await once(worker, 'message');
+      const reused = [];
+      for (const number of kept) {
+        // Linux hands out the lowest free number: fill any lower gap first.
+        for (;;) {
+          const fd = openSync('/dev/zero', 'r');
+          if (fd === number) { reused.push(fd); break; }
+          if (fd > number) throw new Error('fd ' + number + ' was taken by something else');
+        }
+      }
+      worker.postMessage('end');
+      await once(worker, 'exit');
+      const stillOpen = reused.filter((fd) => { try { return readlinkSync('/proc/self/fd/' + fd) === '/dev/zero'; } catch { return false; } });
+      console.log(JSON.stringify({ kept: kept.length, reused: reused.length, stillOpen: stillOpen.length }));
+    })();`,
+    { type: 'commonjs' },
+  ).json();
+  assert.equal(result.kept, 3, 'the worker kept statm, fd and task');
+  assert.deepEqual(result, { kept: 3, reused: 3, stillOpen: 3 });
+});
