@@ -32,27 +32,28 @@ class ProcessAddon : public Napi::Addon<Derived> {
     return Napi::Value();
   }
 
-  // shareClaimCell(cell, token): joins the claim every copy of procmeter in
-  // the process shares (see ProcessClaim), with this thread's token.
+  // shareClaimCell(cell: BigInt64Array): joins the claim every copy of
+  // procmeter in the process shares (see ProcessClaim). JavaScript passes
+  // only an array on a SharedArrayBuffer, which cannot be detached; Node-API
+  // 8 has no way to check that here.
   Napi::Value ShareClaimCell(const Napi::CallbackInfo& info) {
     int64_t* cell = BigInt64ArrayData(info.Env(), info[0], 1);
-    if (cell == nullptr) return Napi::Value();
-    bool lossless = false;
-    const int64_t token = info[1].IsBigInt() ? info[1].As<Napi::BigInt>().Int64Value(&lossless) : 0;
-    if (!lossless || token == 0) {
-      Napi::TypeError::New(info.Env(), "procmeter binding: expected a non-zero int64 BigInt token").ThrowAsJavaScriptException();
-      return Napi::Value();
-    }
-    claim_.ShareCell(cell, token);
+    if (cell != nullptr) claim_.ShareCell(cell);
     return Napi::Value();
   }
 
-  // claimProcessMetrics(): true if this thread is (now) the one that
-  // reports the process-wide metrics. releaseProcessMetrics() gives it up.
-  Napi::Value ClaimProcess(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), claim_.Claim()); }
+  // claimProcessMetrics(token): true if the evaluation of procmeter with
+  // this token is (now) the one that reports the process-wide metrics.
+  // releaseProcessMetrics(token) gives it up.
+  Napi::Value ClaimProcess(const Napi::CallbackInfo& info) {
+    int64_t token = 0;
+    if (!TokenArg(info, &token)) return Napi::Value();
+    return Napi::Boolean::New(info.Env(), claim_.Claim(token));
+  }
 
-  Napi::Value ReleaseProcess(const Napi::CallbackInfo&) {
-    claim_.Release();
+  Napi::Value ReleaseProcess(const Napi::CallbackInfo& info) {
+    int64_t token = 0;
+    if (TokenArg(info, &token)) claim_.Release(token);
     return Napi::Value();
   }
 
@@ -71,6 +72,15 @@ class ProcessAddon : public Napi::Addon<Derived> {
   AttachedSlots attached_;
   // Released when the environment is torn down (terminate() included).
   ProcessClaim claim_{this};
+
+  // A claim token: a non-zero BigInt that fits in int64. Throws otherwise.
+  static bool TokenArg(const Napi::CallbackInfo& info, int64_t* token) {
+    bool lossless = false;
+    if (info.Length() > 0 && info[0].IsBigInt()) *token = info[0].As<Napi::BigInt>().Int64Value(&lossless);
+    if (lossless && *token != 0) return true;
+    Napi::TypeError::New(info.Env(), "procmeter binding: expected a non-zero int64 BigInt token").ThrowAsJavaScriptException();
+    return false;
+  }
 };
 
 }  // namespace procmeter

@@ -29,33 +29,30 @@ bool CompareExchange(int64_t* cell, int64_t* expected, int64_t desired) {
 
 }  // namespace
 
-void ProcessClaim::ShareCell(int64_t* cell, int64_t token) {
-  if (shared_cell_ != nullptr || cell == nullptr || token == 0) return;
-  shared_cell_ = cell;
-  token_ = token;
+void ProcessClaim::ShareCell(int64_t* cell) {
+  if (shared_cell_ == nullptr) shared_cell_ = cell;
 }
 
-bool ProcessClaim::Claim() {
+bool ProcessClaim::Claim(int64_t token) {
   // A thread holds the shared cell only while it holds its copy's claim:
-  // taken after it, given back before it.
+  // taken before it, given back after it. Holding the copy's claim without
+  // the cell (another copy reports) is kept: it keeps this copy's other
+  // threads, whose cell may be another one, from reporting as well.
   if (!ClaimThisCopy(owner_)) return false;
-  // Holding the copy's claim without the shared cell (another copy reports)
-  // is kept: it keeps this copy's other threads, whose cell may be another
-  // one, from reporting as well.
-  if (shared_cell_ == nullptr) return true;
+  if (shared_cell_ == nullptr) return true;  // JavaScript always shares one first
   int64_t holder = 0;
-  return CompareExchange(shared_cell_, &holder, token_) || holder == token_;
+  if (!CompareExchange(shared_cell_, &holder, token) && holder != token) return false;
+  held_token_ = token;
+  return true;
 }
 
-void ProcessClaim::Release() {
-  ReleaseSharedCell();
-  ReleaseThisCopy(owner_);
-}
-
-void ProcessClaim::ReleaseSharedCell() {
-  if (shared_cell_ == nullptr) return;
-  int64_t holder = token_;
-  CompareExchange(shared_cell_, &holder, 0);
+void ProcessClaim::Release(int64_t token) {
+  if (shared_cell_ != nullptr && token != 0) {
+    int64_t holder = token;
+    CompareExchange(shared_cell_, &holder, 0);
+  }
+  if (held_token_ == token) held_token_ = 0;
+  if (held_token_ == 0) ReleaseThisCopy(owner_);
 }
 
 }  // namespace procmeter

@@ -6,9 +6,13 @@
 //   of state it shares across worker threads, on purpose;
 // - every copy of procmeter in the process, native or JavaScript: an int64
 //   in a SharedArrayBuffer that JavaScript publishes in worker_threads
-//   environment data (src/claim-cell.ts). Worker threads started before any
-//   copy first loaded do not inherit it; among them the first level still
-//   keeps each addon copy to one thread.
+//   environment data (src/claim-cell.ts). Worker threads started before it
+//   was made do not inherit it; among them the first level still keeps each
+//   addon copy to one thread.
+//
+// Each evaluation of procmeter's JavaScript has a token of its own (several
+// share one addon instance when a thread evaluates procmeter again), so
+// only one of them holds the shared cell.
 #ifndef PROCMETER_PROCESS_CLAIM_H_
 #define PROCMETER_PROCESS_CLAIM_H_
 
@@ -22,28 +26,30 @@ class ProcessClaim {
   explicit ProcessClaim(const void* owner) : owner_(owner) {}
   // The environment is going away: a claim must not outlive it, also when
   // the worker was terminated and no JavaScript gives it back.
-  ~ProcessClaim() { Release(); }
+  ~ProcessClaim() { Release(held_token_); }
   ProcessClaim(const ProcessClaim&) = delete;
   ProcessClaim& operator=(const ProcessClaim&) = delete;
 
-  // Joins the claim shared by every copy: `cell` (0: unclaimed, else the
-  // holder's token) stays valid while this environment's JavaScript holds
-  // its SharedArrayBuffer, which it does until the environment is torn
-  // down, after this object. The first call wins; later ones (procmeter
-  // evaluated again in this thread) bring the same cell and token.
-  void ShareCell(int64_t* cell, int64_t token);
+  // Joins the claim shared by every copy; the first call wins (procmeter
+  // evaluated again in this thread brings the same cell). `cell` (0:
+  // unclaimed, else the holder's token) must stay valid until this object
+  // is destroyed: JavaScript passes the SharedArrayBuffer it keeps in the
+  // thread's environment data, which lives until the isolate does, after
+  // the environment's cleanup that destroys this object.
+  void ShareCell(int64_t* cell);
 
-  // True if this thread holds the claim now (taking it when free).
-  bool Claim();
-  // Gives the claim up at both levels, where this thread holds it.
-  void Release();
+  // True if the evaluation with `token` holds the claim now (taking it when
+  // free). `token` is never 0.
+  bool Claim(int64_t token);
+  // Gives the claim up where `token` holds it; the copy's claim too unless
+  // another evaluation in this thread holds the shared cell.
+  void Release(int64_t token);
 
  private:
-  void ReleaseSharedCell();
-
   const void* const owner_;
   int64_t* shared_cell_ = nullptr;
-  int64_t token_ = 0;
+  // The token of this thread's evaluation that holds the shared cell, or 0.
+  int64_t held_token_ = 0;
 };
 
 }  // namespace procmeter

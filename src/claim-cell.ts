@@ -21,9 +21,9 @@ export interface ClaimCell {
 }
 
 /**
- * A claim cell with a token of its own (one per copy of procmeter and
- * thread: the native addon keeps the first it is given): the cell inherited
- * from the parent thread, else made and published.
+ * The claim cell, inherited from the parent thread or else made and
+ * published, with a token of its own: one per evaluation of procmeter (a
+ * copy, or the same copy evaluated again in a thread).
  */
 export function sharedClaimCell(): ClaimCell {
   // Required here, not at the top: loading node:worker_threads costs
@@ -36,7 +36,6 @@ export function sharedClaimCell(): ClaimCell {
   }
   const cells = new BigInt64Array(buffer as SharedArrayBuffer, 0, 2);
   const serial = BigInt.asUintN(32, Atomics.add(cells, TOKENS_GIVEN, 1n) + 1n);
-  releaseForEndedWorkers(cells);
   return { cells, token: (BigInt(threadId + 1) << 32n) | serial };
 }
 
@@ -52,20 +51,27 @@ export function releaseCell({ cells, token }: ClaimCell): void {
 
 const RELEASING = Symbol.for('procmeter.releasesClaimOfEndedWorkers.v2');
 
-// A worker that ends without shutdown() (terminate(), process.exit() or an
-// uncaught error in it) cannot give the claim back: no JavaScript runs in it
-// any more. The native addon gives it back when the worker's environment is
-// torn down; for the fallback, the thread that started the worker sees it
-// end and gives the claim back for it, if the worker held it.
-function releaseForEndedWorkers(cells: BigInt64Array): void {
-  // Once per thread, whichever copy or evaluation of procmeter comes first:
-  // it releases for any of them.
+/**
+ * A worker that ends without shutdown() (terminate(), process.exit() or an
+ * uncaught error in it) cannot give the claim back: no JavaScript runs in it
+ * any more. The native addon gives it back when the worker's environment is
+ * torn down; for a worker on the fallback, the thread that started it sees
+ * it end and gives the claim back for it, if the worker held it. Called
+ * when procmeter loads, once per thread whichever copy or evaluation comes
+ * first (it releases for any of them); it loads nothing.
+ */
+export function releaseClaimsOfEndedWorkers(): void {
   const thisProcess = process as unknown as Record<symbol, boolean | undefined>;
   if (thisProcess[RELEASING]) return;
   thisProcess[RELEASING] = true;
   process.on('worker', (worker: Worker) => {
     const thread = BigInt(worker.threadId + 1); // threadId reads -1 once the worker has ended
     worker.once('exit', () => {
+      // A worker exists, so node:worker_threads is loaded already.
+      const { getEnvironmentData } = require('node:worker_threads') as typeof import('node:worker_threads');
+      const buffer = getEnvironmentData(ENVIRONMENT_KEY);
+      if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < 2 * BigInt64Array.BYTES_PER_ELEMENT) return;
+      const cells = new BigInt64Array(buffer, 0, 2);
       const holder = Atomics.load(cells, HOLDER);
       if (holder >> 32n === thread) Atomics.compareExchange(cells, HOLDER, holder, 0n);
     });

@@ -5,7 +5,7 @@
 import { debuglog } from 'node:util';
 
 import { SLOT_COUNT } from './generated/layout';
-import { sharedClaimCell, type ClaimCell } from './claim-cell';
+import { releaseClaimsOfEndedWorkers, sharedClaimCell, type ClaimCell } from './claim-cell';
 import { bindingState, loadNative, type BindingState, type LoadAttempt, type LoadedV8Binding, type NativeBinding } from './native-loader';
 import type { ProcessSource, RuntimeSource, Sampler } from './sampler';
 
@@ -188,11 +188,13 @@ function choose(): { sampler: Sampler; diagnostics: LoadDiagnostics; binding?: N
 }
 
 // Once per binary and thread: procmeter evaluated again in the thread shares
-// the addon, and with it the first evaluation's token.
+// the addon (and finds the same cell; each evaluation's token comes with its
+// claims). Only an array on a SharedArrayBuffer, which cannot be detached:
+// the addon keeps a pointer to its memory.
 function shareClaimCellOnce(binding: NativeBinding, cell: ClaimCell): void {
   const state = bindingState(binding);
-  if (state.claimCellShared) return;
-  binding.shareClaimCell(cell.cells, cell.token);
+  if (state.claimCellShared || !(cell.cells.buffer instanceof SharedArrayBuffer)) return;
+  binding.shareClaimCell(cell.cells);
   state.claimCellShared = true;
 }
 
@@ -248,4 +250,5 @@ export function processClaimCell(): ClaimCell {
   return claimCellOfThisEvaluation;
 }
 if (!nativeBinding) processClaimCell();
+releaseClaimsOfEndedWorkers();
 export const diagnostics: LoadDiagnostics = chosen.diagnostics;

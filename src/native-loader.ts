@@ -15,10 +15,10 @@ export interface NativeBinding {
   sample(buffer?: Float64Array): void;
   close(): void;
   /** Joins the process-metrics claim every copy of procmeter shares (src/claim-cell.ts). */
-  shareClaimCell(cells: BigInt64Array, token: bigint): void;
-  /** True if this thread now reports the process-wide metrics (see otel/process-claim). */
-  claimProcessMetrics(): boolean;
-  releaseProcessMetrics(): void;
+  shareClaimCell(cells: BigInt64Array): void;
+  /** True if the evaluation with this token now reports the process-wide metrics (see otel/process-claim). */
+  claimProcessMetrics(token: bigint): boolean;
+  releaseProcessMetrics(token: bigint): void;
 }
 
 /** procmeter_v8 adds GC and heap statistics. */

@@ -29,11 +29,11 @@ export interface ProcessClaim {
 }
 
 function take(): boolean {
-  return nativeBinding ? nativeBinding.claimProcessMetrics() : claimCell(processClaimCell);
+  return nativeBinding ? nativeBinding.claimProcessMetrics(processClaimCell.token) : claimCell(processClaimCell);
 }
 
-// This thread's live registrations: they share its claim, given up when the
-// last of them shuts down.
+// This evaluation's live registrations in this thread: they share its
+// claim, given up when the last of them shuts down.
 let registrations = 0;
 
 export function claimProcessMetrics(): ProcessClaim {
@@ -46,7 +46,7 @@ export function claimProcessMetrics(): ProcessClaim {
       released = true;
       registrations -= 1;
       if (registrations > 0) return;
-      if (nativeBinding) nativeBinding.releaseProcessMetrics();
+      if (nativeBinding) nativeBinding.releaseProcessMetrics(processClaimCell.token);
       else releaseCell(processClaimCell);
     },
   };

@@ -250,8 +250,8 @@ test('a real procmeter_v8 turned down for its ABI gives back the procfs fds its 
        module.exports = {
          variant: 'v8', layoutSignature: ${JSON.stringify(LAYOUT_SIGNATURE)}, nodeModuleVersion: 1, v8Version: '1.0',
          sample: (slots) => real.sample(slots), attach: (slots) => real.attach(slots), close: () => real.close(),
-         shareClaimCell: (cells, token) => real.shareClaimCell(cells, token),
-         claimProcessMetrics: () => real.claimProcessMetrics(), releaseProcessMetrics: () => real.releaseProcessMetrics(),
+         shareClaimCell: (cells) => real.shareClaimCell(cells),
+         claimProcessMetrics: (token) => real.claimProcessMetrics(token), releaseProcessMetrics: (token) => real.releaseProcessMetrics(token),
          drainGcPauses: (out) => real.drainGcPauses(out), start() { throw new Error('not on a foreign ABI'); },
        };`,
     );
@@ -342,9 +342,9 @@ function writeAddonWrapper(file, { startTrusted, corruptSlot }) {
          target[${SLOT[corruptSlot]}] += 4096;
        },
        close: () => real.close(),
-       shareClaimCell: (cells, token) => real.shareClaimCell(cells, token),
-       claimProcessMetrics: () => real.claimProcessMetrics(),
-       releaseProcessMetrics: () => real.releaseProcessMetrics(),
+       shareClaimCell: (cells) => real.shareClaimCell(cells),
+       claimProcessMetrics: (token) => real.claimProcessMetrics(token),
+       releaseProcessMetrics: (token) => real.releaseProcessMetrics(token),
        drainGcPauses: (out) => real.drainGcPauses(out),
        distrustHeap: () => real.distrustHeap(),
        start() { const started = real.start(); return { ...started, heapTrusted: ${startTrusted} && started.heapTrusted }; },

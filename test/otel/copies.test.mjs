@@ -152,3 +152,44 @@ test('native: a worker terminated by a thread that never loaded procmeter gives 
   assert.equal(result.workerFirst.reports, true, 'the worker took the claim');
   assert.deepEqual([result.main.reports, result.main.processMetrics > 0], [true, true], 'the claim came back when the worker was terminated');
 });
+
+for (const implementation of ['native', 'fallback']) {
+  test(`${implementation}: procmeter evaluated twice in one thread (require cache cleared): one evaluation reports the process metrics`, { skip: implementation === 'native' && !isNative && 'needs the native addon' }, () => {
+    const result = runNode(
+      `
+      ${HELPERS}
+      (async () => {
+        const first = require('procmeter');
+        // Two registrations, which also load the first evaluation's
+        // OpenTelemetry layer before the cache is cleared.
+        const a = await registerAndCollect(first);
+        const a2 = await registerAndCollect(first);
+        // A second evaluation of the same files, as a test runner's fresh
+        // module registry or a hot reload makes: it shares the thread's addon.
+        for (const file of Object.keys(require.cache)) if (file.includes('/dist/cjs/')) delete require.cache[file];
+        const second = require('procmeter');
+        const b = await registerAndCollect(second);
+        a.handle.shutdown();
+        const bWhileA2 = await b.collectOnce();
+        const a2Still = await a2.collectOnce();
+        a2.handle.shutdown();
+        const bAfterA = await b.collectOnce();
+        b.handle.shutdown();
+        console.log(JSON.stringify({
+          distinct: first !== second,
+          implementations: [first.implementation, second.implementation],
+          a: a.first, a2: a2.first, b: b.first, bWhileA2, a2Still, bAfterA,
+        }));
+      })();`,
+      { type: 'commonjs', env: { PROCMETER_FORCE_FALLBACK: implementation === 'fallback' ? '1' : '' } },
+    ).json();
+    assert.equal(result.distinct, true, 'two evaluations');
+    assert.deepEqual(result.implementations, [implementation, implementation]);
+    const reported = (r) => [r.reports, r.processMetrics > 0];
+    assert.deepEqual([result.a, result.a2].map(reported), [[true, true], [true, true]], 'one evaluation, two registrations: both report (one SDK each)');
+    assert.deepEqual(reported(result.b), [false, false], 'the second evaluation must not report too');
+    assert.deepEqual(reported(result.bWhileA2), [false, false], 'the first evaluation still has a registration');
+    assert.deepEqual(reported(result.a2Still), [true, true]);
+    assert.deepEqual(reported(result.bAfterA), [true, true], 'it takes over when the first evaluation has shut down');
+  });
+}
