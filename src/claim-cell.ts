@@ -13,6 +13,15 @@ import type { Worker } from 'node:worker_threads';
 const ENVIRONMENT_KEY = 'procmeter:process-metrics-claim:v2';
 const HOLDER = 0; // 0n: unclaimed; else the holder's token
 const TOKENS_GIVEN = 1; // makes every token unique in the process
+const CELL_COUNT = 2;
+
+/** The cells this thread's environment data holds, if any. */
+function publishedCells(): BigInt64Array | undefined {
+  const { getEnvironmentData } = require('node:worker_threads') as typeof import('node:worker_threads');
+  const buffer = getEnvironmentData(ENVIRONMENT_KEY);
+  if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < CELL_COUNT * BigInt64Array.BYTES_PER_ELEMENT) return undefined;
+  return new BigInt64Array(buffer, 0, CELL_COUNT);
+}
 
 export interface ClaimCell {
   readonly cells: BigInt64Array;
@@ -28,13 +37,12 @@ export interface ClaimCell {
 export function sharedClaimCell(): ClaimCell {
   // Required here, not at the top: loading node:worker_threads costs
   // milliseconds of start-up (see processClaimCell() in implementation.ts).
-  const { getEnvironmentData, setEnvironmentData, threadId } = require('node:worker_threads') as typeof import('node:worker_threads');
-  let buffer = getEnvironmentData(ENVIRONMENT_KEY);
-  if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < 2 * BigInt64Array.BYTES_PER_ELEMENT) {
-    buffer = new SharedArrayBuffer(2 * BigInt64Array.BYTES_PER_ELEMENT);
-    setEnvironmentData(ENVIRONMENT_KEY, buffer);
+  const { setEnvironmentData, threadId } = require('node:worker_threads') as typeof import('node:worker_threads');
+  let cells = publishedCells();
+  if (cells === undefined) {
+    cells = new BigInt64Array(new SharedArrayBuffer(CELL_COUNT * BigInt64Array.BYTES_PER_ELEMENT));
+    setEnvironmentData(ENVIRONMENT_KEY, cells.buffer as SharedArrayBuffer);
   }
-  const cells = new BigInt64Array(buffer as SharedArrayBuffer, 0, 2);
   const serial = BigInt.asUintN(32, Atomics.add(cells, TOKENS_GIVEN, 1n) + 1n);
   return { cells, token: (BigInt(threadId + 1) << 32n) | serial };
 }
@@ -67,11 +75,8 @@ export function releaseClaimsOfEndedWorkers(): void {
   process.on('worker', (worker: Worker) => {
     const thread = BigInt(worker.threadId + 1); // threadId reads -1 once the worker has ended
     worker.once('exit', () => {
-      // A worker exists, so node:worker_threads is loaded already.
-      const { getEnvironmentData } = require('node:worker_threads') as typeof import('node:worker_threads');
-      const buffer = getEnvironmentData(ENVIRONMENT_KEY);
-      if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < 2 * BigInt64Array.BYTES_PER_ELEMENT) return;
-      const cells = new BigInt64Array(buffer, 0, 2);
+      const cells = publishedCells(); // a worker existed: node:worker_threads is loaded already
+      if (cells === undefined) return;
       const holder = Atomics.load(cells, HOLDER);
       if (holder >> 32n === thread) Atomics.compareExchange(cells, HOLDER, holder, 0n);
     });

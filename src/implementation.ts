@@ -187,17 +187,6 @@ function choose(): { sampler: Sampler; diagnostics: LoadDiagnostics; binding?: N
   };
 }
 
-// Once per binary and thread: procmeter evaluated again in the thread shares
-// the addon (and finds the same cell; each evaluation's token comes with its
-// claims). Only an array on a SharedArrayBuffer, which cannot be detached:
-// the addon keeps a pointer to its memory.
-function shareClaimCellOnce(binding: NativeBinding, cell: ClaimCell): void {
-  const state = bindingState(binding);
-  if (state.claimCellShared || !(cell.cells.buffer instanceof SharedArrayBuffer)) return;
-  binding.shareClaimCell(cell.cells);
-  state.claimCellShared = true;
-}
-
 function diagnosticsOf(
   implementation: Implementation,
   gcImplementation: Implementation,
@@ -245,7 +234,10 @@ let claimCellOfThisEvaluation: ClaimCell | undefined;
 export function processClaimCell(): ClaimCell {
   if (claimCellOfThisEvaluation === undefined) {
     claimCellOfThisEvaluation = sharedClaimCell();
-    if (nativeBinding) shareClaimCellOnce(nativeBinding, claimCellOfThisEvaluation);
+    // The addon keeps a pointer into the first cell it is given (on a
+    // SharedArrayBuffer, which cannot be detached): procmeter evaluated
+    // again in this thread shares the addon, and finds the same cell.
+    nativeBinding?.shareClaimCell(claimCellOfThisEvaluation.cells);
   }
   return claimCellOfThisEvaluation;
 }

@@ -46,8 +46,6 @@ export interface BindingState {
   accepted?: boolean;
   /** The array the addon fills when sample() gets no argument. */
   slots?: Float64Array;
-  /** True once the binary has the process-metrics claim cell. */
-  claimCellShared?: boolean;
   /** What start() and the heap check found, once the binary was accepted. */
   started?: { readonly heapSpaceNames: readonly string[]; readonly heapTrusted: boolean };
 }

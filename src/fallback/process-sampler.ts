@@ -96,7 +96,8 @@ class KeptFd {
 
 /** A procfs file read from offset 0, kept open or opened per read. */
 class ProcFile {
-  private readonly kept: KeptFd | undefined;
+  /** Its fd, where kept open. */
+  readonly kept: KeptFd | undefined;
   private readonly buffer: Buffer;
 
   constructor(
@@ -107,11 +108,6 @@ class ProcFile {
     this.buffer = Buffer.allocUnsafe(capacityBytes);
     this.kept = keepOpen ? new KeptFd(path, 'r') : undefined;
     this.kept?.tryOpen();
-  }
-
-  /** True if a failed read or parse may mean that the kept fd is someone else's now. */
-  get holdsKeptFd(): boolean {
-    return this.kept?.isOpen ?? false;
   }
 
   read(): string | undefined {
@@ -128,14 +124,6 @@ class ProcFile {
     }
   }
 
-  dropIfForeign(): void {
-    this.kept?.dropIfForeign();
-  }
-
-  open(): void {
-    this.kept?.tryOpen();
-  }
-
   private readFrom(fd: number): string {
     const length = readSync(fd, this.buffer, 0, this.buffer.length, 0);
     return this.buffer.toString('latin1', 0, length);
@@ -148,7 +136,8 @@ class ProcFile {
  * plus the number of threads.
  */
 class ProcDirectory {
-  private readonly kept: KeptFd | undefined;
+  /** Its fd, where kept open. */
+  readonly kept: KeptFd | undefined;
 
   constructor(
     private readonly path: string,
@@ -178,13 +167,6 @@ class ProcDirectory {
     }
   }
 
-  dropIfForeign(): void {
-    this.kept?.dropIfForeign();
-  }
-
-  open(): void {
-    this.kept?.tryOpen();
-  }
 }
 
 export class FallbackProcessSampler implements ProcessSource {
@@ -220,9 +202,9 @@ export class FallbackProcessSampler implements ProcessSource {
           // let go of those that are not procmeter's any more, without
           // closing them, reopen them all before any is read (the fd count
           // includes them), and read again.
-          const sources = [this.statm, this.limits, this.fdDirectory, this.taskDirectory];
-          for (const source of sources) source.dropIfForeign();
-          for (const source of sources) source.open();
+          const kept = [this.statm, this.limits, this.fdDirectory, this.taskDirectory].flatMap((source) => source.kept ?? []);
+          for (const fd of kept) fd.dropIfForeign();
+          for (const fd of kept) fd.tryOpen();
           this.sampleProcfs(slots);
         }
       } else {
@@ -257,7 +239,7 @@ export class FallbackProcessSampler implements ProcessSource {
       slots[SLOT.dataBytes] = pages.data * this.pageSizeBytes;
     } else {
       slots[SLOT.residentMemoryBytes] = slots[SLOT.virtualMemoryBytes] = slots[SLOT.dataBytes] = NaN;
-      if (this.statm.holdsKeptFd) allOwn = false;
+      if (this.statm.kept?.isOpen) allOwn = false; // a failed read may be a stranger's fd
     }
 
     const directory = this.fdDirectory.stat();
@@ -275,7 +257,7 @@ export class FallbackProcessSampler implements ProcessSource {
       slots[SLOT.maxFdsHard] = limits.hard;
     } else {
       slots[SLOT.maxFds] = slots[SLOT.maxFdsHard] = NaN;
-      if (this.limits.holdsKeptFd) allOwn = false;
+      if (this.limits.kept?.isOpen) allOwn = false;
     }
 
     if (Number.isNaN(this.startTimeSeconds)) this.startTimeSeconds = readStartTimeSeconds();

@@ -1,9 +1,9 @@
 // Which thread reports the process-wide metrics (CPU, memory, fds, ...),
 // so that they are reported once per process however many worker threads,
 // and copies of procmeter, register them. The claim is an atomic in a
-// SharedArrayBuffer made when procmeter first loaded (src/claim-cell.ts),
-// which every copy, native or fallback, and the worker threads started after
-// that share. The native addon asks it, after a claim of its own that keeps
+// SharedArrayBuffer (src/claim-cell.ts), made when this layer first loads
+// (with the fallback, when procmeter loads), which every copy, native or
+// fallback, and the worker threads started after that share. The native addon asks it, after a claim of its own that keeps
 // the addon to one thread where cells differ (native/process_claim.h), and
 // gives it back when the thread's environment is torn down, also on
 // terminate(); for the fallback, the thread that started a worker gives it
