@@ -132,9 +132,9 @@ function fullNativeSampler(loaded: LoadedV8Binding): Sampler {
 }
 
 function jsRuntimeSource(): RuntimeSource {
-  const { HeapReader, GcObserver } = fallbacks();
+  const { HeapReader, GcObserver, threadGcObserver } = fallbacks();
   const heap = new HeapReader();
-  const gc = gcTracking ? new GcObserver() : undefined;
+  const gc = gcTracking ? threadGcObserver() : undefined;
   return {
     heapSpaceNames: heap.heapSpaceNames,
     pauseRingCapacity: gc?.pauseRingCapacity ?? 0,
@@ -165,7 +165,7 @@ function combine(process: ProcessSource, runtime: RuntimeSource): Sampler {
 function choose(): { sampler: Sampler; diagnostics: LoadDiagnostics; binding?: NativeBinding } {
   if (isSet(process.env[FORCE_FALLBACK_ENV])) {
     return {
-      sampler: combine(new (fallbacks().FallbackProcessSampler)(), jsRuntimeSource()),
+      sampler: combine(fallbacks().threadProcessSampler(), jsRuntimeSource()),
       diagnostics: diagnosticsOf('fallback', 'fallback', undefined, [], `${FORCE_FALLBACK_ENV} is set`),
     };
   }
@@ -182,7 +182,7 @@ function choose(): { sampler: Sampler; diagnostics: LoadDiagnostics; binding?: N
     };
   }
   return {
-    sampler: combine(new (fallbacks().FallbackProcessSampler)(), jsRuntimeSource()),
+    sampler: combine(fallbacks().threadProcessSampler(), jsRuntimeSource()),
     diagnostics: diagnosticsOf('fallback', 'fallback', undefined, attempts, 'no native binary could be loaded'),
   };
 }

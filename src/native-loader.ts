@@ -4,6 +4,7 @@ import { statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 
 import { LAYOUT_SIGNATURE, SLOT, SLOT_COUNT } from './generated/layout';
+import { threadResident } from './thread-resident';
 
 /** What both addons export (native/addon_core.cc, native/addon_v8.cc). */
 export interface NativeBinding {
@@ -35,10 +36,10 @@ export interface V8Binding extends NativeBinding {
 
 /**
  * What belongs to a loaded binary rather than to one evaluation of
- * procmeter's JavaScript. Node keeps a .node file's exports per path for
- * good, so procmeter evaluated again in the same thread (a test runner's
- * fresh module registry, require.cache cleared, hot reload) gets the binding
- * an earlier evaluation started: all of them share this, so none reads an
+ * procmeter's JavaScript. A binary's exports are kept per thread and path
+ * (loadNative), so procmeter evaluated again in the same thread (a test
+ * runner's fresh module registry, require.cache cleared, hot reload) gets
+ * the binding an earlier evaluation started: all of them share this, so none reads an
  * array the addon no longer fills or undoes another's start().
  */
 export interface BindingState {
@@ -152,12 +153,15 @@ export function loadNative(trackGc: boolean, candidates: Candidates = nativeCand
     let loaded: Partial<NativeBinding> | undefined;
     try {
       // require() would run a file of any other name as JavaScript
-      // (PROCMETER_BINARY_PATH pointing at the wrong file, say). It is what
-      // loads a binary because its cache lets every evaluation of procmeter
-      // share one binding; a .js module exporting a binding is let through
-      // for wrappers (procmeter's tests use them).
-      if (!LOADABLE_EXTENSIONS.has(extname(file))) throw new Error('not a .node file');
-      loaded = require(file) as Partial<NativeBinding>;
+      // (PROCMETER_BINARY_PATH pointing at the wrong file, say); a .js
+      // module exporting a binding is let through for wrappers (procmeter's
+      // tests use them). A binary is kept per thread, so that every
+      // evaluation of procmeter shares one binding: require()'s cache alone
+      // does not survive hot reload, after which require() would initialise
+      // the addon again (see thread-resident.ts).
+      const extension = extname(file);
+      if (!LOADABLE_EXTENSIONS.has(extension)) throw new Error('not a .node file');
+      loaded = (extension === '.node' ? threadResident(`binary:${file}`, () => require(file)) : require(file)) as Partial<NativeBinding>;
       const result = accept(checkCommon(loaded));
       bindingState(loaded).accepted = true;
       attempts.push({ path: file });

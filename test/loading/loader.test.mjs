@@ -152,6 +152,37 @@ test("procmeter's JavaScript evaluated again in one thread (as a test runner's f
   }
 });
 
+for (const implementation of ['native', 'fallback']) {
+  test(`${implementation}: procmeter reloaded 20 times with all of require.cache cleared (its binary too, as hot reload does) opens no more fds`, () => {
+    const report = runNode(
+      `const { readdirSync } = require('node:fs');
+       const packageDir = require('node:path').dirname(require.resolve('procmeter/package.json'));
+       const openFds = () => readdirSync('/proc/self/fd').length;
+       const first = require('procmeter');
+       first.collect();
+       const before = openFds();
+       const evaluations = new Set([first]);
+       let last = first;
+       for (let i = 0; i < 20; i++) {
+         for (const file of Object.keys(require.cache)) delete require.cache[file];
+         last = require('procmeter');
+         evaluations.add(last);
+         last.collect();
+       }
+       console.log(JSON.stringify({
+         evaluations: evaluations.size,
+         implementation: last.implementation,
+         before,
+         after: openFds(),
+       }));`,
+      { type: 'commonjs', env: { PROCMETER_FORCE_FALLBACK: implementation === 'fallback' ? '1' : '' } },
+    ).json();
+    assert.equal(report.evaluations, 21, 'the test did not get fresh evaluations');
+    assert.equal(report.implementation, implementation);
+    assert.equal(report.after, report.before, `fds before and after the reloads: ${JSON.stringify(report)}`);
+  });
+}
+
 test('the fallback evaluated again in one thread adds no listener per evaluation: a worker that ends still gives the claim back', () => {
   const report = runNode(
     `const { Worker } = require('node:worker_threads');
