@@ -189,6 +189,14 @@ export class FallbackProcessSampler implements ProcessSource {
     // emulated in user space (gVisor, WSL 1) give older releases, and their
     // st_size is not taken for a count.
     this.forceDirectoryScan = options.forceDirectoryScan ?? !kernelReleaseAtLeast(release(), 6, 2);
+    // Read once, now, while fds are surely available; retried by the first
+    // samples until they can be (NaN meanwhile, never a guess kept for good).
+    if (process.platform === 'linux') this.readOnceFigures();
+  }
+
+  private readOnceFigures(): void {
+    if (Number.isNaN(this.pageSizeBytes)) this.pageSizeBytes = readPageSizeBytes() ?? NaN;
+    if (Number.isNaN(this.startTimeSeconds)) this.startTimeSeconds = readStartTimeSeconds() ?? NaN;
   }
 
   sample(): void {
@@ -230,7 +238,7 @@ export class FallbackProcessSampler implements ProcessSource {
   /** False if a kept fd turned out not to be procmeter's (see KeptFd). */
   private sampleProcfs(slots: Float64Array): boolean {
     let allOwn = true;
-    if (Number.isNaN(this.pageSizeBytes)) this.pageSizeBytes = readPageSizeBytes();
+    this.readOnceFigures();
     const statmText = this.statm.read();
     const pages = statmText === undefined ? undefined : parseStatm(statmText);
     if (pages) {
@@ -260,7 +268,6 @@ export class FallbackProcessSampler implements ProcessSource {
       if (this.limits.kept?.isOpen) allOwn = false;
     }
 
-    if (Number.isNaN(this.startTimeSeconds)) this.startTimeSeconds = readStartTimeSeconds();
     slots[SLOT.startTimeSeconds] = this.startTimeSeconds;
     return allOwn;
   }
@@ -279,17 +286,20 @@ export class FallbackProcessSampler implements ProcessSource {
   }
 }
 
-function readPageSizeBytes(): number {
+/** The kernel's page size; undefined if smaps cannot be read now (out of fds, say). */
+function readPageSizeBytes(): number | undefined {
   // Node has no sysconf(_SC_PAGESIZE); the first mapping in smaps states the
-  // kernel's page size. Reading only its first 4 KiB keeps this cheap.
+  // kernel's page size. Reading only its first 4 KiB keeps this cheap. An
+  // smaps that reads but states none (an emulated kernel) gets the usual 4 KiB.
   const text = new ProcFile('/proc/self/smaps', false, 4096).read();
-  return (text === undefined ? undefined : parseKernelPageSize(text)) ?? 4096;
+  return text === undefined ? undefined : (parseKernelPageSize(text) ?? 4096);
 }
 
-function readStartTimeSeconds(): number {
+/** The process's start in Unix seconds; undefined if procfs cannot tell now. */
+function readStartTimeSeconds(): number | undefined {
   const statText = new ProcFile('/proc/self/stat', false, 1024).read();
   const startTicks = statText === undefined ? undefined : parseStatStartTicks(statText);
-  if (startTicks === undefined) return performance.timeOrigin / 1000;
+  if (startTicks === undefined) return undefined;
   // The boot instant is now minus uptime; read uptime between two clock
   // reads and keep the tightest of a few tries, so a preemption between the
   // reads cannot skew it.
@@ -303,11 +313,11 @@ function readStartTimeSeconds(): number {
     const uptimeText = uptimeFile.read();
     const after = Date.now();
     const uptimeSeconds = uptimeText === undefined ? undefined : parseUptimeSeconds(uptimeText);
-    if (uptimeSeconds === undefined) return performance.timeOrigin / 1000;
+    if (uptimeSeconds === undefined) continue;
     if (after - before < bestWidth) {
       bestWidth = after - before;
       bootSeconds = (before + after) / 2000 - uptimeSeconds;
     }
   }
-  return bootSeconds + startTicks / CLOCK_TICKS_PER_SECOND;
+  return Number.isNaN(bootSeconds) ? undefined : bootSeconds + startTicks / CLOCK_TICKS_PER_SECOND;
 }

@@ -104,6 +104,29 @@ test('a child that exhausts its fd limit still gets a correct snapshot', () => {
   assert.equal(atLimit.startTimeSeconds, before.startTimeSeconds);
 });
 
+test('a child whose first snapshot comes at EMFILE gets the start time procfs gives, read while procmeter loaded', () => {
+  // bash sleeps, then execs Node under its own pid: the kernel's start time
+  // is then 0.3 s before Node's time origin, a guess no one can take for it.
+  const groundTruth = new URL('../helpers/ground-truth.mjs', import.meta.url).href;
+  const child = runNode(
+    `import { collect } from 'procmeter';
+     import { closeSync, openSync } from 'node:fs';
+     import { procStartTimeSeconds } from '${groundTruth}';
+     let error;
+     const fds = [];
+     try { for (;;) fds.push(openSync('/dev/null', 'r')); } catch (e) { error = e.code; }
+     const atLimit = collect().startTimeSeconds;
+     for (const fd of fds) closeSync(fd);
+     console.log(JSON.stringify({ error, atLimit, later: collect().startTimeSeconds, procfs: procStartTimeSeconds(), timeOrigin: performance.timeOrigin / 1000 }));`,
+    { shellPrefix: 'ulimit -n 256 && sleep 0.3' },
+  ).json();
+  assert.equal(child.error, 'EMFILE');
+  assert.ok(child.timeOrigin - child.procfs > 0.25, `the test's premise: ${JSON.stringify(child)}`);
+  // 10 ms ticks and the uptime's 10 ms, either way.
+  assert.ok(Math.abs(child.atLimit - child.procfs) < 0.03, JSON.stringify(child));
+  assert.equal(child.later, child.atLimit);
+});
+
 test('st_size of /proc/self/fd is taken for the count only on Linux 6.2 and later, whose release the fallback reads', async () => {
   const { createRequire } = await import('node:module');
   const { kernelReleaseAtLeast } = createRequire(import.meta.url)('../../dist/cjs/fallback/index.js');
