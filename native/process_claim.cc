@@ -39,6 +39,7 @@ bool ProcessClaim::Claim(int64_t token) {
   // the cell (another copy reports) is kept: it keeps this copy's other
   // threads, whose cell may be another one, from reporting as well.
   if (!ClaimThisCopy(owner_)) return false;
+  if (copy_claim_token_ == 0) copy_claim_token_ = token;
   if (shared_cell_ == nullptr) return true;  // JavaScript always shares one first
   int64_t holder = 0;
   if (!CompareExchange(shared_cell_, &holder, token) && holder != token) return false;
@@ -52,7 +53,14 @@ void ProcessClaim::Release(int64_t token) {
     CompareExchange(shared_cell_, &holder, 0);
   }
   if (held_token_ == token) held_token_ = 0;
-  if (held_token_ == 0) ReleaseThisCopy(owner_);
+  if (copy_claim_token_ == token) copy_claim_token_ = 0;
+  if (held_token_ == 0 && copy_claim_token_ == 0) ReleaseThisCopy(owner_);
+}
+
+void ProcessClaim::ReleaseAll() {
+  if (held_token_ != 0) Release(held_token_);
+  held_token_ = copy_claim_token_ = 0;
+  ReleaseThisCopy(owner_);
 }
 
 }  // namespace procmeter

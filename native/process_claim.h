@@ -26,7 +26,7 @@ class ProcessClaim {
   explicit ProcessClaim(const void* owner) : owner_(owner) {}
   // The environment is going away: a claim must not outlive it, also when
   // the worker was terminated and no JavaScript gives it back.
-  ~ProcessClaim() { Release(held_token_); }
+  ~ProcessClaim() { ReleaseAll(); }
   ProcessClaim(const ProcessClaim&) = delete;
   ProcessClaim& operator=(const ProcessClaim&) = delete;
 
@@ -41,15 +41,22 @@ class ProcessClaim {
   // True if the evaluation with `token` holds the claim now (taking it when
   // free). `token` is never 0.
   bool Claim(int64_t token);
-  // Gives the claim up where `token` holds it; the copy's claim too unless
-  // another evaluation in this thread holds the shared cell.
+  // Gives the claim up where `token` holds it: the shared cell, and the
+  // copy's claim once neither the evaluation that took it nor the one that
+  // holds the cell still does (an evaluation that never claimed, shutting
+  // down, gives up nothing).
   void Release(int64_t token);
 
  private:
+  void ReleaseAll();
+
   const void* const owner_;
   int64_t* shared_cell_ = nullptr;
   // The token of this thread's evaluation that holds the shared cell, or 0.
   int64_t held_token_ = 0;
+  // The token of the evaluation that took this copy's claim for this
+  // thread, or 0.
+  int64_t copy_claim_token_ = 0;
 };
 
 }  // namespace procmeter

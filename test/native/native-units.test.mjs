@@ -26,7 +26,7 @@ function runPassing(command, args, expected) {
   return run.stdout;
 }
 
-test('native sampler internals (parsers, fd scan, fork watch, fork, EMFILE)', () => {
+test('native sampler internals (parsers, fd scan, fork watch, fork, EMFILE, claim)', () => {
   const binary = `${root}build/test/native_unit_test`;
   compile(
     'g++',
@@ -37,6 +37,7 @@ test('native sampler internals (parsers, fd scan, fork watch, fork, EMFILE)', ()
       'native/procfs_parse.cc',
       'native/proc_directory.cc',
       'native/process_sampler.cc',
+      'native/process_claim.cc',
     ],
     binary,
   );

@@ -2,7 +2,8 @@
 // native-units.test.mjs under AddressSanitizer and UBSan: the procfs parsers
 // on hostile input, the getdents64 counting path that kernels before 6.2
 // need, noticing fork() without a syscall per sample, reopening after it
-// (never closing what the child reused), and sampling at EMFILE.
+// (never closing what the child reused), sampling at EMFILE, and the
+// process-metrics claim.
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/audit.h>
@@ -30,6 +31,7 @@
 
 #include "fork_watch.h"
 #include "proc_directory.h"
+#include "process_claim.h"
 #include "process_sampler.h"
 #include "procfs_parse.h"
 #include "snapshot_layout.h"
@@ -429,6 +431,49 @@ static void TestCloseThenSample() {
   CHECK(slots[OPEN_FDS] == open_before);
 }
 
+// Two threads' instances of one addon copy (owners a and b), the cells
+// they were given, and another copy that holds the main thread's cell.
+static void TestClaimKeptUntilItsTakerReleases() {
+  int owner_a = 0, owner_b = 0;
+  int64_t main_cell = 0, early_worker_cell = 0;
+  ProcessClaim main_thread(&owner_a), early_worker(&owner_b);
+  main_thread.ShareCell(&main_cell);
+  early_worker.ShareCell(&early_worker_cell);
+  main_cell = 99;  // another copy of procmeter reports
+  CHECK(!main_thread.Claim(1));  // evaluation 1 takes the copy's claim, not the cell
+  main_thread.Release(2);        // evaluation 2, which never claimed, shuts down
+  // The worker (started before the cell existed, so with one of its own)
+  // must not report beside the other copy.
+  CHECK(!early_worker.Claim(3));
+  CHECK(early_worker_cell == 0);
+  main_cell = 0;  // the other copy stops
+  CHECK(main_thread.Claim(2));  // evaluation 2 takes the cell under evaluation 1's copy claim
+  CHECK(main_cell == 2);
+  main_thread.Release(1);  // evaluation 1 goes; evaluation 2 still reports
+  CHECK(!early_worker.Claim(3));
+  main_thread.Release(2);
+  CHECK(main_cell == 0);
+  CHECK(early_worker.Claim(3));
+  CHECK(early_worker_cell == 3);
+  CHECK(!main_thread.Claim(4));
+}
+
+// An environment torn down gives back whatever it held.
+static void TestClaimReleasedAtTeardown() {
+  int owner_a = 0, owner_b = 0;
+  int64_t cell = 0;
+  {
+    ProcessClaim worker(&owner_a);
+    worker.ShareCell(&cell);
+    CHECK(worker.Claim(7));
+  }
+  CHECK(cell == 0);
+  ProcessClaim main_thread(&owner_b);
+  main_thread.ShareCell(&cell);
+  CHECK(main_thread.Claim(8));
+  CHECK(cell == 8);
+}
+
 int main() {
   TestParseStatm();
   TestParseStartTicks();
@@ -444,6 +489,8 @@ int main() {
   TestForkedChildOfExitedParent(true);
   TestSamplerAtEmfile();
   TestCloseThenSample();
+  TestClaimKeptUntilItsTakerReleases();
+  TestClaimReleasedAtTeardown();
   if (failures == 0) std::printf("native unit tests passed\n");
   return failures == 0 ? 0 : 1;
 }
