@@ -1,5 +1,5 @@
 // collect(), diff() and drainGcPauses(): the hot-path API over the sampler.
-import { debuglog } from 'node:util';
+import { debuglog, types } from 'node:util';
 
 import {
   GC_KINDS,
@@ -29,28 +29,37 @@ export function createSnapshot(): Snapshot {
  */
 export function collect(into?: Snapshot): Snapshot {
   let target: Snapshot;
+  let structured = true;
   if (into === undefined) {
     target = createSnapshotOf(heapSpaceNames);
-  } else if (isObject(into)) {
+  } else if (isObject(into) && !ArrayBuffer.isView(into)) {
     target = into;
-    if (!hasStructure(target)) giveStructure(target);
+    structured = hasStructure(target);
   } else {
-    throw new TypeError(
-      `procmeter.collect(into): into must be a snapshot object (from collect() or createSnapshot()) or undefined; got ${describeValue(into)}`,
-    );
+    throw new TypeError(`procmeter.collect(into): ${INTO_ACCEPTED} or undefined; got ${describeValue(into)}`);
   }
   const slots = sampleSlots();
+  if (structured) {
+    try {
+      readSlots(target, slots);
+      return target;
+    } catch {
+      // A nested object hasStructure() does not look at (it checks only what
+      // tells a snapshot of this Node from others, to stay cheap) is missing:
+      // one GC kind from a snapshot of another procmeter version, say.
+    }
+  }
   try {
-    readSlots(target, slots);
-  } catch {
-    // A nested object hasStructure() does not look at (it checks only what
-    // tells a snapshot of this Node from others, to stay cheap) is missing:
-    // one GC kind from a snapshot of another procmeter version, say.
     giveStructure(target);
     readSlots(target, slots);
+  } catch (error) {
+    // Frozen, sealed, or with read-only fields.
+    throw new TypeError(`procmeter.collect(into): ${INTO_ACCEPTED}, writable; filling it failed: ${(error as Error)?.message}`);
   }
   return target;
 }
+
+const INTO_ACCEPTED = 'into must be a snapshot object (from collect() or createSnapshot())';
 
 /**
  * Takes one reading into the sampler's own slots and returns them (valid
@@ -138,10 +147,10 @@ function checkSnapshotArgument(name: string, value: unknown): asserts value is S
  * ones were dropped and are counted in Snapshot.gcPausesDropped.
  */
 export function drainGcPauses(out: Float64Array): number {
-  if (!(out instanceof Float64Array) || out.length < 2) {
+  if (!types.isFloat64Array(out) || out.length < 2) {
     throw new TypeError(
       `procmeter.drainGcPauses(out): out must be a Float64Array with room for at least one pause (length >= 2); got ${describeValue(out)}${
-        out instanceof Float64Array ? ` of length ${out.length}` : ''
+        types.isFloat64Array(out) ? ` of length ${out.length}` : ''
       }`,
     );
   }

@@ -11,8 +11,11 @@ export function describeValue(value: unknown): string {
     case 'bigint':
     case 'boolean':
       return `${typeof value} ${String(value)}`;
-    case 'object':
-      return 'an object';
+    case 'object': {
+      // The built-in type (Float64Array, Map...), also from another realm.
+      const tag = Object.prototype.toString.call(value).slice(8, -1);
+      return tag === 'Object' ? 'an object' : `${/^[AEIOU]/.test(tag) ? 'an' : 'a'} ${tag}`;
+    }
     default:
       return typeof value;
   }

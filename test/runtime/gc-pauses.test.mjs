@@ -13,6 +13,16 @@ test('drainGcPauses() rejects anything but a Float64Array with room for a pause'
   }
 });
 
+test('drainGcPauses() takes a Float64Array from another realm (a vm context) and names the type of a wrong one', async () => {
+  const { runInNewContext } = await import('node:vm');
+  const foreign = runInNewContext('new Float64Array(64)');
+  assert.ok(!(foreign instanceof Float64Array), "the test's premise: another realm's constructor");
+  globalThis.gc?.();
+  const moved = drainGcPauses(foreign);
+  assert.ok(Number.isInteger(moved) && moved >= 0 && moved <= 32, `moved ${moved}`);
+  assert.throws(() => drainGcPauses(new Float32Array(8)), /got a Float32Array/);
+});
+
 test('drained pauses are complete and never repeated', () => {
   const result = runNode(
     `

@@ -48,10 +48,22 @@ test('collect(into) accepts a snapshot that went through JSON', () => {
 });
 
 test('collect() rejects anything but a snapshot object with a TypeError naming the argument', () => {
-  for (const bad of [42, 'snapshot', null, true, [], () => {}]) {
+  for (const bad of [42, 'snapshot', null, true, [], () => {}, new Float64Array(200)]) {
     assert.throws(() => collect(bad), (error) => {
       assert.ok(error instanceof TypeError, `${typeof bad}: ${error}`);
       assert.match(error.message, /collect\(into\): into must be a snapshot object/);
+      return true;
+    });
+  }
+});
+
+test('collect(into) with a snapshot it cannot write (frozen, sealed without its nested objects) throws a TypeError naming into', () => {
+  const frozen = Object.freeze(createSnapshot());
+  const sealed = Object.seal({ cpuUserSeconds: 0 });
+  for (const bad of [frozen, sealed]) {
+    assert.throws(() => collect(bad), (error) => {
+      assert.ok(error instanceof TypeError, String(error));
+      assert.match(error.message, /collect\(into\): into must be a snapshot object .*writable; filling it failed: /);
       return true;
     });
   }
