@@ -22,6 +22,7 @@ import { addPauseSink, deliverPauses } from './gc-pauses';
 import { resolveOptions, settingsKey, type Mode, type Naming, type ProcessMetricsOptions, type ResolvedOptions } from './options';
 import { claimProcessMetrics } from './process-claim';
 import { readActiveResources } from './resources';
+import { threadResident } from '../thread-resident';
 
 const debug = debuglog('procmeter');
 const METER_NAME = 'procmeter';
@@ -83,6 +84,51 @@ interface SharedRegistration {
 // one in the app, say) shares the first registration instead.
 const registrations = new WeakMap<MeterProvider, Map<Naming, SharedRegistration>>();
 
+// Which evaluation of procmeter made its instruments on a MeterProvider, per
+// naming, shared by every copy and evaluation of procmeter in this thread
+// (see thread-resident.ts). The registrations above are this evaluation's
+// only: another copy (a second version in node_modules, the zero-code start
+// from a global install) or an evaluation after a hot reload would make a
+// second set of instruments, which the SDK backs with the same storage, and
+// every push-mode total and GC pause would be counted twice.
+const THIS_EVALUATION = Symbol('this evaluation of procmeter');
+const instrumentMakers = threadResident('otel instrument makers v1', () => new WeakMap<object, Map<Naming, unknown>>());
+
+function makersOn(provider: MeterProvider): Map<Naming, unknown> {
+  let makers = instrumentMakers.get(provider);
+  if (makers === undefined) instrumentMakers.set(provider, (makers = new Map()));
+  return makers;
+}
+
+// What the two namings share once translated to Prometheus names: semconv's
+// process.context_switches and prometheus naming's counter both become
+// process_context_switches_total (with other labels), and through OTLP
+// semconv's nodejs.eventloop.utilization becomes the other's
+// nodejs_eventloop_utilization_ratio.
+function warnIfNamingsCollide(makers: Map<Naming, unknown>, naming: Naming): void {
+  const other: Naming = naming === 'prometheus' ? 'semconv' : 'prometheus';
+  if (!makers.has(other)) return;
+  process.emitWarning(
+    `procmeter: both namings on one MeterProvider: semconv's process.context_switches and nodejs.eventloop.utilization reach Prometheus ` +
+      `under prometheus naming's names (process_context_switches_total, nodejs_eventloop_utilization_ratio), as two series or one ` +
+      'series written twice. Give each naming a MeterProvider of its own.',
+    { code: 'PROCMETER_NAMINGS_COLLIDE' },
+  );
+}
+
+/** A handle that reports nothing, for a registration refused without an error. */
+function inertHandle(resolved: ResolvedOptions): ProcessMetricsHandle {
+  return {
+    naming: resolved.naming,
+    mode: resolved.mode,
+    reportsProcessMetrics: false,
+    update() {},
+    countRequest() {},
+    middleware: () => passThrough,
+    shutdown() {},
+  };
+}
+
 /**
  * Registers the process and runtime metrics with an OpenTelemetry
  * MeterProvider (the global one by default). Options are validated up front;
@@ -103,9 +149,22 @@ export function registerProcessMetrics(options?: ProcessMetricsOptions): Process
     // instruments: nothing later must stay consistent with what it was given.
     const meter = checkedMeter(provider, resolved);
     const record = isNoopMeter(api, meter) ? undefined : recordOf(provider);
+    const makers = record ? makersOn(provider) : undefined;
+    const maker = makers?.get(resolved.naming);
+    if (maker !== undefined && maker !== THIS_EVALUATION) {
+      process.emitWarning(
+        `procmeter: another copy of procmeter (or this one before a reload) already made its '${resolved.naming}' instruments on this ` +
+          'MeterProvider, and reports through them; this registration reports nothing, since a second set would count every ' +
+          'push-mode total and GC pause twice. Load one copy (npm ls procmeter).',
+        { code: 'PROCMETER_OTHER_COPY' },
+      );
+      return inertHandle(resolved);
+    }
     if (record) checkModeUnchanged(record, resolved);
+    if (makers) warnIfNamingsCollide(makers, resolved.naming);
     shared = { handle: createRegistration(resolved, api, meter, record), settings: settingsKey(resolved), handles: 0 };
     record?.modes.set(resolved.naming, resolved.mode);
+    makers?.set(resolved.naming, THIS_EVALUATION);
     byNaming.set(resolved.naming, shared);
   } else if (shared.settings !== settingsKey(resolved)) {
     process.emitWarning(

@@ -193,3 +193,67 @@ for (const implementation of ['native', 'fallback']) {
     assert.deepEqual(reported(result.bAfterA), [true, true], 'it takes over when the first evaluation has shut down');
   });
 }
+
+test('a second copy registering on a MeterProvider where another copy made its instruments reports nothing and warns, in push mode too: no total or GC pause counted twice', { skip: !isNative && 'needs the native addon' }, (t) => {
+  const copy = secondCopy(t);
+  const result = runNode(
+    `
+    const { MeterProvider, MetricReader } = require('@opentelemetry/sdk-metrics');
+    class Reader extends MetricReader { onShutdown() { return Promise.resolve(); } onForceFlush() { return Promise.resolve(); } }
+    const warnings = [];
+    process.on('warning', (warning) => warnings.push(warning.code));
+    (async () => {
+      const a = require('procmeter');
+      const b = require(${JSON.stringify(copy)});
+      const reader = new Reader();
+      const meterProvider = new MeterProvider({ readers: [reader] });
+      const options = { meterProvider, mode: 'push', pushIntervalMs: 0 };
+      const handleA = a.registerProcessMetrics(options);
+      const handleB = b.registerProcessMetrics(options);
+      for (let i = 0; i < 5; i++) globalThis.gc();
+      handleA.update();
+      handleB.update();
+      const { resourceMetrics } = await reader.collect();
+      const metrics = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics);
+      const point = (name, kind) => metrics.find((m) => m.descriptor.name === name)?.dataPoints.find((p) => p.attributes.kind === kind);
+      await new Promise((resolve) => setImmediate(resolve));
+      console.log(JSON.stringify({
+        warnings,
+        reports: [handleA.reportsProcessMetrics, handleB.reportsProcessMetrics],
+        exportedMajorGcs: point('nodejs_gc_runs', 'major')?.value,
+        histogramMajorGcs: point('nodejs_gc_duration_seconds', 'major')?.value.count,
+        majorGcsA: a.collect().gc.markSweepCompact.count,
+        majorGcsB: b.collect().gc.markSweepCompact.count,
+      }));
+      handleA.shutdown();
+      handleB.shutdown();
+    })();`,
+    { type: 'commonjs', nodeArgs: ['--expose-gc'] },
+  ).json();
+  assert.deepEqual(result.warnings, ['PROCMETER_OTHER_COPY']);
+  assert.deepEqual(result.reports, [true, false]);
+  assert.ok(result.majorGcsA >= 5, JSON.stringify(result));
+  // Each copy counts the GCs since it loaded: the exported total is one copy's.
+  assert.equal(result.exportedMajorGcs, result.majorGcsA, JSON.stringify(result));
+  assert.ok(result.histogramMajorGcs <= result.majorGcsA, JSON.stringify(result));
+});
+
+test('both namings registered on one MeterProvider warn that two of their names collide in Prometheus', () => {
+  const result = runNode(
+    `
+    const { MeterProvider } = require('@opentelemetry/sdk-metrics');
+    const warnings = [];
+    process.on('warning', (warning) => warnings.push(warning.code));
+    const { registerProcessMetrics } = require('procmeter');
+    const meterProvider = new MeterProvider();
+    const prometheus = registerProcessMetrics({ meterProvider, naming: 'prometheus' });
+    const alone = registerProcessMetrics({ meterProvider: new MeterProvider(), naming: 'semconv' });
+    const semconv = registerProcessMetrics({ meterProvider, naming: 'semconv' });
+    setImmediate(() => {
+      console.log(JSON.stringify({ warnings }));
+      for (const handle of [prometheus, alone, semconv]) handle.shutdown();
+    });`,
+    { type: 'commonjs' },
+  ).json();
+  assert.deepEqual(result.warnings, ['PROCMETER_NAMINGS_COLLIDE']);
+});

@@ -61,8 +61,16 @@ test('after shutdown(), registering on the same provider in the other mode is re
     again.shutdown();
     const cpu = resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics).filter((metric) => metric.descriptor.name === 'process_cpu_seconds');
     assert.equal(cpu.length, 1, `${first} then ${second}: ${cpu.length} process_cpu_seconds metrics`);
+    // (The other naming on the same provider warns that two names collide
+    // in Prometheus; see copies.test.mjs.)
+    const warnings = [];
+    const onWarning = (warning) => warnings.push(warning.code);
+    process.on('warning', onWarning);
     registerProcessMetrics({ meterProvider: provider, mode: second, naming: 'semconv', pushIntervalMs: 0, metricGroups: ['process'] }).shutdown();
     registerProcessMetrics({ meterProvider: manualProvider().provider, mode: second, pushIntervalMs: 0, metricGroups: ['process'] }).shutdown();
+    await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+    process.off('warning', onWarning);
+    assert.deepEqual(warnings, ['PROCMETER_NAMINGS_COLLIDE']);
     await provider.shutdown();
   }
 });
