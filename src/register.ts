@@ -21,4 +21,4 @@
 import { flushOnExit, startFromEnvironment, type ZeroCodeStart } from './otel';
 
 export const started: ZeroCodeStart = startFromEnvironment();
-if (started.ownsMeterProvider) flushOnExit(started.shutdown, started.settings.exitFlushTimeoutMs);
+if (started.ownsMeterProvider) flushOnExit(started, started.settings.exitFlushTimeoutMs);

@@ -206,11 +206,20 @@ export interface ZeroCodeStart {
   readonly metrics: ProcessMetricsHandle | undefined;
   /** Flushes and stops the exporters (when procmeter owns them) and the instruments. */
   shutdown(): Promise<void>;
+  /** Exports what there is now (when procmeter owns the exporters), and goes on. */
+  flush(): Promise<void>;
 }
 
 /** A start that joined someone else's MeterProvider, or did nothing. */
 function withoutOwnProvider(settings: EnvironmentSettings, metrics: ProcessMetricsHandle | undefined): ZeroCodeStart {
-  return { settings, ownsMeterProvider: false, prometheusUrl: Promise.resolve(undefined), metrics, shutdown: async () => metrics?.shutdown() };
+  return {
+    settings,
+    ownsMeterProvider: false,
+    prometheusUrl: Promise.resolve(undefined),
+    metrics,
+    shutdown: async () => metrics?.shutdown(),
+    flush: async () => metrics?.update(),
+  };
 }
 
 /**
@@ -285,7 +294,15 @@ function startWithApi(settings: EnvironmentSettings, api: Api): ZeroCodeStart {
     })();
     return stopping;
   };
-  return { settings, ownsMeterProvider: true, prometheusUrl: endpoint?.url ?? Promise.resolve(undefined), metrics, shutdown };
+  const flush = async () => {
+    try {
+      metrics.update(); // push mode: what grew since the last update
+      await provider.forceFlush();
+    } catch (error) {
+      debug('the flush failed: %o', error);
+    }
+  };
+  return { settings, ownsMeterProvider: true, prometheusUrl: endpoint?.url ?? Promise.resolve(undefined), metrics, shutdown, flush };
 }
 
 type PrometheusExporter = InstanceType<typeof import('@opentelemetry/exporter-prometheus').PrometheusExporter>;
@@ -417,18 +434,23 @@ function isClusterWorker(): boolean {
 
 /**
  * Flushes on the way out, for at most `timeoutMs`: when the event loop runs
- * dry (beforeExit) and on SIGTERM. On SIGTERM, if procmeter's handler is the
- * only one, the signal is raised again after the flush so the process ends
- * as it would have; if the application handles the signal, it decides.
- * SIGINT (Ctrl-C) is left alone: a JavaScript handler would hold it until
- * the event loop turns, and an interactive stop should be immediate.
+ * dry (beforeExit) and on SIGTERM. When the loop runs dry it flushes
+ * without stopping anything, since a beforeExit listener of the
+ * application's may start new work, which goes on being exported (though
+ * not flushed again when it ends: a listener that flushed at every
+ * beforeExit would keep the process alive for good). On SIGTERM it shuts
+ * down; if procmeter's handler is the only one, the signal is raised again
+ * after the flush so the process ends as it would have; if the application
+ * handles the signal, it decides. SIGINT (Ctrl-C) is left alone: a
+ * JavaScript handler would hold it until the event loop turns, and an
+ * interactive stop should be immediate.
  */
-export function flushOnExit(shutdown: () => Promise<void>, timeoutMs: number): void {
-  // Resolves true when the flush ended, false when the time ran out.
-  const flush = () =>
+export function flushOnExit(started: Pick<ZeroCodeStart, 'shutdown' | 'flush'>, timeoutMs: number): void {
+  // Resolves true when `work` ended, false when the time ran out.
+  const bounded = (work: () => Promise<void>) =>
     new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), timeoutMs);
-      shutdown()
+      work()
         .catch((error: unknown) => debug('the flush at exit failed: %o', error))
         .finally(() => {
           clearTimeout(timer);
@@ -438,19 +460,18 @@ export function flushOnExit(shutdown: () => Promise<void>, timeoutMs: number): v
   const onSigterm = () => {
     process.removeListener('beforeExit', onBeforeExit);
     const othersHandleIt = process.listenerCount('SIGTERM') > 0;
-    void flush().then(() => {
+    void bounded(started.shutdown).then(() => {
       if (!othersHandleIt) process.kill(process.pid, 'SIGTERM');
     });
   };
   const onBeforeExit = () => {
-    process.removeListener('SIGTERM', onSigterm);
     // The event loop ran dry: if no other beforeExit listener went on to
     // start work of its own, what keeps the process alive past the flush
     // is the exporter's requests (retries to a collector that does not
     // answer), so it ends as it was about to. Otherwise the application's
     // own exit logic decides.
     const alone = process.listenerCount('beforeExit') === 0;
-    void flush().then((flushed) => {
+    void bounded(started.flush).then((flushed) => {
       if (!flushed && alone) process.exit();
     });
   };

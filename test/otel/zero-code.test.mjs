@@ -327,6 +327,45 @@ test('at exit, the bounded flush does not cut short beforeExit work of the appli
   assert.match(app.output.stdout, /app done/);
 });
 
+test('work an application starts from beforeExit, after the flush there, goes on being exported', async () => {
+  const receiver = await startOtlpReceiver();
+  try {
+    const app = start(
+      [
+        '-r',
+        'procmeter/register',
+        '-e',
+        `let started = false;
+         process.on('beforeExit', () => {
+           if (started) return;
+           started = true;
+           console.log('second phase');
+           const work = setInterval(() => {}, 50);
+           setTimeout(() => { clearInterval(work); console.log('second phase done'); }, 1500);
+         });`,
+      ],
+      {
+        OTEL_METRICS_EXPORTER: 'otlp',
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.base,
+        OTEL_METRIC_EXPORT_INTERVAL: '250',
+        OTEL_METRIC_EXPORT_TIMEOUT: '200',
+      },
+    );
+    let exportsBeforeSecondPhase;
+    app.child.stdout.on('data', (chunk) => {
+      if (exportsBeforeSecondPhase === undefined && String(chunk).includes('second phase')) exportsBeforeSecondPhase = receiver.requests.length;
+    });
+    const { code } = await app.exited;
+    assert.equal(code, 0, app.output.stderr);
+    assert.match(app.output.stdout, /second phase done/);
+    // 1.5 s at one export every 250 ms: several, where a provider shut down
+    // at the first beforeExit exported none.
+    await receiver.waitFor((requests) => requests.length >= exportsBeforeSecondPhase + 3, 5000);
+  } finally {
+    await receiver.close();
+  }
+});
+
 test('an open connection to the metrics endpoint does not keep a finished application alive', { timeout: 120_000 }, async () => {
   const port = await freePort();
   const app = start(APPS.cjs, { OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(port), APP_SECONDS: 'stdin' });
