@@ -9,6 +9,7 @@ import { GC_KINDS, type GcKind, type Snapshot } from '../generated/layout';
 import type { EventLoopReading } from './event-loop';
 import type { MetricGroup, Naming } from './options';
 import type { ResourceReading } from './resources';
+import { threadResident } from '../thread-resident';
 
 export type InstrumentKind = 'counter' | 'upDownCounter' | 'gauge';
 
@@ -89,8 +90,9 @@ function gcTotals(snapshot: Snapshot, field: 'count' | 'seconds' | 'reclaimedByt
 // Frozen attribute objects, one per attribute set per thread, shared by
 // every catalog: push mode keys the last values it reported on them, and
 // those outlive a registration, so a later one, with other options and so
-// another catalog, must find the same objects.
-const attributeCaches = new Map<string, Map<string, Attributes>>();
+// another catalog, or in this code evaluated again after a hot reload
+// (see thread-resident.ts), must find the same objects.
+const attributeCaches = threadResident(`otel attribute caches:${__filename}`, () => new Map<string, Map<string, Attributes>>());
 
 /** The one attribute object of `{ [key]: value }` for each value. */
 function attributeCache(key: string) {
@@ -412,8 +414,9 @@ function semconvCatalog(withStddev: boolean): Catalog {
   };
 }
 
-// One catalog per naming and option per thread, made on first use.
-const catalogs = new Map<string, Catalog>();
+// One catalog per naming and option per thread, made on first use (and
+// shared with this code evaluated again: its specs hold attribute objects).
+const catalogs = threadResident(`otel catalogs:${__filename}`, () => new Map<string, Catalog>());
 
 export function catalogFor(naming: Naming, withStddev: boolean): Catalog {
   const key = `${naming}:${withStddev}`;

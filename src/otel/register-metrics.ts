@@ -75,6 +75,8 @@ interface SharedRegistration {
   readonly handle: ProcessMetricsHandle;
   readonly settings: string;
   handles: number;
+  /** Called when its last handle is shut down. */
+  readonly forget: () => void;
 }
 
 // This thread's registrations, by MeterProvider and naming. The SDK hands
@@ -82,22 +84,40 @@ interface SharedRegistration {
 // set of instruments would add every push-mode total and record every GC
 // pause twice. A second registerProcessMetrics() (the zero-code start plus
 // one in the app, say) shares the first registration instead.
-const registrations = new WeakMap<MeterProvider, Map<Naming, SharedRegistration>>();
+// Kept per thread for this code (see thread-resident.ts), so that procmeter
+// evaluated again after a hot reload shares them like one evaluation.
+const registrations = threadResident(`otel registrations:${__filename}`, () => new WeakMap<MeterProvider, Map<Naming, SharedRegistration>>());
 
-// Which evaluation of procmeter made its instruments on a MeterProvider, per
-// naming, shared by every copy and evaluation of procmeter in this thread
-// (see thread-resident.ts). The registrations above are this evaluation's
-// only: another copy (a second version in node_modules, the zero-code start
-// from a global install) or an evaluation after a hot reload would make a
-// second set of instruments, which the SDK backs with the same storage, and
-// every push-mode total and GC pause would be counted twice.
-const THIS_EVALUATION = Symbol('this evaluation of procmeter');
-const instrumentMakers = threadResident('otel instrument makers v1', () => new WeakMap<object, Map<Naming, unknown>>());
+// Which copy of procmeter made its instruments on a MeterProvider, per
+// naming, in what mode, and whether a registration of that copy still
+// reports through them; shared by every copy in this thread. Another copy
+// (a second version in node_modules, the zero-code start from a global
+// install) has provider records and attribute objects of its own, so
+// instruments of the same names made by both would count push-mode totals
+// twice: a copy registers only where no other copy reports, and, after one
+// did, only in observable mode, whose values are absolute.
+const THIS_CODE = __filename;
+interface InstrumentMaker {
+  readonly code: string;
+  readonly mode: Mode;
+  reporting: boolean;
+}
+const instrumentMakers = threadResident('otel instrument makers v2', () => new WeakMap<object, Map<Naming, InstrumentMaker>>());
 
-function makersOn(provider: MeterProvider): Map<Naming, unknown> {
+function makersOn(provider: MeterProvider): Map<Naming, InstrumentMaker> {
   let makers = instrumentMakers.get(provider);
   if (makers === undefined) instrumentMakers.set(provider, (makers = new Map()));
   return makers;
+}
+
+/** Why another copy's instruments on this provider rule a registration out, if they do. */
+function otherCopyInTheWay(maker: InstrumentMaker | undefined, resolved: ResolvedOptions): string | undefined {
+  if (maker === undefined || maker.code === THIS_CODE) return undefined;
+  if (maker.reporting) return 'and reports through them';
+  if (maker.mode === 'push' || resolved.mode === 'push') {
+    return `in '${maker.mode}' mode, whose totals the SDK keeps adding to (a registration of this copy in '${resolved.mode}' mode would export them twice)`;
+  }
+  return undefined;
 }
 
 // What the two namings share once translated to Prometheus names: semconv's
@@ -105,7 +125,7 @@ function makersOn(provider: MeterProvider): Map<Naming, unknown> {
 // process_context_switches_total (with other labels), and through OTLP
 // semconv's nodejs.eventloop.utilization becomes the other's
 // nodejs_eventloop_utilization_ratio.
-function warnIfNamingsCollide(makers: Map<Naming, unknown>, naming: Naming): void {
+function warnIfNamingsCollide(makers: Map<Naming, InstrumentMaker>, naming: Naming): void {
   const other: Naming = naming === 'prometheus' ? 'semconv' : 'prometheus';
   if (!makers.has(other)) return;
   process.emitWarning(
@@ -150,21 +170,30 @@ export function registerProcessMetrics(options?: ProcessMetricsOptions): Process
     const meter = checkedMeter(provider, resolved);
     const record = isNoopMeter(api, meter) ? undefined : recordOf(provider);
     const makers = record ? makersOn(provider) : undefined;
-    const maker = makers?.get(resolved.naming);
-    if (maker !== undefined && maker !== THIS_EVALUATION) {
+    const inTheWay = otherCopyInTheWay(makers?.get(resolved.naming), resolved);
+    if (inTheWay !== undefined) {
       process.emitWarning(
-        `procmeter: another copy of procmeter (or this one before a reload) already made its '${resolved.naming}' instruments on this ` +
-          'MeterProvider, and reports through them; this registration reports nothing, since a second set would count every ' +
-          'push-mode total and GC pause twice. Load one copy (npm ls procmeter).',
+        `procmeter: another copy of procmeter made its '${resolved.naming}' instruments on this MeterProvider, ${inTheWay}; ` +
+          'this registration reports nothing. Load one copy (npm ls procmeter), or register this one with another MeterProvider.',
         { code: 'PROCMETER_OTHER_COPY' },
       );
       return inertHandle(resolved);
     }
     if (record) checkModeUnchanged(record, resolved);
     if (makers) warnIfNamingsCollide(makers, resolved.naming);
-    shared = { handle: createRegistration(resolved, api, meter, record), settings: settingsKey(resolved), handles: 0 };
+    const handle = createRegistration(resolved, api, meter, record);
     record?.modes.set(resolved.naming, resolved.mode);
-    makers?.set(resolved.naming, THIS_EVALUATION);
+    const maker: InstrumentMaker = { code: THIS_CODE, mode: resolved.mode, reporting: true };
+    makers?.set(resolved.naming, maker);
+    shared = {
+      handle,
+      settings: settingsKey(resolved),
+      handles: 0,
+      forget: () => {
+        maker.reporting = false;
+        byNaming.delete(resolved.naming);
+      },
+    };
     byNaming.set(resolved.naming, shared);
   } else if (shared.settings !== settingsKey(resolved)) {
     process.emitWarning(
@@ -173,7 +202,7 @@ export function registerProcessMetrics(options?: ProcessMetricsOptions): Process
       { code: 'PROCMETER_ALREADY_REGISTERED' },
     );
   }
-  return handleOn(shared, () => byNaming.delete(resolved.naming));
+  return handleOn(shared);
 }
 
 // What procmeter leaves on a MeterProvider beyond a registration: an SDK
@@ -189,7 +218,7 @@ interface ProviderRecord {
   readonly observedSeries: ObservedSeries;
 }
 
-const providerRecords = new WeakMap<MeterProvider, ProviderRecord>();
+const providerRecords = threadResident(`otel provider records:${__filename}`, () => new WeakMap<MeterProvider, ProviderRecord>());
 
 function recordOf(provider: MeterProvider): ProviderRecord {
   let record = providerRecords.get(provider);
@@ -250,7 +279,7 @@ function checkedMeter(provider: MeterProvider, resolved: ResolvedOptions): Meter
   return meter as unknown as Meter;
 }
 
-function handleOn(shared: SharedRegistration, forget: () => void): ProcessMetricsHandle {
+function handleOn(shared: SharedRegistration): ProcessMetricsHandle {
   shared.handles += 1;
   const { handle } = shared;
   let released = false;
@@ -275,7 +304,7 @@ function handleOn(shared: SharedRegistration, forget: () => void): ProcessMetric
       released = true;
       shared.handles -= 1;
       if (shared.handles > 0) return;
-      forget();
+      shared.forget();
       handle.shutdown();
     },
   };
@@ -490,7 +519,7 @@ export const mainThreadAttributes: WithThread = (attributes) => attributes;
 // Per-isolate series from a worker carry its thread id. The merged attribute
 // objects are made once per thread, so that push mode's last values, which
 // outlive registrations, are keyed on the same objects in all of them.
-const withThread: WithThread = threadAttributes();
+const withThread: WithThread = threadResident(`otel thread attributes:${__filename}`, threadAttributes);
 
 function threadAttributes(): WithThread {
   if (isMainThread) return mainThreadAttributes;
