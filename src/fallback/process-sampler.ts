@@ -110,7 +110,11 @@ class ProcFile {
     this.kept?.tryOpen();
   }
 
+  /** Why the last read() failed, if it did: the error's code. */
+  lastError: string | undefined;
+
   read(): string | undefined {
+    this.lastError = undefined;
     try {
       if (this.kept) return this.readFrom(this.kept.get());
       const fd = openSync(this.path, 'r');
@@ -119,9 +123,15 @@ class ProcFile {
       } finally {
         closeSync(fd);
       }
-    } catch {
+    } catch (error) {
+      this.lastError = (error as NodeJS.ErrnoException | undefined)?.code ?? 'unknown';
       return undefined;
     }
+  }
+
+  /** True if the last read() failed for want of fds, which a later one may have. */
+  get failedForWantOfFds(): boolean {
+    return this.lastError === 'EMFILE' || this.lastError === 'ENFILE';
   }
 
   private readFrom(fd: number): string {
@@ -189,8 +199,8 @@ export class FallbackProcessSampler implements ProcessSource {
     // emulated in user space (gVisor, WSL 1) give older releases, and their
     // st_size is not taken for a count.
     this.forceDirectoryScan = options.forceDirectoryScan ?? !kernelReleaseAtLeast(release(), 6, 2);
-    // Read once, now, while fds are surely available; retried by the first
-    // samples until they can be (NaN meanwhile, never a guess kept for good).
+    // Read once, now, while fds are surely available; where fds ran out,
+    // retried by the first samples until they can be (NaN meanwhile).
     if (process.platform === 'linux') this.readOnceFigures();
   }
 
@@ -286,20 +296,28 @@ export class FallbackProcessSampler implements ProcessSource {
   }
 }
 
-/** The kernel's page size; undefined if smaps cannot be read now (out of fds, say). */
+// The once-read figures are read again later only when fds ran out: a file
+// that is missing or unreadable (a kernel without smaps, a sandbox) stays so,
+// and gets the usual guess, for good, rather than a failed open per sample.
+
+/** The kernel's page size; undefined if smaps cannot be read for want of fds. */
 function readPageSizeBytes(): number | undefined {
   // Node has no sysconf(_SC_PAGESIZE); the first mapping in smaps states the
-  // kernel's page size. Reading only its first 4 KiB keeps this cheap. An
-  // smaps that reads but states none (an emulated kernel) gets the usual 4 KiB.
-  const text = new ProcFile('/proc/self/smaps', false, 4096).read();
-  return text === undefined ? undefined : (parseKernelPageSize(text) ?? 4096);
+  // kernel's page size. Reading only its first 4 KiB keeps this cheap.
+  const smaps = new ProcFile('/proc/self/smaps', false, 4096);
+  const text = smaps.read();
+  if (text === undefined && smaps.failedForWantOfFds) return undefined;
+  return (text === undefined ? undefined : parseKernelPageSize(text)) ?? 4096;
 }
 
-/** The process's start in Unix seconds; undefined if procfs cannot tell now. */
+/** The process's start in Unix seconds; undefined if procfs cannot tell for want of fds. */
 function readStartTimeSeconds(): number | undefined {
-  const statText = new ProcFile('/proc/self/stat', false, 1024).read();
+  const stat = new ProcFile('/proc/self/stat', false, 1024);
+  const statText = stat.read();
+  if (statText === undefined && stat.failedForWantOfFds) return undefined;
   const startTicks = statText === undefined ? undefined : parseStatStartTicks(statText);
-  if (startTicks === undefined) return undefined;
+  // Node's time origin, a little after the start, where procfs has none.
+  if (startTicks === undefined) return performance.timeOrigin / 1000;
   // The boot instant is now minus uptime; read uptime between two clock
   // reads and keep the tightest of a few tries, so a preemption between the
   // reads cannot skew it.
@@ -312,12 +330,13 @@ function readStartTimeSeconds(): number | undefined {
     const before = Date.now();
     const uptimeText = uptimeFile.read();
     const after = Date.now();
+    if (uptimeText === undefined && uptimeFile.failedForWantOfFds) return undefined;
     const uptimeSeconds = uptimeText === undefined ? undefined : parseUptimeSeconds(uptimeText);
-    if (uptimeSeconds === undefined) continue;
+    if (uptimeSeconds === undefined) return performance.timeOrigin / 1000;
     if (after - before < bestWidth) {
       bestWidth = after - before;
       bootSeconds = (before + after) / 2000 - uptimeSeconds;
     }
   }
-  return Number.isNaN(bootSeconds) ? undefined : bootSeconds + startTicks / CLOCK_TICKS_PER_SECOND;
+  return bootSeconds + startTicks / CLOCK_TICKS_PER_SECOND;
 }

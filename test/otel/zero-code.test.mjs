@@ -352,8 +352,9 @@ test('work an application starts from beforeExit, after the flush there, goes on
       },
     );
     let exportsBeforeSecondPhase;
-    app.child.stdout.on('data', (chunk) => {
-      if (exportsBeforeSecondPhase === undefined && String(chunk).includes('second phase')) exportsBeforeSecondPhase = receiver.requests.length;
+    app.child.stdout.on('data', () => {
+      // start() collects the output before this listener runs.
+      if (exportsBeforeSecondPhase === undefined && app.output.stdout.includes('second phase')) exportsBeforeSecondPhase = receiver.requests.length;
     });
     const { code } = await app.exited;
     assert.equal(code, 0, app.output.stderr);

@@ -125,8 +125,9 @@ test('a child whose first snapshot comes at EMFILE gets the start time procfs gi
   ).json();
   assert.equal(child.error, 'EMFILE');
   assert.ok(child.timeOrigin - child.procfs > 0.25, `the test's premise: ${JSON.stringify(child)}`);
-  // 10 ms ticks and the uptime's 10 ms, either way.
-  assert.ok(Math.abs(child.atLimit - child.procfs) < 0.03, JSON.stringify(child));
+  // 10 ms ticks and the uptime's 10 ms, either way, and a preemption
+  // between the test's own reads; the time origin is 0.25 s off.
+  assert.ok(Math.abs(child.atLimit - child.procfs) < 0.1, JSON.stringify(child));
   assert.equal(child.later, child.atLimit);
 });
 
