@@ -110,28 +110,23 @@ class ProcFile {
     this.kept?.tryOpen();
   }
 
-  /** Why the last read() failed, if it did: the error's code. */
-  lastError: string | undefined;
-
+  /** The text, or undefined if it cannot be read now. */
   read(): string | undefined {
-    this.lastError = undefined;
     try {
-      if (this.kept) return this.readFrom(this.kept.get());
-      const fd = openSync(this.path, 'r');
-      try {
-        return this.readFrom(fd);
-      } finally {
-        closeSync(fd);
-      }
-    } catch (error) {
-      this.lastError = (error as NodeJS.ErrnoException | undefined)?.code ?? 'unknown';
+      return this.readOrThrow();
+    } catch {
       return undefined;
     }
   }
 
-  /** True if the last read() failed for want of fds, which a later one may have. */
-  get failedForWantOfFds(): boolean {
-    return this.lastError === 'EMFILE' || this.lastError === 'ENFILE';
+  readOrThrow(): string {
+    if (this.kept) return this.readFrom(this.kept.get());
+    const fd = openSync(this.path, 'r');
+    try {
+      return this.readFrom(fd);
+    } finally {
+      closeSync(fd);
+    }
   }
 
   private readFrom(fd: number): string {
@@ -205,8 +200,12 @@ export class FallbackProcessSampler implements ProcessSource {
   }
 
   private readOnceFigures(): void {
-    if (Number.isNaN(this.pageSizeBytes)) this.pageSizeBytes = readPageSizeBytes() ?? NaN;
-    if (Number.isNaN(this.startTimeSeconds)) this.startTimeSeconds = readStartTimeSeconds() ?? NaN;
+    try {
+      if (Number.isNaN(this.pageSizeBytes)) this.pageSizeBytes = readPageSizeBytes();
+      if (Number.isNaN(this.startTimeSeconds)) this.startTimeSeconds = readStartTimeSeconds();
+    } catch {
+      // Out of fds (see readOnce): NaN until a later sample can read them.
+    }
   }
 
   sample(): void {
@@ -300,37 +299,41 @@ export class FallbackProcessSampler implements ProcessSource {
 // that is missing or unreadable (a kernel without smaps, a sandbox) stays so,
 // and gets the usual guess, for good, rather than a failed open per sample.
 
-/** The kernel's page size; undefined if smaps cannot be read for want of fds. */
-function readPageSizeBytes(): number | undefined {
+/** A procfs file's text, or undefined if it cannot be read; throws only when fds ran out. */
+function readOnce(path: string, capacityBytes: number): string | undefined {
+  try {
+    return new ProcFile(path, false, capacityBytes).readOrThrow();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException | undefined)?.code;
+    if (code === 'EMFILE' || code === 'ENFILE') throw error;
+    return undefined;
+  }
+}
+
+function readPageSizeBytes(): number {
   // Node has no sysconf(_SC_PAGESIZE); the first mapping in smaps states the
   // kernel's page size. Reading only its first 4 KiB keeps this cheap.
-  const smaps = new ProcFile('/proc/self/smaps', false, 4096);
-  const text = smaps.read();
-  if (text === undefined && smaps.failedForWantOfFds) return undefined;
+  const text = readOnce('/proc/self/smaps', 4096);
   return (text === undefined ? undefined : parseKernelPageSize(text)) ?? 4096;
 }
 
-/** The process's start in Unix seconds; undefined if procfs cannot tell for want of fds. */
-function readStartTimeSeconds(): number | undefined {
-  const stat = new ProcFile('/proc/self/stat', false, 1024);
-  const statText = stat.read();
-  if (statText === undefined && stat.failedForWantOfFds) return undefined;
+/** The process's start in Unix seconds. */
+function readStartTimeSeconds(): number {
+  const statText = readOnce('/proc/self/stat', 1024);
   const startTicks = statText === undefined ? undefined : parseStatStartTicks(statText);
   // Node's time origin, a little after the start, where procfs has none.
   if (startTicks === undefined) return performance.timeOrigin / 1000;
   // The boot instant is now minus uptime; read uptime between two clock
   // reads and keep the tightest of a few tries, so a preemption between the
   // reads cannot skew it.
-  const uptimeFile = new ProcFile('/proc/uptime', false, 128);
   let bootSeconds = NaN;
   let bestWidth = Infinity;
   for (let attempt = 0; attempt < 3; attempt++) {
     // The wall clock now, not timeOrigin + performance.now(): that would
     // miss a step of the clock (NTP, a resumed VM) since the process began.
     const before = Date.now();
-    const uptimeText = uptimeFile.read();
+    const uptimeText = readOnce('/proc/uptime', 128);
     const after = Date.now();
-    if (uptimeText === undefined && uptimeFile.failedForWantOfFds) return undefined;
     const uptimeSeconds = uptimeText === undefined ? undefined : parseUptimeSeconds(uptimeText);
     if (uptimeSeconds === undefined) return performance.timeOrigin / 1000;
     if (after - before < bestWidth) {

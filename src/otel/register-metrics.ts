@@ -83,9 +83,9 @@ interface SharedRegistration {
 // every call the same meter and so the same instrument storage: a second
 // set of instruments would add every push-mode total and record every GC
 // pause twice. A second registerProcessMetrics() (the zero-code start plus
-// one in the app, say) shares the first registration instead.
-// Kept per thread for this code (see thread-resident.ts), so that procmeter
-// evaluated again after a hot reload shares them like one evaluation.
+// one in the app, say) shares the first registration instead. Kept per
+// thread for this code (see thread-resident.ts): procmeter evaluated again
+// after a hot reload shares them, as one evaluation.
 const registrations = threadResident(`otel registrations:${__filename}`, () => new WeakMap<MeterProvider, Map<Naming, SharedRegistration>>());
 
 // Which copy of procmeter made its instruments on a MeterProvider, per
