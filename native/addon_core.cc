@@ -27,7 +27,8 @@ class CoreAddon : public ProcessAddon<CoreAddon> {
   // sample(): fills the attached Float64Array's process slots;
   // sample(buffer) fills `buffer` instead. Allocates nothing either way.
   Napi::Value Sample(const Napi::CallbackInfo& info) {
-    SampleProcess(info);
+    double* slots = TargetSlots(info);
+    if (slots != nullptr) SampleProcess(slots);
     return Napi::Value();
   }
 };

@@ -57,15 +57,14 @@ class ProcessAddon : public Napi::Addon<Derived> {
     return Napi::Value();
   }
 
-  // Where sample() writes and the process slots sampled into it: the
-  // attached array, or sample(buffer)'s argument. nullptr (with a
-  // TypeError thrown) when neither is usable. Allocates nothing.
-  double* SampleProcess(const Napi::CallbackInfo& info) {
-    double* slots = info.Length() > 0 ? Float64ArrayData(info.Env(), info[0], kSlotCount)
-                                      : attached_.data(info.Env());
-    if (slots != nullptr) sampler_.Sample(slots);
-    return slots;
+  // Where sample() writes: the attached array, or sample(buffer)'s
+  // argument. nullptr (with a TypeError thrown) when neither is usable.
+  double* TargetSlots(const Napi::CallbackInfo& info) {
+    return info.Length() > 0 ? Float64ArrayData(info.Env(), info[0], kSlotCount) : attached_.data(info.Env());
   }
+
+  // Fills the process slots of `slots`. Allocates nothing.
+  void SampleProcess(double* slots) { sampler_.Sample(slots); }
 
  private:
   ProcessSampler sampler_;
