@@ -50,6 +50,7 @@
           "native/addon_v8.cc",
           "native/gc_tracker.cc",
           "native/heap_sampler.cc",
+          "native/young_spaces.cc",
           "native/fork_watch.cc",
           "native/process_claim.cc",
           "native/process_sampler.cc",

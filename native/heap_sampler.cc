@@ -39,22 +39,6 @@ class Guarded {
 
 double AsDouble(size_t value) { return static_cast<double>(value); }
 
-// The spaces a minor GC changes: it empties the young generation (new space
-// and new large-object space) into the old and large-object spaces. Writes
-// their indices in the order of HeapSampler::YoungSpace and returns true;
-// false if V8 names them otherwise (then every space is read, which is
-// always right).
-bool FindYoungGenerationSpaces(const char* const* names, size_t count, size_t* found) {
-  static constexpr const char* kNames[] = {"new_space", "old_space", "new_large_object_space", "large_object_space"};
-  size_t n = 0;
-  for (const char* wanted : kNames) {
-    for (size_t i = 0; i < count; ++i) {
-      if (std::strcmp(names[i], wanted) == 0) found[n++] = i;
-    }
-  }
-  return n == sizeof(kNames) / sizeof(kNames[0]);
-}
-
 }  // namespace
 
 HeapSampler::HeapSampler(v8::Isolate* isolate) : isolate_(isolate) {
@@ -72,7 +56,7 @@ HeapSampler::HeapSampler(v8::Isolate* isolate) : isolate_(isolate) {
     }
     space_names_[i] = stats->space_name();  // static strings inside V8
   }
-  young_spaces_known_ = FindYoungGenerationSpaces(space_names_, spaces, young_spaces_);
+  young_spaces_known_ = FindYoungSpaces(space_names_, spaces, young_spaces_);
   Guarded<v8::HeapStatistics> guarded;
   isolate_->GetHeapStatistics(guarded.ConstructWithGuard());
   if (!guarded.GuardIntact()) {

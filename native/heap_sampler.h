@@ -7,6 +7,7 @@
 #include <cstddef>
 
 #include "snapshot_layout.h"
+#include "young_spaces.h"
 
 namespace procmeter {
 
@@ -68,12 +69,10 @@ class HeapSampler {
   v8::Isolate* isolate_;
   size_t space_count_ = 0;
   const char* space_names_[kMaxHeapSpaces] = {};
-  // Indices into young_spaces_: the first kYoungSmallObjectSpaces are those
-  // of kYoungSmallObjects, all kYoungSpaceCount those of kYoungGeneration.
-  enum YoungSpace : size_t { kNewSpace, kOldSpace, kNewLargeObjectSpace, kLargeObjectSpace, kYoungSpaceCount };
-  static constexpr size_t kYoungSmallObjectSpaces = kNewLargeObjectSpace;
-  // V8's space indices of the young-generation scopes; unknown (every space
-  // is read) if V8 names its spaces otherwise.
+  // V8's space indices of the YoungSpaces (young_spaces.h): the first
+  // kYoungSmallObjectSpaces are those of kYoungSmallObjects, all of them
+  // those of kYoungGeneration. Unknown (every space is read) if V8 names
+  // its spaces otherwise.
   size_t young_spaces_[kYoungSpaceCount] = {};
   bool young_spaces_known_ = false;
   bool trusted_ = true;

@@ -38,6 +38,7 @@ test('native sampler internals (parsers, fd scan, fork watch, fork, EMFILE, clai
       'native/proc_directory.cc',
       'native/process_sampler.cc',
       'native/process_claim.cc',
+      'native/young_spaces.cc',
     ],
     binary,
   );

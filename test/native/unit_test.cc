@@ -3,7 +3,7 @@
 // on hostile input, the getdents64 counting path that kernels before 6.2
 // need, noticing fork() without a syscall per sample, reopening after it
 // (never closing what the child reused), sampling at EMFILE, and the
-// process-metrics claim.
+// process-metrics claim, finding the young generation's heap spaces.
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/audit.h>
@@ -35,6 +35,7 @@
 #include "process_sampler.h"
 #include "procfs_parse.h"
 #include "snapshot_layout.h"
+#include "young_spaces.h"
 
 using namespace procmeter;
 
@@ -474,6 +475,32 @@ static void TestClaimReleasedAtTeardown() {
   CHECK(cell == 8);
 }
 
+// V8's heap-space names as Node 20 to 26 report them, and what a V8 that
+// named them otherwise could report: a missing or a repeated name gives
+// false, never a write past the four indices (ASan watches the guard).
+static void TestFindYoungSpaces() {
+  const char* node20[] = {"read_only_space", "new_space", "old_space", "code_space",
+                          "shared_space", "trusted_space", "new_large_object_space", "large_object_space",
+                          "code_large_object_space", "shared_large_object_space"};
+  size_t found[kYoungSpaceCount] = {};
+  CHECK(FindYoungSpaces(node20, 10, found));
+  CHECK(found[kNewSpace] == 1 && found[kOldSpace] == 2);
+  CHECK(found[kNewLargeObjectSpace] == 6 && found[kLargeObjectSpace] == 7);
+
+  const char* missing[] = {"new_space", "old_space", "large_object_space"};
+  CHECK(!FindYoungSpaces(missing, 3, found));
+
+  struct {
+    size_t found[kYoungSpaceCount];
+    size_t guard[4];
+  } padded;
+  std::memset(&padded, 0, sizeof padded);
+  const char* repeated[] = {"new_space", "new_space", "old_space", "old_space", "new_large_object_space",
+                            "large_object_space", "large_object_space", "new_space"};
+  CHECK(!FindYoungSpaces(repeated, 8, padded.found));
+  for (size_t word : padded.guard) CHECK(word == 0);
+}
+
 int main() {
   TestParseStatm();
   TestParseStartTicks();
@@ -491,6 +518,7 @@ int main() {
   TestCloseThenSample();
   TestClaimKeptUntilItsTakerReleases();
   TestClaimReleasedAtTeardown();
+  TestFindYoungSpaces();
   if (failures == 0) std::printf("native unit tests passed\n");
   return failures == 0 ? 0 : 1;
 }
