@@ -10,27 +10,34 @@
 // So at every export the histogram has counted exactly the GCs the runs
 // counter reports, per kind. (Where the ring dropped pauses, or the
 // application drains it too, the counts run ahead and nothing waits.)
+//
+// Like the ring, this state is the thread's: procmeter evaluated again in the
+// thread (hot reload) shares it, so that the registrations of every
+// evaluation get every pause, and the counts it waits for are the ring's.
 import { debuglog } from 'node:util';
 
 import { GC_KINDS, type Snapshot } from '../generated/layout';
 import { collect, createSnapshot, drainGcPauses } from '../index';
+import { threadResident } from '../thread-resident';
 
 const debug = debuglog('procmeter');
 
 export type PauseSink = (kindIndex: number, seconds: number) => void;
 
-const sinks = new Set<PauseSink>();
-const buffer = new Float64Array(2 * 512);
-// Per GC kind: pauses drained from the ring and not yet handed on (seconds),
-// and how many have been handed on since procmeter loaded.
-const waiting: number[][] = GC_KINDS.map(() => []);
-const handedOn: number[] = GC_KINDS.map(() => 0);
+const { sinks, buffer, waiting, handedOn, countedNow } = threadResident(`otel gc pauses:${__filename}`, () => ({
+  sinks: new Set<PauseSink>(),
+  buffer: new Float64Array(2 * 512),
+  // Per GC kind: pauses drained from the ring and not yet handed on
+  // (seconds), and how many have been handed on since procmeter loaded.
+  waiting: GC_KINDS.map((): number[] => []),
+  handedOn: GC_KINDS.map(() => 0),
+  countedNow: createSnapshot(),
+}));
 
-// Counts what has happened up to now, for the deliveries made when a sink
-// comes or goes, which follow the same rule as those at collections.
-let countedNow: Snapshot | undefined;
+// Counts what has happened up to now, for the delivery made when a sink
+// comes, which follows the same rule as those at collections.
 function countNow(): Snapshot {
-  return collect((countedNow ??= createSnapshot()));
+  return collect(countedNow);
 }
 
 export function addPauseSink(sink: PauseSink): () => void {
@@ -38,13 +45,10 @@ export function addPauseSink(sink: PauseSink): () => void {
   // with none, the ring keeps them (since procmeter loaded) for this one.
   if (sinks.size > 0) deliverPauses(countNow());
   sinks.add(sink);
-  return () => {
-    try {
-      deliverPauses(countNow());
-    } finally {
-      sinks.delete(sink);
-    }
-  };
+  // A sink that goes takes nothing more: its registration's GC counters
+  // stopped at its last reading, whose pauses it has had. Later ones stay
+  // for the other sinks, or in the ring for a registration made later.
+  return () => void sinks.delete(sink);
 }
 
 function drainRing(): void {

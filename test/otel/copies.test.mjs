@@ -194,6 +194,64 @@ for (const implementation of ['native', 'fallback']) {
   });
 }
 
+for (const implementation of ['native', 'fallback']) {
+  test(`${implementation}: after a hot reload, the registrations of both evaluations record every GC pause, each once`, { skip: implementation === 'native' && !isNative && 'needs the native addon' }, () => {
+    const result = runNode(
+      `
+      const { MeterProvider, MetricReader } = require('@opentelemetry/sdk-metrics');
+      class Reader extends MetricReader { onShutdown() { return Promise.resolve(); } onForceFlush() { return Promise.resolve(); } }
+      const registerOn = (procmeter) => {
+        const reader = new Reader();
+        const handle = procmeter.registerProcessMetrics({ meterProvider: new MeterProvider({ readers: [reader] }), metricGroups: ['gc'] });
+        return { reader, handle };
+      };
+      // Per kind: [nodejs_gc_runs, nodejs_gc_duration_seconds count].
+      const runsAndPauses = async ({ reader }) => {
+        const { resourceMetrics } = await reader.collect();
+        const metrics = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics);
+        const byKind = (name, value) => Object.fromEntries((metrics.find((m) => m.descriptor.name === name)?.dataPoints ?? []).map((p) => [p.attributes.kind, value(p)]));
+        const runs = byKind('nodejs_gc_runs', (p) => p.value);
+        const pauses = byKind('nodejs_gc_duration_seconds', (p) => p.value.count);
+        // A kind with no pause recorded yet has no histogram point.
+        return Object.fromEntries(Object.keys({ ...runs, ...pauses }).map((kind) => [kind, [runs[kind], pauses[kind] ?? 0]]));
+      };
+      (async () => {
+        const first = require('procmeter');
+        const a = registerOn(first);
+        for (const file of Object.keys(require.cache)) if (file.includes('/dist/cjs/')) delete require.cache[file];
+        const second = require('procmeter');
+        const b = registerOn(second);
+        const seen = [];
+        const majorGcs = () => second.collect().gc.markSweepCompact.count;
+        for (let i = 0; i < 10; i++) {
+          const before = majorGcs();
+          globalThis.gc();
+          // The fallback's GC entries arrive a little later.
+          for (let waited = 0; majorGcs() === before && waited < 2000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+          seen.push({ a: await runsAndPauses(a), b: await runsAndPauses(b) });
+        }
+        a.handle.shutdown();
+        b.handle.shutdown();
+        console.log(JSON.stringify({ distinct: first !== second, implementation: second.implementation, seen, counted: second.collect().gc.markSweepCompact.count }));
+      })();`,
+      { type: 'commonjs', nodeArgs: ['--expose-gc'], env: { PROCMETER_FORCE_FALLBACK: implementation === 'fallback' ? '1' : '' } },
+    ).json();
+    assert.deepEqual([result.distinct, result.implementation], [true, implementation]);
+    // Ground truth for the count: the snapshot's own GC counter (it counts
+    // from load; the loop alone made 10 major GCs).
+    assert.ok(result.counted >= 10, JSON.stringify(result));
+    for (const [i, { a, b }] of result.seen.entries()) {
+      for (const [name, byKind] of Object.entries({ a, b })) {
+        for (const [kind, [runs, pauses]] of Object.entries(byKind)) {
+          assert.equal(pauses, runs, `collection ${i}, registration ${name}, ${kind}: the histogram counted ${pauses} pauses of ${runs} GCs`);
+        }
+      }
+    }
+    const last = result.seen.at(-1);
+    assert.ok(last.a.major[0] >= 10 && last.b.major[0] >= 10, JSON.stringify(last));
+  });
+}
+
 test('a second copy registering on a MeterProvider where another copy made its instruments reports nothing and warns, in push mode too: no total or GC pause counted twice', { skip: !isNative && 'needs the native addon' }, (t) => {
   const copy = secondCopy(t);
   const result = runNode(

@@ -227,6 +227,52 @@ test('a failure while collecting stays inside procmeter: no exception reaches th
   assert.deepEqual(uncaught, []);
 });
 
+for (const mode of ['observable', 'push']) {
+  test(`${mode}: after shutdown(), the GC histogram still counts exactly the GCs nodejs_gc_runs reports, and the pauses since go to the registration that goes on`, () => {
+    const result = runNode(
+      `
+      import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+      import { collect, registerProcessMetrics } from 'procmeter';
+      class Reader extends MetricReader { onShutdown() { return Promise.resolve(); } onForceFlush() { return Promise.resolve(); } }
+      const register = () => {
+        const reader = new Reader();
+        const handle = registerProcessMetrics({ meterProvider: new MeterProvider({ readers: [reader] }), mode: '${mode}', pushIntervalMs: 0, metricGroups: ['gc'] });
+        return { reader, handle };
+      };
+      const majorOf = async ({ reader, handle }) => {
+        if ('${mode}' === 'push') handle.update();
+        const { resourceMetrics } = await reader.collect();
+        const metrics = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics);
+        const major = (name) => metrics.find((m) => m.descriptor.name === name)?.dataPoints.find((p) => p.attributes.kind === 'major');
+        return { runs: major('nodejs_gc_runs')?.value, pauses: major('nodejs_gc_duration_seconds')?.value.count ?? 0 };
+      };
+      const a = register();
+      const b = register();
+      globalThis.gc();
+      globalThis.gc();
+      const beforeShutdown = await majorOf(a);
+      await majorOf(b);
+      for (let i = 0; i < 5; i++) globalThis.gc();
+      a.handle.shutdown();
+      const afterShutdown = await majorOf(a);
+      const goesOn = await majorOf(b);
+      console.log(JSON.stringify({ beforeShutdown, afterShutdown, goesOn, counted: collect().gc.markSweepCompact.count }));
+      b.handle.shutdown();`,
+      { nodeArgs: ['--expose-gc'] },
+    ).json();
+    const { beforeShutdown, afterShutdown, goesOn, counted } = result;
+    const detail = JSON.stringify(result);
+    assert.ok(beforeShutdown.runs >= 2 && counted >= beforeShutdown.runs + 5, detail);
+    assert.equal(beforeShutdown.pauses, beforeShutdown.runs, detail);
+    assert.equal(afterShutdown.pauses, afterShutdown.runs, `the histogram of the registration that shut down counts the GCs its counter reports: ${detail}`);
+    // The counter stops at the last reading: the one before shutdown in
+    // observable mode, shutdown's own last update in push mode.
+    assert.ok(afterShutdown.runs >= beforeShutdown.runs + (mode === 'push' ? 5 : 0), detail);
+    assert.equal(goesOn.pauses, goesOn.runs, `the other registration got every pause: ${detail}`);
+    assert.equal(goesOn.runs, counted, detail);
+  });
+}
+
 test('registering twice with one MeterProvider and naming counts everything once, until both handles shut down', async () => {
   const { provider, collect } = manualProvider();
   const options = { meterProvider: provider, mode: 'push', pushIntervalMs: 0, metricGroups: ['process', 'gc'] };
