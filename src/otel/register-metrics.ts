@@ -33,7 +33,8 @@ export interface ProcessMetricsHandle {
   /**
    * Whether this registration reports the process-wide metrics (one thread
    * per process does), as of the last collection or update: when the thread
-   * that reported them goes, another registration takes them over.
+   * that reported them goes, another registration takes them over. False
+   * once this handle has been shut down.
    */
   readonly reportsProcessMetrics: boolean;
   /**
@@ -181,8 +182,10 @@ export function registerProcessMetrics(options?: ProcessMetricsOptions): Process
     }
     if (record) checkModeUnchanged(record, resolved);
     if (makers) warnIfNamingsCollide(makers, resolved.naming);
-    const handle = createRegistration(resolved, api, meter, record);
+    // Before the instruments are made: a registration that fails part-way
+    // (the application's MeterProvider throws) leaves those it made in the SDK.
     record?.modes.set(resolved.naming, resolved.mode);
+    const handle = createRegistration(resolved, api, meter, record);
     const maker: InstrumentMaker = { code: THIS_CODE, mode: resolved.mode, reporting: true };
     makers?.set(resolved.naming, maker);
     shared = {
@@ -287,7 +290,7 @@ function handleOn(shared: SharedRegistration): ProcessMetricsHandle {
     naming: handle.naming,
     mode: handle.mode,
     get reportsProcessMetrics() {
-      return handle.reportsProcessMetrics;
+      return !released && handle.reportsProcessMetrics;
     },
     update: () => {
       if (!released) handle.update();
@@ -401,7 +404,7 @@ function buildRegistration(
     naming: resolved.naming,
     mode: resolved.mode,
     get reportsProcessMetrics() {
-      return ownsProcess;
+      return ownsProcess && !stopped; // shutdown() gave the claim back
     },
     ...methods,
   });

@@ -273,6 +273,23 @@ for (const mode of ['observable', 'push']) {
   });
 }
 
+test('a registration that failed part-way still keeps its mode on that MeterProvider: the instruments it made stay in the SDK', () => {
+  const real = manualProvider().provider;
+  const broken = {
+    getMeter: (...args) =>
+      new Proxy(real.getMeter(...args), {
+        get: (target, property) =>
+          property === 'createObservableGauge' ? () => { throw new Error('no gauges today'); } : Reflect.get(target, property).bind(target),
+      }),
+  };
+  // Observable counters are made before the gauges fail.
+  assert.throws(() => registerProcessMetrics({ meterProvider: broken }), /no gauges today/);
+  assert.throws(
+    () => registerProcessMetrics({ meterProvider: broken, mode: 'push', pushIntervalMs: 0 }),
+    (error) => error instanceof RangeError && /already made 'observable' instruments/.test(error.message),
+  );
+});
+
 test('registering twice with one MeterProvider and naming counts everything once, until both handles shut down', async () => {
   const { provider, collect } = manualProvider();
   const options = { meterProvider: provider, mode: 'push', pushIntervalMs: 0, metricGroups: ['process', 'gc'] };
@@ -313,6 +330,7 @@ test('registering twice with one MeterProvider and naming counts everything once
     const afterFirst = await collect();
     assert.ok(runs(afterFirst) > runs(later));
     assert.equal(pauses(afterFirst) - pauses(later), runs(afterFirst) - runs(later));
+    assert.deepEqual([first.reportsProcessMetrics, second.reportsProcessMetrics], [false, true], 'a handle shut down reports nothing');
 
     // Other options for the same provider and naming: shared, with a warning.
     const third = registerProcessMetrics({ ...options, mode: 'observable' });
@@ -324,6 +342,7 @@ test('registering twice with one MeterProvider and naming counts everything once
     // own options (other metric groups here), and warns of nothing.
     first.shutdown();
     second.shutdown();
+    assert.equal(second.reportsProcessMetrics, false);
     const fresh = registerProcessMetrics({ ...options, metricGroups: ['process'] });
     fresh.update();
     fresh.shutdown();
