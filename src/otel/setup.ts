@@ -370,6 +370,8 @@ function prometheusReader(): PrometheusExporter | undefined {
 }
 
 function processResource(resources: Resources) {
+  const fromEnvironment = resources.detectResources({ detectors: [resources.envDetector] });
+  warnIfResourceAttributesDropped(fromEnvironment.attributes);
   return (
     resources
       .defaultResource()
@@ -382,8 +384,32 @@ function processResource(resources: Resources) {
         }),
       )
       // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win over the defaults.
-      .merge(resources.detectResources({ detectors: [resources.envDetector] }))
+      .merge(fromEnvironment)
   );
+}
+
+/**
+ * The SDK's detector drops all of OTEL_RESOURCE_ATTRIBUTES when any part of
+ * it does not parse, and says so only to its diag logger (off by default):
+ * a warning like the other invalid settings' tells why the series lost
+ * their labels.
+ */
+function warnIfResourceAttributesDropped(detected: Record<string, unknown>): void {
+  const given = process.env['OTEL_RESOURCE_ATTRIBUTES'] ?? '';
+  const keys = given
+    .split(',')
+    .map((pair) => pair.split('=')[0]!.trim())
+    .filter((key) => key !== '');
+  const decoded = (key: string) => {
+    try {
+      return decodeURIComponent(key);
+    } catch {
+      return key;
+    }
+  };
+  if (keys.length > 0 && !keys.some((key) => decoded(key) in detected)) {
+    warn(`OTEL_RESOURCE_ATTRIBUTES ${JSON.stringify(given)} is not a list of key=value pairs (values percent-encoded); the OpenTelemetry SDK ignores all of it`, 'PROCMETER_INVALID_SETTING');
+  }
 }
 
 /** Serves `prometheus` at /metrics; `url` resolves once listening (undefined if it cannot listen). */
@@ -444,6 +470,12 @@ function isClusterWorker(): boolean {
  * handles the signal, it decides. SIGINT (Ctrl-C) is left alone: a
  * JavaScript handler would hold it until the event loop turns, and an
  * interactive stop should be immediate.
+ *
+ * Both listeners go first and once: Node removes a once() listener before
+ * calling it, so one listening last could not see the application's own
+ * once() listeners, already called and gone, and would take itself to be
+ * alone (re-raising SIGTERM into a graceful shutdown under way, or ending
+ * the process in the middle of the application's beforeExit work).
  */
 export function flushOnExit(started: Pick<ZeroCodeStart, 'shutdown' | 'flush'>, timeoutMs: number): void {
   // Resolves true when `work` ended, false when the time ran out.
@@ -475,6 +507,6 @@ export function flushOnExit(started: Pick<ZeroCodeStart, 'shutdown' | 'flush'>, 
       if (!flushed && alone) process.exit();
     });
   };
-  process.once('SIGTERM', onSigterm);
-  process.once('beforeExit', onBeforeExit);
+  process.prependOnceListener('SIGTERM', onSigterm);
+  process.prependOnceListener('beforeExit', onBeforeExit);
 }

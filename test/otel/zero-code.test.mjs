@@ -121,6 +121,36 @@ test('OTEL_EXPORTER_OTLP_METRICS_ENDPOINT is used as given, and SIGTERM flushes 
   }
 });
 
+test('an application SIGTERM handler registered with once() before procmeter decides how the process ends; the flush still happens', async () => {
+  const receiver = await startOtlpReceiver();
+  try {
+    const app = start(['-r', './test/fixtures/sigterm-once.cjs', ...APPS.cjs], {
+      OTEL_METRICS_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.base,
+      OTEL_METRIC_EXPORT_INTERVAL: '60000',
+      APP_SECONDS: '60',
+    });
+    await app.firstLine;
+    app.child.kill('SIGTERM');
+    const { code, signal } = await app.exited;
+    assert.deepEqual({ code, signal }, { code: 0, signal: null }, `the handler drains, then exits 0 (not killed by a re-raised signal): ${app.output.stderr}`);
+    assert.match(app.output.stderr, /^drained$/m);
+    await receiver.waitFor((requests) => requests.length > 0, 5000);
+    assert.ok(otlpMetrics(receiver.requests).some((m) => m.name === 'process_cpu_seconds'));
+  } finally {
+    await receiver.close();
+  }
+});
+
+test('with signal-exit loaded first (a listener that re-raises SIGTERM when it is the last one), SIGTERM still ends the process', { timeout: 30_000 }, async () => {
+  const app = start(['-r', './test/fixtures/signal-exit.cjs', ...APPS.cjs], { OTEL_METRICS_EXPORTER: 'console', OTEL_METRIC_EXPORT_INTERVAL: '60000', APP_SECONDS: '60' });
+  await app.firstLine;
+  app.child.kill('SIGTERM');
+  const ended = await Promise.race([app.exited, new Promise((resolve) => setTimeout(() => resolve('still running'), 10_000))]);
+  if (ended === 'still running') app.child.kill('SIGKILL');
+  assert.deepEqual(ended, { code: null, signal: 'SIGTERM' }, app.output.stderr);
+});
+
 test('worker threads inherit the preload, but only the main thread sets up a provider and an endpoint', { timeout: 60_000 }, async () => {
   const { app, report } = await startServing(APPS.cjs, { APP_SECONDS: 'stdin', APP_WORKERS: '3' });
   assert.match(await (await fetch(report.prometheusUrl)).text(), /^process_cpu_seconds_total\{/m);
@@ -256,6 +286,18 @@ test('an app started with invalid settings runs, with a warning per setting, on 
   assert.equal(warnings.length, 2, app.output.stderr);
   assert.match(warnings.join('\n'), /OTEL_METRICS_EXPORTER lists 'zipkin'/);
   assert.match(warnings.join('\n'), /PROCMETER_NAMING must be one of prometheus, semconv; got 'otel'/);
+});
+
+test('OTEL_RESOURCE_ATTRIBUTES that the SDK cannot parse (and so ignores whole) is reported; a valid one, percent-encoded keys included, is not', async () => {
+  const warningsWith = async (attributes) => {
+    const { app } = await startServing(APPS.cjs, { OTEL_RESOURCE_ATTRIBUTES: attributes, APP_SECONDS: '0.3' });
+    assert.equal((await app.exited).code, 0, app.output.stderr);
+    return app.output.stderr.match(/\[PROCMETER_INVALID_SETTING\] Warning: procmeter\/register: [^\n]*/g) ?? [];
+  };
+  const bad = await warningsWith('team=checkout,query=a=b');
+  assert.equal(bad.length, 1, bad.join('\n'));
+  assert.match(bad[0], /OTEL_RESOURCE_ATTRIBUTES "team=checkout,query=a=b" is not a list of key=value pairs .*ignores all of it/);
+  assert.deepEqual(await warningsWith(' team=checkout , a%2Cb=1,,'), []);
 });
 
 test('OTLP settings are not checked when OTLP is not exported (OTEL_EXPORTER_OTLP_PROTOCOL=grpc set for traces, say)', async () => {
