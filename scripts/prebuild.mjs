@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run prebuild`: builds, with prebuildify, the binaries the package
 // ships in prebuilds/<platform>-<arch>/:
-//   procmeter_core.napi.glibc.node        one per architecture (Node-API)
+//   procmeter_core.glibc.node             one per architecture (Node-API)
 //   procmeter_v8.abi<N>.glibc.node        one per architecture and Node ABI
 // Headers come from the registry's node-linux-<arch> packages (never from
 // nodejs.org); arm64 is cross-compiled with Debian's aarch64 toolchain.

@@ -6,7 +6,10 @@
 // processClaimCell() in implementation.ts). The native addon takes it
 // through shareClaimCell() and adds a claim of its own
 // (native/process_claim.h).
+import { debuglog } from 'node:util';
 import type { Worker } from 'node:worker_threads';
+
+const debug = debuglog('procmeter');
 
 // Versioned: a copy of procmeter that keeps the cell another way must not
 // read this one.
@@ -71,14 +74,22 @@ const RELEASING = Symbol.for('procmeter.releasesClaimOfEndedWorkers.v2');
 export function releaseClaimsOfEndedWorkers(): void {
   const thisProcess = process as unknown as Record<symbol, boolean | undefined>;
   if (thisProcess[RELEASING]) return;
-  thisProcess[RELEASING] = true;
-  process.on('worker', (worker: Worker) => {
-    const thread = BigInt(worker.threadId + 1); // threadId reads -1 once the worker has ended
-    worker.once('exit', () => {
-      const cells = publishedCells(); // a worker existed: node:worker_threads is loaded already
-      if (cells === undefined) return;
-      const holder = Atomics.load(cells, HOLDER);
-      if (holder >> 32n === thread) Atomics.compareExchange(cells, HOLDER, holder, 0n);
-    });
+  try {
+    Object.defineProperty(process, RELEASING, { value: true, configurable: true });
+    process.on('worker', releaseWhenItEnds);
+  } catch (error) {
+    // A frozen process object takes no new property or listener: loading
+    // still works; a fallback worker that ends holding the claim keeps it.
+    debug('cannot watch workers end: %o', error);
+  }
+}
+
+function releaseWhenItEnds(worker: Worker): void {
+  const thread = BigInt(worker.threadId + 1); // threadId reads -1 once the worker has ended
+  worker.once('exit', () => {
+    const cells = publishedCells(); // a worker existed: node:worker_threads is loaded already
+    if (cells === undefined) return;
+    const holder = Atomics.load(cells, HOLDER);
+    if (holder >> 32n === thread) Atomics.compareExchange(cells, HOLDER, holder, 0n);
   });
 }

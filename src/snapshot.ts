@@ -115,7 +115,12 @@ export function diff(before: Snapshot, after: Snapshot, into?: Snapshot): Snapsh
     checkSnapshotArgument('into', into);
     target = into;
   }
-  diffSnapshots(before, after, target);
+  try {
+    diffSnapshots(before, after, target);
+  } catch (error) {
+    // Frozen, sealed, or with read-only fields (before and after are checked above).
+    throw new TypeError(`procmeter.diff(before, after, into): into must be a writable snapshot; filling it failed: ${(error as Error)?.message}`);
+  }
   return target;
 }
 

@@ -105,7 +105,9 @@ class ProcFile {
     keepOpen: boolean,
     capacityBytes: number,
   ) {
-    this.buffer = Buffer.allocUnsafe(capacityBytes);
+    // Not from Buffer's shared pool: it is kept for good, and the pool can
+    // be detached by other code (its ArrayBuffer transferred).
+    this.buffer = Buffer.allocUnsafeSlow(capacityBytes);
     this.kept = keepOpen ? new KeptFd(path, 'r') : undefined;
     this.kept?.tryOpen();
   }

@@ -518,3 +518,42 @@ test('the native addon, loaded and sampled, does not load node:worker_threads', 
   ).json();
   assert.deepEqual(report, { listed: true, implementation: 'native', before: false, afterCollect: false, afterRegister: true });
 });
+
+// Some hardened applications freeze `process`; Node's own node:worker_threads
+// cannot load after that (it assigns process.chdir), so the scenario where it
+// loaded first is the one such an application can run in at all.
+for (const implementation of ['native', 'fallback']) {
+  test(`${implementation}: with the process object frozen, procmeter loads, collects and registers`, () => {
+    const report = runNode(
+      `require('node:worker_threads');
+       Object.freeze(process);
+       const procmeter = require('procmeter');
+       const { residentMemoryBytes, openFds } = procmeter.collect();
+       const handle = procmeter.registerProcessMetrics();
+       handle.shutdown();
+       console.log(JSON.stringify({ implementation: procmeter.implementation, residentMemoryBytes, openFds }));`,
+      { type: 'commonjs', env: { PROCMETER_FORCE_FALLBACK: implementation === 'fallback' ? '1' : '' } },
+    ).json();
+    assert.equal(report.implementation, implementation);
+    assert.ok(report.residentMemoryBytes > 0 && report.openFds > 0, JSON.stringify(report));
+  });
+}
+
+test('fallback: loads and collects after other code detached Buffer’s shared pool (transfer() on Node 21-23)', () => {
+  const report = runNode(
+    `let outcome;
+     try {
+       Buffer.allocUnsafe(8).buffer.transfer();
+       outcome = 'transferred';
+     } catch (error) {
+       outcome = error.name; // no transfer() (Node 20), or the pool is untransferable (Node 24+)
+     }
+     const procmeter = require('procmeter');
+     const { residentMemoryBytes } = procmeter.collect();
+     // Not console.log(): a transferred Buffer pool breaks it (silently).
+     require('node:fs').writeSync(1, JSON.stringify({ outcome, implementation: procmeter.implementation, residentMemoryBytes }));`,
+    { type: 'commonjs', env: { PROCMETER_FORCE_FALLBACK: '1' } },
+  ).json();
+  assert.equal(report.implementation, 'fallback');
+  assert.ok(report.residentMemoryBytes > 0, JSON.stringify(report));
+});

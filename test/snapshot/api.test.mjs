@@ -69,6 +69,16 @@ test('collect(into) with a snapshot it cannot write (frozen, sealed without its 
   }
 });
 
+test('diff(before, after, into) with an into it cannot write (frozen) throws a TypeError naming into', () => {
+  const before = collect();
+  const after = collect();
+  assert.throws(() => diff(before, after, Object.freeze(createSnapshot())), (error) => {
+    assert.ok(error instanceof TypeError, String(error));
+    assert.match(error.message, /diff\(before, after, into\): into must be a writable snapshot; filling it failed: /);
+    return true;
+  });
+});
+
 test('diff() rejects missing or non-snapshot arguments with a TypeError', () => {
   const good = collect();
   const cases = [
