@@ -118,6 +118,7 @@ export function diff(before: Snapshot, after: Snapshot, into?: Snapshot): Snapsh
   try {
     diffSnapshots(before, after, target);
   } catch (error) {
+    if (into === undefined) throw error;
     // Frozen, sealed, or with read-only fields (before and after are checked above).
     throw new TypeError(`procmeter.diff(before, after, into): into must be a writable snapshot; filling it failed: ${(error as Error)?.message}`);
   }

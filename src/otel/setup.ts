@@ -370,22 +370,18 @@ function prometheusReader(): PrometheusExporter | undefined {
 }
 
 function processResource(resources: Resources) {
+  const defaults = resources.defaultResource().merge(
+    resources.resourceFromAttributes({
+      'process.pid': process.pid,
+      'process.runtime.name': 'nodejs',
+      'process.runtime.version': process.versions.node,
+      'process.runtime.description': 'Node.js',
+    }),
+  );
   const fromEnvironment = resources.detectResources({ detectors: [resources.envDetector] });
   warnIfResourceAttributesDropped(fromEnvironment.attributes);
-  return (
-    resources
-      .defaultResource()
-      .merge(
-        resources.resourceFromAttributes({
-          'process.pid': process.pid,
-          'process.runtime.name': 'nodejs',
-          'process.runtime.version': process.versions.node,
-          'process.runtime.description': 'Node.js',
-        }),
-      )
-      // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win over the defaults.
-      .merge(fromEnvironment)
-  );
+  // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win over the defaults.
+  return defaults.merge(fromEnvironment);
 }
 
 /**
