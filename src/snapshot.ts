@@ -54,7 +54,7 @@ export function collect(into?: Snapshot): Snapshot {
     readSlots(target, slots);
   } catch (error) {
     // Frozen, sealed, or with read-only fields.
-    throw new TypeError(`procmeter.collect(into): ${INTO_ACCEPTED}, writable; filling it failed: ${(error as Error)?.message}`);
+    throw new TypeError(`procmeter.collect(into): ${INTO_ACCEPTED}, writable; filling it failed: ${(error as Error)?.message}`, { cause: error });
   }
   return target;
 }
@@ -120,7 +120,7 @@ export function diff(before: Snapshot, after: Snapshot, into?: Snapshot): Snapsh
   } catch (error) {
     if (into === undefined) throw error;
     // Frozen, sealed, or with read-only fields (before and after are checked above).
-    throw new TypeError(`procmeter.diff(before, after, into): into must be a writable snapshot; filling it failed: ${(error as Error)?.message}`);
+    throw new TypeError(`procmeter.diff(before, after, into): into must be a writable snapshot; filling it failed: ${(error as Error)?.message}`, { cause: error });
   }
   return target;
 }

@@ -385,17 +385,14 @@ function processResource(resources: Resources) {
 }
 
 /**
- * The SDK's detector drops all of OTEL_RESOURCE_ATTRIBUTES when any part of
- * it does not parse, and says so only to its diag logger (off by default):
- * a warning like the other invalid settings' tells why the series lost
- * their labels.
+ * The SDK's detector leaves out OTEL_RESOURCE_ATTRIBUTES entries it cannot
+ * parse (current 2.x releases drop the whole variable for one bad entry)
+ * and says so only to its diag logger, off by default: a warning like the
+ * other invalid settings' tells why the series lack those labels.
  */
 function warnIfResourceAttributesDropped(detected: Record<string, unknown>): void {
   const given = process.env['OTEL_RESOURCE_ATTRIBUTES'] ?? '';
-  const keys = given
-    .split(',')
-    .map((pair) => pair.split('=')[0]!.trim())
-    .filter((key) => key !== '');
+  const serviceNameSetApart = (process.env['OTEL_SERVICE_NAME'] ?? '') !== '';
   const decoded = (key: string) => {
     try {
       return decodeURIComponent(key);
@@ -403,8 +400,23 @@ function warnIfResourceAttributesDropped(detected: Record<string, unknown>): voi
       return key;
     }
   };
-  if (keys.length > 0 && !keys.some((key) => decoded(key) in detected)) {
-    warn(`OTEL_RESOURCE_ATTRIBUTES ${JSON.stringify(given)} is not a list of key=value pairs (values percent-encoded); the OpenTelemetry SDK ignores all of it`, 'PROCMETER_INVALID_SETTING');
+  const left = given
+    .split(',')
+    .filter((entry) => entry.trim() !== '')
+    .filter((entry) => {
+      const key = entry.split('=')[0]!.trim();
+      if (key === '') return true; // no key: never taken
+      // OTEL_SERVICE_NAME sets service.name whatever the list holds.
+      if (serviceNameSetApart && decoded(key) === 'service.name') return false;
+      return !Object.hasOwn(detected, key) && !Object.hasOwn(detected, decoded(key));
+    });
+  if (left.length > 0) {
+    warn(
+      `OTEL_RESOURCE_ATTRIBUTES: the OpenTelemetry SDK did not take ${left.map((entry) => JSON.stringify(entry.trim())).join(', ')} ` +
+        "(entries are key=value, with ',' and '=' in keys and values percent-encoded, at most 255 characters each; " +
+        'current SDKs leave out every entry when one is invalid)',
+      'PROCMETER_INVALID_SETTING',
+    );
   }
 }
 
@@ -503,6 +515,12 @@ export function flushOnExit(started: Pick<ZeroCodeStart, 'shutdown' | 'flush'>, 
       if (!flushed && alone) process.exit();
     });
   };
-  process.prependOnceListener('SIGTERM', onSigterm);
-  process.prependOnceListener('beforeExit', onBeforeExit);
+  try {
+    process.prependOnceListener('SIGTERM', onSigterm);
+    process.prependOnceListener('beforeExit', onBeforeExit);
+  } catch (error) {
+    // A frozen process object takes no listener: no flush at exit, but the
+    // application runs on.
+    debug('cannot flush at exit: %o', error);
+  }
 }

@@ -556,4 +556,7 @@ test('fallback: loads and collects after other code detached Buffer’s shared p
   ).json();
   assert.equal(report.implementation, 'fallback');
   assert.ok(report.residentMemoryBytes > 0, JSON.stringify(report));
+  // Where the pool can be taken, the test must have taken it.
+  const major = Number(process.versions.node.split('.')[0]);
+  if (major >= 21 && major <= 23) assert.equal(report.outcome, 'transferred');
 });
