@@ -32,13 +32,13 @@ class ProcessAddon : public Napi::Addon<Derived> {
     return Napi::Value();
   }
 
-  // shareClaimCell(cell: BigInt64Array): joins the claim every copy of
-  // procmeter in the process shares (see ProcessClaim). JavaScript passes
-  // only an array on a SharedArrayBuffer, which cannot be detached; Node-API
-  // 8 has no way to check that here.
+  // shareClaimCell(cell: BigInt64Array on a SharedArrayBuffer): joins the
+  // claim every copy of procmeter in the process shares (see ProcessClaim).
+  // The first cell is kept alive by a reference until the environment ends,
+  // so the claim never writes into memory the garbage collector freed.
   Napi::Value ShareClaimCell(const Napi::CallbackInfo& info) {
-    int64_t* cell = BigInt64ArrayData(info.Env(), info[0], 1);
-    if (cell != nullptr) claim_.ShareCell(cell);
+    int64_t* cell = SharedBigInt64ArrayData(info.Env(), info[0], 1);
+    if (cell != nullptr && claim_.ShareCell(cell)) shared_cell_ = Napi::Persistent(info[0].As<Napi::Object>());
     return Napi::Value();
   }
 
@@ -69,6 +69,9 @@ class ProcessAddon : public Napi::Addon<Derived> {
  private:
   ProcessSampler sampler_;
   AttachedSlots attached_;
+  // The array whose memory claim_ shares; declared first, so released after
+  // claim_ has given the cell back.
+  Napi::ObjectReference shared_cell_;
   // Released when the environment is torn down (terminate() included).
   ProcessClaim claim_{this};
 

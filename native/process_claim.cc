@@ -29,8 +29,10 @@ bool CompareExchange(int64_t* cell, int64_t* expected, int64_t desired) {
 
 }  // namespace
 
-void ProcessClaim::ShareCell(int64_t* cell) {
-  if (shared_cell_ == nullptr) shared_cell_ = cell;
+bool ProcessClaim::ShareCell(int64_t* cell) {
+  if (shared_cell_ != nullptr) return false;
+  shared_cell_ = cell;
+  return true;
 }
 
 bool ProcessClaim::Claim(int64_t token) {

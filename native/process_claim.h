@@ -33,10 +33,11 @@ class ProcessClaim {
   // Joins the claim shared by every copy; the first call wins (procmeter
   // evaluated again in this thread brings the same cell). `cell` (0:
   // unclaimed, else the holder's token) must stay valid until this object
-  // is destroyed: JavaScript passes the SharedArrayBuffer it keeps in the
-  // thread's environment data, which lives until the isolate does, after
-  // the environment's cleanup that destroys this object.
-  void ShareCell(int64_t* cell);
+  // is destroyed: the addon keeps a reference to the array it came in
+  // (JavaScript's SharedArrayBuffer, also kept in the thread's environment
+  // data) until after this object is gone.
+  // True if `cell` was taken (the first call).
+  bool ShareCell(int64_t* cell);
 
   // True if the evaluation with `token` holds the claim now (taking it when
   // free). `token` is never 0.

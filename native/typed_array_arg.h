@@ -35,10 +35,25 @@ inline double* Float64ArrayData(Napi::Env env, napi_value value, size_t min_leng
                                              length_out));
 }
 
-// Also for a BigInt64Array on a SharedArrayBuffer (the process claim's cell).
-inline int64_t* BigInt64ArrayData(Napi::Env env, napi_value value, size_t min_length) {
-  return static_cast<int64_t*>(TypedArrayData(env, value, napi_bigint64_array, min_length,
-                                              "procmeter binding: expected a BigInt64Array", nullptr));
+// The data of a BigInt64Array on a SharedArrayBuffer (the process claim's
+// cell), which cannot be detached. Node-API 8 has no SharedArrayBuffer check,
+// but napi_is_arraybuffer() is true only for an unshared ArrayBuffer: such an
+// array is refused, since its memory could be detached and freed while the
+// claim still writes into it.
+inline int64_t* SharedBigInt64ArrayData(Napi::Env env, napi_value value, size_t min_length) {
+  constexpr const char* kMessage = "procmeter binding: expected a BigInt64Array on a SharedArrayBuffer";
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  napi_value buffer = nullptr;
+  bool unshared = true;
+  if (napi_get_typedarray_info(env, value, &type, &length, &data, &buffer, nullptr) != napi_ok ||
+      type != napi_bigint64_array || length < min_length || data == nullptr ||
+      napi_is_arraybuffer(env, buffer, &unshared) != napi_ok || unshared) {
+    Napi::TypeError::New(env, kMessage).ThrowAsJavaScriptException();
+    return nullptr;
+  }
+  return static_cast<int64_t*>(data);
 }
 
 }  // namespace procmeter

@@ -342,6 +342,33 @@ test('close() on the V8 addon also removes its GC callbacks (for a binary turned
   assert.deepEqual(report, { tracked: 1, afterClose: 0 });
 });
 
+test('each addon takes only a claim cell on a SharedArrayBuffer: an unshared one could be detached and freed under it', () => {
+  const binaries = [
+    new URL('../../build/Release/procmeter_core.node', import.meta.url).pathname,
+    require('procmeter').loadDiagnostics().binaryPath,
+  ];
+  for (const binary of binaries) {
+    // The raw binding, loaded by hand in a process where procmeter has not
+    // already shared its own cell.
+    const report = runNode(
+      `const addon = { exports: {} };
+       process.dlopen(addon, ${JSON.stringify(binary)});
+       const binding = addon.exports;
+       const refused = [new BigInt64Array(2), new Float64Array(new SharedArrayBuffer(8)), 42].map((cell) => {
+         try { binding.shareClaimCell(cell); return 'accepted'; } catch (error) { return error.constructor.name + ': ' + error.message; }
+       });
+       const cell = new BigInt64Array(new SharedArrayBuffer(8));
+       binding.shareClaimCell(cell);
+       const claimed = binding.claimProcessMetrics(5n);
+       console.log(JSON.stringify({ refused, claimed, holder: String(Atomics.load(cell, 0)) }));`,
+      { type: 'commonjs' },
+    ).json();
+    for (const outcome of report.refused) assert.match(outcome, /^TypeError: .*BigInt64Array on a SharedArrayBuffer/, binary);
+    // The shared cell is the one written: the claim shows in its memory.
+    assert.deepEqual({ claimed: report.claimed, holder: report.holder }, { claimed: true, holder: '5' }, binary);
+  }
+});
+
 test('with only the Node-API addon, the process is native and GC/heap come from JavaScript', () => {
   const report = runNode(REPORT, {
     env: { PROCMETER_BINARY_PATH: new URL('../../build/Release/procmeter_core.node', import.meta.url).pathname },
