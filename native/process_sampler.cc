@@ -151,10 +151,13 @@ void KeptFd::Open(const char* proc_self_path, int extra_flags) {
   inode = st.st_ino;
 }
 
-void KeptFd::DropIfForeign() {
-  if (fd < 0) return;
+bool KeptFd::StillOurs() const {
   struct stat st;
-  if (FstatRaw(fd, &st) != 0 || !Is(st)) fd = -1;
+  return fd >= 0 && FstatRaw(fd, &st) == 0 && Is(st);
+}
+
+void KeptFd::DropIfForeign() {
+  if (fd >= 0 && !StillOurs()) fd = -1;
 }
 
 void KeptFd::Close(pid_t opener) {
@@ -242,12 +245,26 @@ void ProcessSampler::Sample(double* slots) {
   slots[START_TIME_SECONDS] = start_time_seconds_;
 }
 
+bool ProcessSampler::StatmCheckDue() {
+  struct timespec now;
+  // The coarse clock is read in user space (vDSO): a few nanoseconds.
+  if (clock_gettime(CLOCK_MONOTONIC_COARSE, &now) != 0) return true;
+  const double now_seconds = TimespecSeconds(now);
+  if (now_seconds < next_statm_check_seconds_) return false;
+  next_statm_check_seconds_ = now_seconds + 1;
+  return true;
+}
+
 bool ProcessSampler::SampleKeptFds(double* slots) {
   // A kept descriptor that could not be opened (say, at EMFILE) gives NaN;
   // one that fails its read or identity check makes the sample suspect. The
   // directories' identity comes free with the fstat that reads them; statm's
-  // is checked only when its read fails to parse.
-  bool all_ours = true;
+  // costs a syscall of its own, so it is checked when its read fails to
+  // parse and at most once a second: a number taken over by another file
+  // that reads like a statm (the application closed procmeter's fds and
+  // opened, say, /proc/<pid>/statm of another process) is caught in a
+  // second, its readings never reported for good.
+  bool all_ours = !(statm_.fd >= 0 && StatmCheckDue() && !statm_.StillOurs());
 
   char statm_text[256];
   StatmPages pages;

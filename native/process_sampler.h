@@ -26,6 +26,8 @@ struct KeptFd {
   void Close(pid_t opener);
   // True if `st`, an fstat of fd, is the file procmeter opened.
   bool Is(const struct stat& st) const { return st.st_dev == device && st.st_ino == inode; }
+  // True if fd is open and still the file procmeter opened (one fstat).
+  bool StillOurs() const;
   // Lets go of fd without closing it unless it still refers to the file
   // procmeter opened (one fstat): an application that closed it may have
   // reused the number, which is then its own.
@@ -63,6 +65,9 @@ class ProcessSampler {
   // The slots read through the kept descriptors. False if one of them is
   // no longer the file procmeter opened (closed, or its number reused).
   bool SampleKeptFds(double* slots);
+  // True at most once a second: time to check statm's identity, which,
+  // unlike the directories', does not come free with its read.
+  bool StatmCheckDue();
 
   ForkWatch fork_watch_;
   pid_t owner_pid_ = -1;
@@ -71,6 +76,7 @@ class ProcessSampler {
   KeptFd task_dir_;
   double page_size_bytes_;
   double start_time_seconds_;
+  double next_statm_check_seconds_ = 0;  // CLOCK_MONOTONIC_COARSE
   // Linux >= 6.2: st_size of /proc/self/fd counts the open fds.
   bool fd_directory_size_is_count_;
 };

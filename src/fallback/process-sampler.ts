@@ -82,15 +82,19 @@ class KeptFd {
     return stats.dev === this.device && stats.ino === this.inode;
   }
 
+  /** False if the fd is open but no longer the file opened (one fstat). */
+  isStillOwnOrClosed(): boolean {
+    if (this.fd < 0) return true;
+    try {
+      return this.isOwn(fstatSync(this.fd));
+    } catch {
+      return false; // closed under us: not ours either
+    }
+  }
+
   /** Lets go of the fd, without closing it, unless it is still the file opened. */
   dropIfForeign(): void {
-    if (this.fd < 0) return;
-    try {
-      if (this.isOwn(fstatSync(this.fd))) return;
-    } catch {
-      // closed: not ours either
-    }
-    this.fd = -1;
+    if (!this.isStillOwnOrClosed()) this.fd = -1;
   }
 }
 
@@ -185,6 +189,7 @@ export class FallbackProcessSampler implements ProcessSource {
   private readonly forceDirectoryScan: boolean;
   private pageSizeBytes = NaN;
   private startTimeSeconds = NaN;
+  private nextFileCheckMs = 0;
 
   constructor(options: FallbackOptions = {}) {
     const keepOpen = options.keepFilesOpen ?? isMainThread;
@@ -248,7 +253,11 @@ export class FallbackProcessSampler implements ProcessSource {
 
   /** False if a kept fd turned out not to be procmeter's (see KeptFd). */
   private sampleProcfs(slots: Float64Array): boolean {
-    let allOwn = true;
+    // The directories' identity comes with the fstat that reads them; the
+    // files' costs an fstat each, so it is checked when a read fails to
+    // parse and at most once a second: a number taken over by another file
+    // that reads alike (say, another process's statm) is caught in a second.
+    let allOwn = !this.fileCheckDue() || [this.statm, this.limits].every((file) => file.kept?.isStillOwnOrClosed() ?? true);
     this.readOnceFigures();
     const statmText = this.statm.read();
     const pages = statmText === undefined ? undefined : parseStatm(statmText);
@@ -281,6 +290,13 @@ export class FallbackProcessSampler implements ProcessSource {
 
     slots[SLOT.startTimeSeconds] = this.startTimeSeconds;
     return allOwn;
+  }
+
+  private fileCheckDue(): boolean {
+    const now = performance.now();
+    if (now < this.nextFileCheckMs) return false;
+    this.nextFileCheckMs = now + 1000;
+    return true;
   }
 
   private countOpenFds(directory: { stats: Stats; countedOwnFd: boolean } | undefined): number {

@@ -141,6 +141,19 @@ test('st_size of /proc/self/fd is taken for the count only on Linux 6.2 and late
   }
 });
 
+// In a child's script: `kept`, procmeter's kept fds (those linked to this
+// process's procfs files), by number; `own`, the prefix of their targets.
+const KEPT_FDS = `
+  const own = '/proc/' + process.pid + '/';
+  const kept = [];
+  for (const name of readdirSync('/proc/self/fd')) {
+    try {
+      const target = readlinkSync('/proc/self/fd/' + name);
+      if (target.startsWith(own)) kept.push({ fd: Number(name), target });
+    } catch {} // the listing's own fd, closed by now
+  }
+  kept.sort((a, b) => a.fd - b.fd);`;
+
 // Code that closes every descriptor above 2 without forking (some
 // daemonizing helpers do) takes the procfs fds procmeter keeps, and may open
 // its own files under the same numbers. procmeter must notice, read its own
@@ -161,16 +174,7 @@ for (const reuse of [false, true]) {
       // counts and gone when the listing does.
       await new Promise((resolve) => setTimeout(resolve, 200));
       collect();
-      // procmeter's kept fds: those linked to this process's procfs files.
-      const own = '/proc/' + process.pid + '/';
-      const kept = [];
-      for (const name of readdirSync('/proc/self/fd')) {
-        try {
-          const target = readlinkSync('/proc/self/fd/' + name);
-          if (target.startsWith(own)) kept.push({ fd: Number(name), target });
-        } catch {} // the listing's own fd, closed by now
-      }
-      kept.sort((a, b) => a.fd - b.fd);
+      ${KEPT_FDS}
       for (const { fd } of kept) closeSync(fd);
 
       // Each number reused by a file that a careless read would take for
@@ -212,6 +216,54 @@ for (const reuse of [false, true]) {
     assert.equal(child.stillTheApplications, true, "the application's files under the reused numbers are still open");
   });
 }
+
+// The directories' identity comes with every read; the files' is checked
+// once a second. A file procmeter reads, taken over under its number by a
+// look-alike while the directories stay procmeter's, may be read for up to
+// a second, never for good.
+test("procmeter's statm alone replaced under its number by a look-alike: snapshots are right again a second later, and the application's file stays open", () => {
+  const groundTruth = new URL('../helpers/ground-truth.mjs', import.meta.url).href;
+  const child = runNode(
+    `
+    import { collect } from 'procmeter';
+    import { closeSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
+    import { tmpdir } from 'node:os';
+    import { join } from 'node:path';
+    import { statusField } from ${JSON.stringify(groundTruth)};
+
+    await new Promise((resolve) => setTimeout(resolve, 200)); // start-up's fds settle
+    collect();
+    ${KEPT_FDS}
+    const dir = mkdtempSync(join(tmpdir(), 'procmeter-statm-'));
+    const lookAlike = join(dir, 'statm');
+    writeFileSync(lookAlike, '1 2 3 4 5 6 7\\n');
+    const replaced = kept.filter(({ target }) => target.endsWith('/statm'));
+    for (const { fd: number } of replaced) {
+      closeSync(number);
+      const lower = [];
+      for (;;) {
+        const fd = openSync(lookAlike, 'r');
+        if (fd === number) break;
+        if (fd > number) throw new Error('fd ' + number + ' was taken by something else');
+        lower.push(fd);
+      }
+      for (const fd of lower) closeSync(fd);
+    }
+    const rightAway = collect().residentMemoryBytes;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1100);
+    const s = collect();
+    const truthRss = statusField('VmRSS');
+    const truthSize = statusField('VmSize');
+    const stillTheApplications = replaced.every(({ fd }) => readlinkSync('/proc/self/fd/' + fd) === lookAlike && readFileSync(fd, 'latin1') === '1 2 3 4 5 6 7\\n');
+    rmSync(dir, { recursive: true, force: true });
+    console.log(JSON.stringify({ replaced: replaced.map((k) => k.target.slice(own.length)), rightAway, s, truthRss, truthSize, stillTheApplications }));`,
+  ).json();
+  assert.deepEqual(child.replaced, ['statm'], 'procmeter keeps one statm open');
+  const { s } = child;
+  assert.ok(Math.abs(s.residentMemoryBytes - child.truthRss) < 8 * 1024 * 1024, `RSS ${s.residentMemoryBytes} vs VmRSS ${child.truthRss} (right after the swap: ${child.rightAway})`);
+  assert.ok(Math.abs(s.virtualMemoryBytes - child.truthSize) < 64 * 1024 * 1024, `virtual ${s.virtualMemoryBytes} vs VmSize ${child.truthSize}`);
+  assert.equal(child.stillTheApplications, true, "the application's look-alike is still open under the number");
+});
 
 test("a worker's kept fds closed and their numbers reused by the application: the worker's end leaves the application's files open", { skip: !isNative && 'the fallback keeps no fds in workers' }, () => {
   // The worker closes the fds its procmeter keeps; the main thread opens
