@@ -78,11 +78,15 @@ const GC_KIND_LABEL: Readonly<Record<GcKind, 'minor' | 'major' | 'incremental' |
 };
 const GC_LABELS = ['minor', 'major', 'incremental', 'weakcb'] as const;
 
+// Per label, the V8 kinds that map to it (worked out once: a collection
+// sums them for every GC metric).
+const GC_KINDS_BY_LABEL = GC_LABELS.map((label) => ({ label, kinds: GC_KINDS.filter((kind) => GC_KIND_LABEL[kind] === label) }));
+
 /** Per label, the sum over the V8 kinds that map to it. */
 function gcTotals(snapshot: Snapshot, field: 'count' | 'seconds' | 'reclaimedBytes', emit: (label: string, value: number) => void): void {
-  for (const label of GC_LABELS) {
+  for (const { label, kinds } of GC_KINDS_BY_LABEL) {
     let total = 0;
-    for (const kind of GC_KINDS) if (GC_KIND_LABEL[kind] === label) total += snapshot.gc[kind][field];
+    for (const kind of kinds) total += snapshot.gc[kind][field];
     emit(label, total);
   }
 }
@@ -124,6 +128,14 @@ function perHeapSpace(
   field: HeapSpaceField,
   attributesOf: (spaceName: string) => Attributes,
 ): MetricSpec {
+  // Each space's attributes, looked up once per space name rather than per
+  // collection (the prometheus naming's label is cut from the name).
+  const attributesBySpace = new Map<string, Attributes>();
+  const attributesFor = (spaceName: string): Attributes => {
+    let attributes = attributesBySpace.get(spaceName);
+    if (attributes === undefined) attributesBySpace.set(spaceName, (attributes = attributesOf(spaceName)));
+    return attributes;
+  };
   return spec({
     name,
     description,
@@ -132,7 +144,7 @@ function perHeapSpace(
     group: 'heap',
     integer: true,
     read: (r, emit) => {
-      for (const space of r.snapshot.heapSpaces) emit(space[field], attributesOf(space.name));
+      for (const space of r.snapshot.heapSpaces) emit(space[field], attributesFor(space.name));
     },
   });
 }
