@@ -140,8 +140,11 @@ test('native: a worker terminated by a thread that never loaded procmeter gives 
       w.once('message', async (first) => { await w.terminate(); parentPort.postMessage(first); });\`;
     (async () => {
       const p = new Worker(P, { eval: true });
+      // P posts and ends at once: its last message and its exit can come in one
+      // turn, so listen for 'exit' first.
+      const exited = once(p, 'exit');
       const [workerFirst] = await once(p, 'message');
-      await once(p, 'exit');
+      await exited;
       const main = await registerAndCollect(procmeter);
       main.handle.shutdown();
       heapOnly.shutdown();

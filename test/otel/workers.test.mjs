@@ -138,8 +138,9 @@ for (const implementation of ['native', 'fallback']) {
         // The main thread holds no registration now: a worker's takes the process metrics.
         const worker = new Worker(REGISTER_AND_COLLECT_SOURCE + \`
           registerAndCollect().then(({ handle, collectOnce, ...report }) => { require('node:worker_threads').parentPort.postMessage(report); handle.shutdown(); });\`, { eval: true });
+        const exited = once(worker, 'exit'); // before the message: both can come in one turn
         const [report] = await once(worker, 'message');
-        await once(worker, 'exit');
+        await exited;
         console.log(JSON.stringify({
           implementation: require('procmeter').implementation,
           failed,

@@ -37,8 +37,11 @@ test('a worker thread that loads procmeter reads the same process', async () => 
      parentPort.postMessage({ implementation: procmeter.implementation, snapshot: procmeter.collect() });`,
     { eval: true },
   );
+  // Listen for 'exit' before the message arrives: a worker that posts and ends
+  // can have its last message and its exit handled in one turn.
+  const exited = once(worker, 'exit');
   const [message] = await once(worker, 'message');
-  await once(worker, 'exit');
+  await exited;
   const here = collect();
   assert.equal(message.implementation, procmeter.implementation);
   // Each thread computes the start time once, from 10 ms clock ticks.
