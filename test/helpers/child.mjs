@@ -2,7 +2,7 @@
 // ulimit) with the implementation under test, and returns its JSON output.
 import { spawnSync } from 'node:child_process';
 
-export function runNode(source, { nodeArgs = [], shellPrefix = '', env = {}, timeout = 60_000, type = 'module' } = {}) {
+export function runNode(source, { nodeArgs = [], shellPrefix = '', env = {}, timeout = 60_000, type = 'module', cwd } = {}) {
   const nodeCommand = [process.execPath, ...nodeArgs, `--input-type=${type}`, '-e', source];
   const command = shellPrefix ? 'bash' : nodeCommand[0];
   const args = shellPrefix
@@ -11,6 +11,7 @@ export function runNode(source, { nodeArgs = [], shellPrefix = '', env = {}, tim
   const result = spawnSync(command, args, {
     encoding: 'utf8',
     timeout,
+    cwd,
     env: { ...process.env, ...env },
   });
   return {
