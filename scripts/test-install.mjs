@@ -11,13 +11,14 @@
 // Needs the prebuilds (npm run prebuild) and, for arm64, qemu-user and the
 // aarch64 C++ runtime (Debian: qemu-user, libstdc++6-arm64-cross).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 
 import { SUPPORTED_NODE_MAJORS, fetchNode } from './lib/node-dist.mjs';
+import { packTarball } from './pack-tarball.mjs';
 import { freePort } from '../test/helpers/net.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -130,12 +131,12 @@ async function scrapeZeroCode(dir, nodeBin) {
   }
 }
 
-// 1. The tarball, as `npm publish` would make it (dist and prebuilds ready).
+// 1. The tarball, as it is published (npm run tarball; dist and prebuilds ready).
 for (const arch of ['x64', 'arm64']) {
   if (!existsSync(join(root, 'prebuilds', `linux-${arch}`))) throw new Error(`prebuilds/linux-${arch} missing: run npm run prebuild first`);
 }
-const packed = JSON.parse(run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], { cwd: root }))[0];
-const tarball = join(work, packed.filename);
+const packed = packTarball(work);
+const tarball = packed.path;
 console.log(`packed ${packed.filename}: ${(packed.size / 1024).toFixed(0)} kB, ${packed.entryCount} files`);
 
 // The same package without its prebuilds.
@@ -152,9 +153,16 @@ run('npm', ['install', '--prefix', pnpmPrefix, '--no-audit', '--no-fund', 'pnpm@
 const PATH = compilerFreePath([['pnpm', join(pnpmPrefix, 'node_modules', 'pnpm', 'bin', 'pnpm.cjs')]]);
 const env = { ...process.env, PATH, npm_config_nodedir: '' };
 
-await record('npm install (defaults), no compiler', () => {
+await record('npm install (defaults), no compiler, no install script to approve', () => {
   const dir = freshProject('npm-default');
-  run('npm', ['install', '--no-audit', '--no-fund', tarball], { cwd: dir, env });
+  const output = spawnSync('npm', ['install', '--no-audit', '--no-fund', tarball], { cwd: dir, env, encoding: 'utf8' });
+  if (output.status !== 0) throw new Error(`npm install exited ${output.status}\n${output.stdout}\n${output.stderr}`);
+  // npm 11 lists the packages whose manifests carry install scripts (prepare included).
+  if (/install-scripts|procmeter@.*\((?:pre|post)?(?:install|prepare)/.test(output.stdout + output.stderr)) {
+    throw new Error(`npm reports an install script:\n${output.stderr}`);
+  }
+  const { scripts, gypfile } = JSON.parse(readFileSync(join(dir, 'node_modules', 'procmeter', 'package.json'), 'utf8'));
+  if (scripts !== undefined || gypfile !== false) throw new Error(`published manifest: scripts ${JSON.stringify(scripts)}, gypfile ${gypfile}`);
   return checkProject(dir);
 });
 await record('npm install --ignore-scripts, no compiler', () => {

@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+// `npm run tarball [-- <destination directory>]`: the package as it is
+// published. npm packs package.json as it is on disk, and the clone's
+// `prepare` (which builds on `npm install`) would then ship with it: npm 11
+// lists it as an install script to approve, though it never runs for a
+// registry install. So the files `npm pack` would take are staged in a
+// temporary directory with a manifest that has no scripts (none of them work
+// outside a clone), and packed there. Publish the tarball this makes
+// (`npm publish procmeter-<version>.tgz`); `npm publish` in the clone stops
+// at prepublishOnly.
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+function npmPackJson(cwd, args) {
+  const output = execFileSync('npm', ['pack', '--ignore-scripts', '--json', ...args], { cwd, encoding: 'utf8', maxBuffer: 1 << 26 });
+  return JSON.parse(output)[0];
+}
+
+// Packs the clone (its dist and prebuilds as they are) into `destination`;
+// returns npm's description of the tarball plus its path.
+export function packTarball(destination) {
+  const listed = npmPackJson(root, ['--dry-run']);
+  const stage = mkdtempSync(join(tmpdir(), 'procmeter-stage-'));
+  try {
+    for (const { path } of listed.files) {
+      if (path === 'package.json') continue;
+      mkdirSync(dirname(join(stage, path)), { recursive: true });
+      cpSync(join(root, path), join(stage, path), { preserveTimestamps: true });
+    }
+    const { scripts, ...manifest } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+    writeFileSync(join(stage, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+    mkdirSync(destination, { recursive: true });
+    const packed = npmPackJson(stage, ['--pack-destination', destination]);
+    const stagedFiles = packed.files.map((f) => f.path).sort();
+    const listedFiles = listed.files.map((f) => f.path).sort();
+    if (JSON.stringify(stagedFiles) !== JSON.stringify(listedFiles)) {
+      throw new Error(`the staged tarball's files differ from the clone's:\n${stagedFiles.join('\n')}\n---\n${listedFiles.join('\n')}`);
+    }
+    return { ...packed, path: join(destination, packed.filename) };
+  } finally {
+    rmSync(stage, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const packed = packTarball(resolve(process.argv[2] ?? root));
+  console.log(`${packed.path}: ${(packed.size / 1024).toFixed(0)} kB, ${packed.entryCount} files`);
+}
