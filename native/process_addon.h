@@ -6,6 +6,8 @@
 
 #include <napi.h>
 
+#include <utility>
+
 #include "attached_slots.h"
 #include "process_claim.h"
 #include "process_sampler.h"
@@ -38,7 +40,10 @@ class ProcessAddon : public Napi::Addon<Derived> {
   // so the claim never writes into memory the garbage collector freed.
   Napi::Value ShareClaimCell(const Napi::CallbackInfo& info) {
     int64_t* cell = SharedBigInt64ArrayData(info.Env(), info[0], 1);
-    if (cell != nullptr && claim_.ShareCell(cell)) shared_cell_ = Napi::Persistent(info[0].As<Napi::Object>());
+    if (cell == nullptr || !shared_cell_.IsEmpty()) return Napi::Value();
+    // The reference first: the claim must never hold a cell nothing keeps.
+    Napi::ObjectReference reference = Napi::Persistent(info[0].As<Napi::Object>());
+    if (!reference.IsEmpty() && claim_.ShareCell(cell)) shared_cell_ = std::move(reference);
     return Napi::Value();
   }
 

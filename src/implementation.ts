@@ -237,7 +237,13 @@ export function processClaimCell(): ClaimCell {
     // The addon keeps a pointer into the first cell it is given (on a
     // SharedArrayBuffer, which cannot be detached): procmeter evaluated
     // again in this thread shares the addon, and finds the same cell.
-    nativeBinding?.shareClaimCell(claimCellOfThisEvaluation.cells);
+    try {
+      nativeBinding?.shareClaimCell(claimCellOfThisEvaluation.cells);
+    } catch {
+      // An addon that refuses the cell (a Node whose SharedArrayBuffers it
+      // does not recognise) keeps its own claim: copies in other threads
+      // then report too, which beats failing to load.
+    }
   }
   return claimCellOfThisEvaluation;
 }
