@@ -264,12 +264,14 @@ bool ProcessSampler::SampleKeptFds(double* slots) {
   // that reads like a statm (the application closed procmeter's fds and
   // opened, say, /proc/<pid>/statm of another process) is caught in a
   // second, its readings never reported for good.
-  bool all_ours = !(statm_.fd >= 0 && StatmCheckDue() && !statm_.StillOurs());
+  const bool statm_foreign = statm_.fd >= 0 && StatmCheckDue() && !statm_.StillOurs();
+  bool all_ours = !statm_foreign;
 
+  // A descriptor known to be someone else's is not read at all.
   char statm_text[256];
   StatmPages pages;
   const ssize_t statm_length =
-      statm_.fd >= 0 ? PreadFully(statm_.fd, statm_text, sizeof statm_text) : -1;
+      statm_.fd >= 0 && !statm_foreign ? PreadFully(statm_.fd, statm_text, sizeof statm_text) : -1;
   if (statm_length > 0 && ParseStatm(statm_text, static_cast<size_t>(statm_length), &pages)) {
     slots[RESIDENT_MEMORY_BYTES] = static_cast<double>(pages.resident) * page_size_bytes_;
     slots[VIRTUAL_MEMORY_BYTES] = static_cast<double>(pages.size) * page_size_bytes_;

@@ -257,9 +257,13 @@ export class FallbackProcessSampler implements ProcessSource {
     // files' costs an fstat each, so it is checked when a read fails to
     // parse and at most once a second: a number taken over by another file
     // that reads alike (say, another process's statm) is caught in a second.
-    let allOwn = !this.fileCheckDue() || [this.statm, this.limits].every((file) => file.kept?.isStillOwnOrClosed() ?? true);
+    const checkDue = this.fileCheckDue();
+    // A file known to be someone else's is not read at all.
+    const statmForeign = checkDue && this.statm.kept?.isStillOwnOrClosed() === false;
+    const limitsForeign = checkDue && this.limits.kept?.isStillOwnOrClosed() === false;
+    let allOwn = !statmForeign && !limitsForeign;
     this.readOnceFigures();
-    const statmText = this.statm.read();
+    const statmText = statmForeign ? undefined : this.statm.read();
     const pages = statmText === undefined ? undefined : parseStatm(statmText);
     if (pages) {
       slots[SLOT.residentMemoryBytes] = pages.resident * this.pageSizeBytes;
@@ -278,7 +282,7 @@ export class FallbackProcessSampler implements ProcessSource {
     if (task === 'foreign') allOwn = false;
     slots[SLOT.threads] = task !== 'foreign' && task && task.stats.nlink > 2 ? task.stats.nlink - 2 : NaN;
 
-    const limitsText = this.limits.read();
+    const limitsText = limitsForeign ? undefined : this.limits.read();
     const limits = limitsText === undefined ? undefined : parseOpenFileLimits(limitsText);
     if (limits) {
       slots[SLOT.maxFds] = limits.soft;
