@@ -5,7 +5,7 @@ import { closeSync, openSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 
-import procmeter, { isNative } from '../helpers/procmeter.mjs';
+import procmeter, { expectedImplementation, isNative } from '../helpers/procmeter.mjs';
 import { listedOpenFds, openFileLimits } from '../helpers/ground-truth.mjs';
 import { runNode } from '../helpers/child.mjs';
 
@@ -163,8 +163,8 @@ for (const reuse of [false, true]) {
     const groundTruth = new URL('../helpers/ground-truth.mjs', import.meta.url).href;
     const child = runNode(
       `
-      import { collect } from 'procmeter';
-      import { closeSync, openSync, readdirSync, readlinkSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
+      import { collect, implementation } from 'procmeter';
+      import { closeSync, openSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
       import { tmpdir } from 'node:os';
       import { join } from 'node:path';
       import { listedOpenFds, openFileLimits, statusField } from ${JSON.stringify(groundTruth)};
@@ -180,7 +180,7 @@ for (const reuse of [false, true]) {
       // Each number reused by a file that a careless read would take for
       // procmeter's: a directory for /proc/self/fd and /proc/self/task (its
       // size and link count read as counts), a statm look-alike for the rest.
-      const dir = mkdtempSync(join(tmpdir(), 'procmeter-reuse-'));
+      const dir = realpathSync(mkdtempSync(join(tmpdir(), 'procmeter-reuse-'))); // as readlink shows it
       const lookAlike = join(dir, 'statm');
       writeFileSync(lookAlike, '1 2 3 4 5 6 7\\n');
       const reused = [];
@@ -203,8 +203,9 @@ for (const reuse of [false, true]) {
       };
       const stillTheApplications = reused.every(({ fd, path }) => readlinkSync('/proc/self/fd/' + fd) === path);
       rmSync(dir, { recursive: true, force: true });
-      console.log(JSON.stringify({ kept: kept.map((k) => k.target.slice(own.length)), s, truth, stillTheApplications }));`,
+      console.log(JSON.stringify({ implementation, kept: kept.map((k) => k.target.slice(own.length)), s, truth, stillTheApplications }));`,
     ).json();
+    assert.equal(child.implementation, expectedImplementation, 'the child runs the implementation under test');
     t.diagnostic(`kept: ${child.kept.join(', ')}`);
     assert.ok(child.kept.includes('statm') && child.kept.includes('fd') && child.kept.includes('task'), `procmeter keeps statm, fd and task open: ${child.kept}`);
     const { s, truth } = child;
@@ -225,8 +226,8 @@ test("procmeter's statm alone replaced under its number by a look-alike: snapsho
   const groundTruth = new URL('../helpers/ground-truth.mjs', import.meta.url).href;
   const child = runNode(
     `
-    import { collect } from 'procmeter';
-    import { closeSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
+    import { collect, implementation } from 'procmeter';
+    import { closeSync, openSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
     import { tmpdir } from 'node:os';
     import { join } from 'node:path';
     import { statusField } from ${JSON.stringify(groundTruth)};
@@ -234,7 +235,7 @@ test("procmeter's statm alone replaced under its number by a look-alike: snapsho
     await new Promise((resolve) => setTimeout(resolve, 200)); // start-up's fds settle
     collect();
     ${KEPT_FDS}
-    const dir = mkdtempSync(join(tmpdir(), 'procmeter-statm-'));
+    const dir = realpathSync(mkdtempSync(join(tmpdir(), 'procmeter-statm-'))); // as readlink shows it
     const lookAlike = join(dir, 'statm');
     writeFileSync(lookAlike, '1 2 3 4 5 6 7\\n');
     const replaced = kept.filter(({ target }) => target.endsWith('/statm'));
@@ -256,8 +257,9 @@ test("procmeter's statm alone replaced under its number by a look-alike: snapsho
     const truthSize = statusField('VmSize');
     const stillTheApplications = replaced.every(({ fd }) => readlinkSync('/proc/self/fd/' + fd) === lookAlike && readFileSync(fd, 'latin1') === '1 2 3 4 5 6 7\\n');
     rmSync(dir, { recursive: true, force: true });
-    console.log(JSON.stringify({ replaced: replaced.map((k) => k.target.slice(own.length)), rightAway, s, truthRss, truthSize, stillTheApplications }));`,
+    console.log(JSON.stringify({ implementation, replaced: replaced.map((k) => k.target.slice(own.length)), rightAway, s, truthRss, truthSize, stillTheApplications }));`,
   ).json();
+  assert.equal(child.implementation, expectedImplementation, 'the child runs the implementation under test');
   assert.deepEqual(child.replaced, ['statm'], 'procmeter keeps one statm open');
   const { s } = child;
   assert.ok(Math.abs(s.residentMemoryBytes - child.truthRss) < 8 * 1024 * 1024, `RSS ${s.residentMemoryBytes} vs VmRSS ${child.truthRss} (right after the swap: ${child.rightAway})`);
