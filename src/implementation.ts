@@ -239,10 +239,11 @@ export function processClaimCell(): ClaimCell {
     // again in this thread shares the addon, and finds the same cell.
     try {
       nativeBinding?.shareClaimCell(claimCellOfThisEvaluation.cells);
-    } catch {
+    } catch (error) {
       // An addon that refuses the cell (a Node whose SharedArrayBuffers it
       // does not recognise) keeps its own claim: copies in other threads
       // then report too, which beats failing to load.
+      debug('the addon refused the shared claim cell: %s', error);
     }
   }
   return claimCellOfThisEvaluation;
