@@ -5,13 +5,15 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { packTarball } from './pack-tarball.mjs';
 
+const bin = fileURLToPath(new URL('../node_modules/.bin/', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'procmeter-lint-'));
 try {
   const { path } = packTarball(work);
-  execFileSync('publint', ['run', path], { stdio: 'inherit' });
-  execFileSync('attw', [path], { stdio: 'inherit' });
+  execFileSync(`${bin}publint`, ['run', path], { stdio: 'inherit' });
+  execFileSync(`${bin}attw`, [path], { stdio: 'inherit' });
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

@@ -1,15 +1,16 @@
 #!/usr/bin/env node
 // `npm run tarball [-- <destination directory>]`: the package as it is
 // published. npm packs package.json as it is on disk, and the clone's
-// `prepare` (which builds on `npm install`) would then ship with it: npm 11
-// lists it as an install script to approve, though it never runs for a
-// registry install. So the files `npm pack` would take are staged in a
-// temporary directory with a manifest that has no scripts (none of them work
-// outside a clone), and packed there. Publish the tarball this makes
-// (`npm publish procmeter-<version>.tgz`); `npm publish` in the clone stops
-// at prepublishOnly.
+// `prepare` (which builds on `npm install` in a clone) would ship with it:
+// npm 11 lists it as an install script to approve when the tarball is
+// installed from a file or a URL (from the registry it does not run it).
+// So this builds the JavaScript, stages the files `npm pack` would take in
+// a temporary directory with a manifest that has no scripts (none of them
+// work outside a clone), and packs there. Publish the tarball this makes
+// (`npm publish procmeter-<version>.tgz`); `npm pack` and `npm publish` in
+// the clone stop at prepack, which this skips (--ignore-scripts).
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +25,8 @@ function npmPackJson(cwd, args) {
 // Packs the clone (its dist and prebuilds as they are) into `destination`;
 // returns npm's description of the tarball plus its path.
 export function packTarball(destination) {
+  // dist/ as src/ is now: `npm pack --ignore-scripts` would take any dist/ on disk.
+  execFileSync('npm', ['run', '--silent', 'compile:ts'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
   const listed = npmPackJson(root, ['--dry-run']);
   const stage = mkdtempSync(join(tmpdir(), 'procmeter-stage-'));
   try {
@@ -47,7 +50,8 @@ export function packTarball(destination) {
   }
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+// import.meta.url is the real path; argv[1] may go through a symlink.
+if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const packed = packTarball(resolve(process.argv[2] ?? root));
   console.log(`${packed.path}: ${(packed.size / 1024).toFixed(0)} kB, ${packed.entryCount} files`);
 }
