@@ -9,6 +9,12 @@
 // work outside a clone), and packs there. Publish the tarball this makes
 // (`npm publish procmeter-<version>.tgz`); `npm pack` and `npm publish` in
 // the clone stop at prepack, which this skips (--ignore-scripts).
+//
+// binding.gyp goes in as native/binding.gyp: pnpm and yarn take a
+// binding.gyp at a package's root for an install script (`node-gyp
+// rebuild`) whatever "gypfile" says, which pnpm 10 reports as a build to
+// approve and older pnpm runs, failing the install where there is no
+// compiler. The README's build-in-place steps copy it back.
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +22,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+const GYP_FILE = 'binding.gyp';
+export const STAGED_GYP_FILE = 'native/binding.gyp';
 
 function npmPackJson(cwd, args) {
   const output = execFileSync('npm', ['pack', '--ignore-scripts', '--json', ...args], { cwd, encoding: 'utf8', maxBuffer: 1 << 26 });
@@ -30,19 +38,26 @@ export function packTarball(destination) {
   const listed = npmPackJson(root, ['--dry-run']);
   const stage = mkdtempSync(join(tmpdir(), 'procmeter-stage-'));
   try {
+    const expectedFiles = [];
     for (const { path } of listed.files) {
       if (path === 'package.json') continue;
-      mkdirSync(dirname(join(stage, path)), { recursive: true });
-      cpSync(join(root, path), join(stage, path), { preserveTimestamps: true });
+      const stagedPath = path === GYP_FILE ? STAGED_GYP_FILE : path;
+      mkdirSync(dirname(join(stage, stagedPath)), { recursive: true });
+      cpSync(join(root, path), join(stage, stagedPath), { preserveTimestamps: true });
+      expectedFiles.push(stagedPath);
     }
+    if (!expectedFiles.includes(STAGED_GYP_FILE)) throw new Error(`${GYP_FILE} is not in the files npm packs`);
     const { scripts, ...manifest } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+    // native/ carries it now.
+    manifest.files = manifest.files.filter((entry) => entry !== GYP_FILE);
     writeFileSync(join(stage, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+    expectedFiles.push('package.json');
     mkdirSync(destination, { recursive: true });
     const packed = npmPackJson(stage, ['--pack-destination', destination]);
     const stagedFiles = packed.files.map((f) => f.path).sort();
-    const listedFiles = listed.files.map((f) => f.path).sort();
-    if (JSON.stringify(stagedFiles) !== JSON.stringify(listedFiles)) {
-      throw new Error(`the staged tarball's files differ from the clone's:\n${stagedFiles.join('\n')}\n---\n${listedFiles.join('\n')}`);
+    expectedFiles.sort();
+    if (JSON.stringify(stagedFiles) !== JSON.stringify(expectedFiles)) {
+      throw new Error(`the staged tarball's files differ from the clone's:\n${stagedFiles.join('\n')}\n---\n${expectedFiles.join('\n')}`);
     }
     return { ...packed, path: join(destination, packed.filename) };
   } finally {

@@ -4,6 +4,7 @@
 //   - npm install (defaults), npm install --ignore-scripts, pnpm add:
 //     require() and import() report the native addon and a correct snapshot;
 //   - a tarball without prebuilds: the install succeeds, the fallback is used;
+//     compiled in place with the README's lines, the native addon is;
 //   - the tarball on Node 20, 22, 24 and 26 (registry builds);
 //   - the zero-code start with OpenTelemetry SDK 2.x (api 1.9) on Node 20
 //     and SDK 3.x (api 1.10) on Node 24, scraped over HTTP;
@@ -188,6 +189,21 @@ await record('no prebuilds, no compiler: installs, uses the fallback', () => {
   const dir = freshProject('no-prebuilds');
   run('npm', ['install', '--no-audit', '--no-fund', bareTarball], { cwd: dir, env });
   return checkProject(dir, process.execPath, 'fallback');
+});
+
+await record('no prebuilds: compiled in place with the README’s lines, then native', () => {
+  const dir = freshProject('build-in-place');
+  run('npm', ['install', '--no-audit', '--no-fund', bareTarball], { cwd: dir, env });
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const steps = /compile it in place[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)?.[1];
+  if (!steps) throw new Error('no build-in-place block after "compile it in place" in the README');
+  // This machine's compiler, and its Node's own headers: CI cannot download them.
+  const headers = join(dirname(process.execPath), '..');
+  const nodedir = existsSync(join(headers, 'include', 'node', 'node.h')) ? { npm_config_nodedir: headers } : {};
+  run('bash', ['-euo', 'pipefail', '-c', steps], { cwd: dir, env: { ...process.env, ...nodedir } });
+  const detail = checkProject(dir);
+  if (!detail.includes('build/Release/')) throw new Error(`not the local build: ${detail}`);
+  return detail;
 });
 
 for (const major of SUPPORTED_NODE_MAJORS) {
