@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const GYP_FILE = 'binding.gyp';
-export const STAGED_GYP_FILE = 'native/binding.gyp';
+const STAGED_GYP_FILE = 'native/binding.gyp';
 
 function npmPackJson(cwd, args) {
   const output = execFileSync('npm', ['pack', '--ignore-scripts', '--json', ...args], { cwd, encoding: 'utf8', maxBuffer: 1 << 26 });
