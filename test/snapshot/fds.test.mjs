@@ -222,12 +222,12 @@ for (const reuse of [false, true]) {
 // once a second. A file procmeter reads, taken over under its number by a
 // look-alike while the directories stay procmeter's, may be read for up to
 // a second, never for good.
-test("procmeter's statm alone replaced under its number by a look-alike: snapshots are right again a second later, and the application's file stays open", () => {
+test("procmeter's statm alone replaced under its number by a look-alike: snapshots are right again a second later, the application's file is no longer read, and it stays open", () => {
   const groundTruth = new URL('../helpers/ground-truth.mjs', import.meta.url).href;
   const child = runNode(
     `
     import { collect, implementation } from 'procmeter';
-    import { closeSync, openSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
+    import { closeSync, openSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync, utimesSync, writeFileSync, mkdtempSync } from 'node:fs';
     import { tmpdir } from 'node:os';
     import { join } from 'node:path';
     import { statusField } from ${JSON.stringify(groundTruth)};
@@ -252,12 +252,19 @@ test("procmeter's statm alone replaced under its number by a look-alike: snapsho
     }
     const rightAway = collect().residentMemoryBytes;
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1100);
+    // Whether the next collect() reads the application's file: a read moves
+    // its access time when that is older than its modification time (relatime).
+    const longAgo = new Date('2001-01-01T00:00:00Z');
+    utimesSync(lookAlike, longAgo, new Date());
     const s = collect();
+    const readByProcmeter = statSync(lookAlike).atimeMs !== longAgo.getTime();
     const truthRss = statusField('VmRSS');
     const truthSize = statusField('VmSize');
     const stillTheApplications = replaced.every(({ fd }) => readlinkSync('/proc/self/fd/' + fd) === lookAlike && readFileSync(fd, 'latin1') === '1 2 3 4 5 6 7\\n');
+    // The control: the application's own read just now did move it.
+    const readByApplication = statSync(lookAlike).atimeMs !== longAgo.getTime();
     rmSync(dir, { recursive: true, force: true });
-    console.log(JSON.stringify({ implementation, replaced: replaced.map((k) => k.target.slice(own.length)), rightAway, s, truthRss, truthSize, stillTheApplications }));`,
+    console.log(JSON.stringify({ implementation, replaced: replaced.map((k) => k.target.slice(own.length)), rightAway, s, truthRss, truthSize, stillTheApplications, readByProcmeter, readByApplication }));`,
   ).json();
   assert.equal(child.implementation, expectedImplementation, 'the child runs the implementation under test');
   assert.deepEqual(child.replaced, ['statm'], 'procmeter keeps one statm open');
@@ -265,6 +272,8 @@ test("procmeter's statm alone replaced under its number by a look-alike: snapsho
   assert.ok(Math.abs(s.residentMemoryBytes - child.truthRss) < 8 * 1024 * 1024, `RSS ${s.residentMemoryBytes} vs VmRSS ${child.truthRss} (right after the swap: ${child.rightAway})`);
   assert.ok(Math.abs(s.virtualMemoryBytes - child.truthSize) < 64 * 1024 * 1024, `virtual ${s.virtualMemoryBytes} vs VmSize ${child.truthSize}`);
   assert.equal(child.stillTheApplications, true, "the application's look-alike is still open under the number");
+  assert.equal(child.readByApplication, true, "the test's premise: a read of the look-alike moves its access time here");
+  assert.equal(child.readByProcmeter, false, "once found foreign, the application's file is not read by procmeter");
 });
 
 test("a worker's kept fds closed and their numbers reused by the application: the worker's end leaves the application's files open", { skip: !isNative && 'the fallback keeps no fds in workers' }, () => {
