@@ -680,11 +680,13 @@ export function createPusher(
           last.set(key, value);
           gauge.record(value, key);
         });
-        for (const key of last.keys()) {
-          if (!seen.has(key)) {
-            last.delete(key);
-            gauge.record(0, key);
-          }
+        for (const key of [...last.keys()]) {
+          if (seen.has(key)) continue;
+          // Forgotten once recorded: a record() that throws (a MeterProvider
+          // of the application's) leaves the series to the next update
+          // rather than at its last count for good.
+          gauge.record(0, key);
+          last.delete(key);
         }
       };
     }

@@ -98,3 +98,52 @@ for (const mode of ['observable', 'push']) {
     }
   });
 }
+
+// Push mode records the 0 itself: a record() that throws then (an
+// application's MeterProvider in trouble) must leave the 0 to the next
+// update, not the last count in the SDK for good.
+test('push mode: a 0 that a failing record() could not write is written by the next update', async () => {
+  const { provider, collect } = manualProvider();
+  let failing = false;
+  const [name, key, type] = SERIES.prometheus[1];
+  const flaky = {
+    getMeter(...args) {
+      const meter = provider.getMeter(...args);
+      return new Proxy(meter, {
+        get(target, property) {
+          if (property !== 'createGauge') return Reflect.get(target, property).bind(target);
+          return (gaugeName, ...rest) => {
+            const gauge = target.createGauge(gaugeName, ...rest);
+            if (gaugeName !== name) return gauge;
+            return {
+              record(value, attributes) {
+                if (failing && attributes?.[key] === type) throw new Error('exporter trouble');
+                gauge.record(value, attributes);
+              },
+            };
+          };
+        },
+      });
+    },
+  };
+  const handle = registerProcessMetrics({ meterProvider: flaky, mode: 'push', pushIntervalMs: 0, metricGroups: ['resources'] });
+  const server = createServer();
+  try {
+    await once(server.listen(0, '127.0.0.1'), 'listening');
+    handle.update();
+    assert.equal(valueOf(await collect(), SERIES.prometheus[1]), 1, `${name} with the server`);
+
+    await new Promise((resolve) => server.close(resolve));
+    await serversGone();
+    failing = true;
+    handle.update();
+    assert.equal(valueOf(await collect(), SERIES.prometheus[1]), 1, `${name}: the 0 was refused, the SDK still holds the last count`);
+
+    failing = false;
+    handle.update();
+    assert.equal(valueOf(await collect(), SERIES.prometheus[1]), 0, `${name} once record() works again`);
+  } finally {
+    if (server.listening) server.close();
+    handle.shutdown();
+  }
+});
