@@ -14,9 +14,11 @@
 namespace procmeter {
 
 // Counts, pause time and reclaimed bytes per GC kind, plus a ring of recent
-// pauses. The callbacks do a clock read and a heap-size read each, never
-// allocate, never lock and never call into JavaScript; the totals are plain
-// fields that collect() copies out.
+// pauses. The callbacks do a clock read and a heap-size read each; their own
+// code never allocates, takes no lock and never calls into JavaScript (the
+// heap-size read, V8's GetHeapSpaceStatistics, takes a V8 mutex inside each
+// paged space's Available()); the totals are plain fields that collect()
+// copies out.
 class GcTracker {
  public:
   static constexpr size_t kPauseRingCapacity = 4096;
