@@ -30,6 +30,7 @@ const BUNDLES = {
   'otel/index.js': [
     'otel/index.ts',
     'otel/register-metrics.ts',
+    'otel/awaiting-provider.ts',
     'otel/setup.ts',
     'otel/catalog.ts',
     'otel/event-loop.ts',

@@ -18,6 +18,7 @@ import { isMainThread, threadId } from 'node:worker_threads';
 import { createSnapshot, collect } from '../index';
 import { catalogFor, type MetricSpec, type Reading } from './catalog';
 import { EventLoopMonitor } from './event-loop';
+import { registerOnceProviderIsSet } from './awaiting-provider';
 import { addPauseSink, deliverPauses } from './gc-pauses';
 import { resolveOptions, settingsKey, type Mode, type Naming, type ProcessMetricsOptions, type ResolvedOptions } from './options';
 import { claimProcessMetrics } from './process-claim';
@@ -161,13 +162,30 @@ function inertHandle(resolved: ResolvedOptions): ProcessMetricsHandle {
 export function registerProcessMetrics(options?: ProcessMetricsOptions): ProcessMetricsHandle {
   const resolved = resolveOptions(options);
   const api = loadOtelApi();
-  const provider = resolved.meterProvider ?? api.metrics.getMeterProvider();
+  if (resolved.meterProvider !== undefined) return registerWith(resolved.meterProvider, resolved, api);
+  const globalProvider = (): MeterProvider | undefined => {
+    const provider = api.metrics.getMeterProvider();
+    // Not a provider at all: registerWith() says so.
+    if (typeof provider?.getMeter !== 'function') return provider;
+    return isNoopMeter(api, procmeterMeter(provider)) ? undefined : provider;
+  };
+  const provider = globalProvider();
+  if (provider !== undefined) return registerWith(provider, resolved, api);
+  return registerOnceProviderIsSet({
+    naming: resolved.naming,
+    mode: resolved.mode,
+    globalProvider,
+    register: (provider) => registerWith(provider, resolved, api),
+  });
+}
+
+function registerWith(provider: MeterProvider, resolved: ResolvedOptions, api: OtelApi): ProcessMetricsHandle {
   let byNaming = registrations.get(provider);
   if (byNaming === undefined) registrations.set(provider, (byNaming = new Map()));
   let shared = byNaming.get(resolved.naming);
   if (shared === undefined) {
-    // The API's no-op meter (no SDK in this thread yet) keeps no
-    // instruments: nothing later must stay consistent with what it was given.
+    // The API's no-op meter (passed explicitly) keeps no instruments:
+    // nothing later must stay consistent with what it was given.
     const meter = checkedMeter(provider, resolved);
     const record = isNoopMeter(api, meter) ? undefined : recordOf(provider);
     const makers = record ? makersOn(provider) : undefined;
@@ -358,8 +376,9 @@ function buildRegistration(
 ): ProcessMetricsHandle {
   const catalog = catalogFor(resolved.naming, resolved.eventLoopDelayStddev);
   const groups = resolved.metricGroups;
-  // On the API's no-op meter (no SDK in this thread yet: registered before
-  // sdk.start(), say) nothing is ever exported. Such a registration takes
+  // On the API's no-op meter (passed as options.meterProvider: without that
+  // option a registration waits for an SDK's provider, see
+  // awaiting-provider.ts) nothing is ever exported. Such a registration takes
   // nothing others would miss: neither the process claim nor GC pauses (in
   // push mode its updates and timer run regardless), and it keeps no
   // event-loop histogram running for nothing.

@@ -306,10 +306,11 @@ for (const mode of ['observable', 'push']) {
 }
 
 for (const mode of ['observable', 'push']) {
-  test(`${mode} mode: a registration on the API's no-op provider (before the SDK is set up) keeps no GC pauses from a later real one`, () => {
+  test(`${mode} mode: a registration waiting for the SDK's global provider keeps no GC pauses from a real one`, () => {
     // Calling registerProcessMetrics() before sdk.start() and again after
-    // it is common: the first registration exports nothing, so the pauses
-    // since load must wait in the ring for the second.
+    // it is common: until the first finds a global provider it exports
+    // nothing, so the pauses since load must wait in the ring for the
+    // second (here on a provider of its own, so the first keeps waiting).
     const report = runNode(
       `import { registerProcessMetrics } from 'procmeter';
        import { manualProvider } from ${JSON.stringify(new URL('../helpers/otel.mjs', import.meta.url).href)};

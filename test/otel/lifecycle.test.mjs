@@ -103,9 +103,10 @@ test('after shutdown(), other gcDurationBuckets on the same provider are reporte
   }
 });
 
-test("registrations on the API's no-op provider (before the SDK is set up) bind no mode or buckets, which stay free for the SDK's provider", () => {
-  // No instrument survives on the no-op provider, so neither the mode check
-  // nor the buckets warning has anything to protect there.
+test("registrations on the API's no-op provider, or shut down while waiting for the SDK's, bind no mode or buckets, which stay free for the SDK's provider", () => {
+  // No instrument survives on the no-op provider, and a registration that
+  // waited for the global provider and was shut down made none, so neither
+  // the mode check nor the buckets warning has anything to protect there.
   const report = runNode(
     `import { registerProcessMetrics } from 'procmeter';
      import { metrics } from '@opentelemetry/api';
@@ -113,9 +114,12 @@ test("registrations on the API's no-op provider (before the SDK is set up) bind 
      const warnings = [];
      process.on('warning', (warning) => warnings.push(warning.code));
      const outcome = (register) => { try { register().shutdown(); return 'registered'; } catch (error) { return error.constructor.name; } };
+     const noop = metrics.getMeterProvider();
      const early = [
        outcome(() => registerProcessMetrics({ mode: 'observable', gcDurationBuckets: [0.5, 1] })),
        outcome(() => registerProcessMetrics({ mode: 'push', gcDurationBuckets: [0.001], pushIntervalMs: 0 })),
+       outcome(() => registerProcessMetrics({ meterProvider: noop, mode: 'observable', gcDurationBuckets: [0.5, 1] })),
+       outcome(() => registerProcessMetrics({ meterProvider: noop, mode: 'push', gcDurationBuckets: [0.001], pushIntervalMs: 0 })),
      ];
      const { provider } = manualProvider();
      metrics.setGlobalMeterProvider(provider);
@@ -127,7 +131,7 @@ test("registrations on the API's no-op provider (before the SDK is set up) bind 
      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
      console.log(JSON.stringify({ early, late, warnings }));`,
   ).json();
-  assert.deepEqual(report.early, ['registered', 'registered']);
+  assert.deepEqual(report.early, ['registered', 'registered', 'registered', 'registered']);
   // On the SDK's provider the checks hold as before: the other mode is
   // refused and other buckets are reported as not used.
   assert.deepEqual(report.late, ['registered', 'RangeError', 'registered']);

@@ -1,0 +1,87 @@
+// A registration made before the application's OpenTelemetry SDK is set up
+// (import, registerProcessMetrics(), then sdk.start(): a common order). The
+// API then hands out its no-op MeterProvider, and instruments made on it
+// export nothing, for good. Without options.meterProvider, procmeter waits
+// for the global provider instead and registers with it once one is set:
+// checked on the next turn of the event loop (an SDK started later in the
+// same synchronous start-up), at every update(), and then once a second.
+import type { MeterProvider } from '@opentelemetry/api';
+import { debuglog } from 'node:util';
+
+import type { Mode, Naming } from './options';
+import type { ProcessMetricsHandle } from './register-metrics';
+
+const debug = debuglog('procmeter');
+
+/** How often a registration waiting for the global MeterProvider looks for it. */
+export const GLOBAL_PROVIDER_POLL_MS = 1000;
+
+export interface AwaitedProvider {
+  readonly naming: Naming;
+  readonly mode: Mode;
+  /** The global MeterProvider once an SDK has set one, else undefined. */
+  globalProvider(): MeterProvider | undefined;
+  /** The registration proper, with that provider; may throw (options it refuses). */
+  register(provider: MeterProvider): ProcessMetricsHandle;
+}
+
+export function registerOnceProviderIsSet(awaited: AwaitedProvider): ProcessMetricsHandle {
+  let registered: ProcessMetricsHandle | undefined;
+  let stopped = false;
+  // Both unref'd: a process whose SDK never comes still exits on its own.
+  const firstLook = setImmediate(() => void lookForProvider());
+  const poll = setInterval(() => void lookForProvider(), GLOBAL_PROVIDER_POLL_MS);
+  firstLook.unref();
+  poll.unref();
+  const stopLooking = () => {
+    clearImmediate(firstLook);
+    clearInterval(poll);
+  };
+
+  function lookForProvider(): ProcessMetricsHandle | undefined {
+    if (registered !== undefined || stopped) return registered;
+    try {
+      const provider = awaited.globalProvider();
+      if (provider === undefined) return undefined;
+      stopLooking();
+      registered = awaited.register(provider);
+      debug('registered with the global MeterProvider, set after registerProcessMetrics() was called');
+    } catch (error) {
+      // Too late to throw to the caller: the application is told once.
+      stopped = true;
+      stopLooking();
+      process.emitWarning(
+        `procmeter: registering with the global MeterProvider, set after registerProcessMetrics() was called, failed ` +
+          `(${(error as Error)?.message ?? String(error)}); this registration reports nothing.`,
+        { code: 'PROCMETER_LATE_REGISTRATION_FAILED' },
+      );
+    }
+    return registered;
+  }
+
+  let middleware: ReturnType<ProcessMetricsHandle['middleware']> | undefined;
+  return {
+    naming: awaited.naming,
+    mode: awaited.mode,
+    get reportsProcessMetrics() {
+      return !stopped && registered !== undefined && registered.reportsProcessMetrics;
+    },
+    update() {
+      lookForProvider()?.update();
+    },
+    // Per request: no look for the provider here, the timer does it.
+    countRequest() {
+      registered?.countRequest();
+    },
+    middleware: () => (request, response, next) => {
+      if (registered === undefined) return void next?.();
+      middleware ??= registered.middleware();
+      middleware(request, response, next);
+    },
+    shutdown() {
+      stopped = true;
+      stopLooking();
+      registered?.shutdown();
+    },
+  };
+}
