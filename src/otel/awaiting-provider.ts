@@ -4,7 +4,8 @@
 // export nothing, for good. Without options.meterProvider, procmeter waits
 // for the global provider instead and registers with it once one is set:
 // checked on the next turn of the event loop (an SDK started later in the
-// same synchronous start-up), at every update(), and then once a second.
+// same synchronous start-up), at every update(), and then once a second; in
+// push mode also at shutdown(), whose last update must not be lost.
 import type { MeterProvider } from '@opentelemetry/api';
 import { debuglog } from 'node:util';
 
@@ -21,6 +22,8 @@ export interface AwaitedProvider {
   readonly mode: Mode;
   /** The global MeterProvider once an SDK has set one, else undefined. */
   globalProvider(): MeterProvider | undefined;
+  /** Why a provider that is there cannot be used, if that is the case (said once). */
+  unusableProvider(): string | undefined;
   /** The registration proper, with that provider; may throw (options it refuses). */
   register(provider: MeterProvider): ProcessMetricsHandle;
 }
@@ -38,11 +41,15 @@ export function registerOnceProviderIsSet(awaited: AwaitedProvider): ProcessMetr
     clearInterval(poll);
   };
 
+  let toldUnusable = false;
   function lookForProvider(): ProcessMetricsHandle | undefined {
     if (registered !== undefined || stopped) return registered;
     try {
       const provider = awaited.globalProvider();
-      if (provider === undefined) return undefined;
+      if (provider === undefined) {
+        if (!toldUnusable) tellUnusable();
+        return undefined;
+      }
       stopLooking();
       registered = awaited.register(provider);
       debug('registered with the global MeterProvider, set after registerProcessMetrics() was called');
@@ -50,13 +57,20 @@ export function registerOnceProviderIsSet(awaited: AwaitedProvider): ProcessMetr
       // Too late to throw to the caller: the application is told once.
       stopped = true;
       stopLooking();
-      process.emitWarning(
+      warn(
         `procmeter: registering with the global MeterProvider, set after registerProcessMetrics() was called, failed ` +
-          `(${(error as Error)?.message ?? String(error)}); this registration reports nothing.`,
-        { code: 'PROCMETER_LATE_REGISTRATION_FAILED' },
+          `(${messageOf(error)}); this registration reports nothing.`,
+        'PROCMETER_LATE_REGISTRATION_FAILED',
       );
     }
     return registered;
+  }
+
+  function tellUnusable(): void {
+    const why = awaited.unusableProvider();
+    if (why === undefined) return;
+    toldUnusable = true;
+    warn(`procmeter: ${why}; registerProcessMetrics() goes on waiting for one it can use.`, 'PROCMETER_PROVIDER_UNUSABLE');
   }
 
   let middleware: ReturnType<ProcessMetricsHandle['middleware']> | undefined;
@@ -79,9 +93,30 @@ export function registerOnceProviderIsSet(awaited: AwaitedProvider): ProcessMetr
       middleware(request, response, next);
     },
     shutdown() {
+      // Push mode's shutdown() takes a last update: one more look, so that
+      // what the SDK set up since the last look gets it. (Observable mode
+      // has nothing to hand over, and would only tie the provider to its mode.)
+      if (awaited.mode === 'push') lookForProvider();
       stopped = true;
       stopLooking();
       registered?.shutdown();
     },
   };
+}
+
+function messageOf(error: unknown): string {
+  try {
+    const message = (error as Error).message;
+    return typeof message === 'string' ? message : String(error);
+  } catch {
+    return 'an error without a message';
+  }
+}
+
+function warn(message: string, code: string): void {
+  try {
+    process.emitWarning(message, { code });
+  } catch (error) {
+    debug('%s: %s (%o)', code, message, error);
+  }
 }

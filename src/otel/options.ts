@@ -19,7 +19,10 @@ export const PROMETHEUS_GC_BUCKETS: readonly number[] = [0.001, 0.01, 0.1, 1, 2,
 export const SEMCONV_GC_BUCKETS: readonly number[] = [0.01, 0.1, 1, 10];
 
 export interface ProcessMetricsOptions {
-  /** Where to create the instruments. Default: the global MeterProvider. */
+  /**
+   * Where to create the instruments. Default: the global MeterProvider; set
+   * before an SDK has set one, the registration waits for it (see the README).
+   */
   meterProvider?: MeterProvider;
   /** 'prometheus' (default): prom-client's names. 'semconv': OpenTelemetry semantic conventions. */
   naming?: Naming;

@@ -22,6 +22,7 @@ import { registerOnceProviderIsSet } from './awaiting-provider';
 import { addPauseSink, deliverPauses } from './gc-pauses';
 import { resolveOptions, settingsKey, type Mode, type Naming, type ProcessMetricsOptions, type ResolvedOptions } from './options';
 import { claimProcessMetrics } from './process-claim';
+import { describeValue } from '../validate';
 import { readActiveResources } from './resources';
 import { threadResident } from '../thread-resident';
 
@@ -41,7 +42,8 @@ export interface ProcessMetricsHandle {
   /**
    * Push mode: reads now and brings every instrument up to date (counters by
    * the difference since the last update). Observable mode: does nothing,
-   * collections read. Never throws; a no-op after shutdown().
+   * collections read. Either mode, while waiting for the SDK's global
+   * MeterProvider: looks for it first. Never throws; a no-op after shutdown().
    */
   update(): void;
   /** Push mode: counts a request and calls update() every pushEveryRequests calls. */
@@ -175,8 +177,27 @@ export function registerProcessMetrics(options?: ProcessMetricsOptions): Process
     naming: resolved.naming,
     mode: resolved.mode,
     globalProvider,
+    unusableProvider: () => unusableGlobalProvider(api),
     register: (provider) => registerWith(provider, resolved, api),
   });
+}
+
+// Where the OpenTelemetry API keeps what was registered globally, by major version.
+const API_GLOBAL = Symbol.for('opentelemetry.js.api.1');
+
+/**
+ * Why a global MeterProvider that is registered comes back from the API as
+ * its no-op one: set through a copy of @opentelemetry/api with a lower minor
+ * version than procmeter's, which the API does not accept.
+ */
+function unusableGlobalProvider(api: OtelApi): string | undefined {
+  const registry = (globalThis as Record<symbol, { version?: unknown; metrics?: unknown } | undefined>)[API_GLOBAL];
+  // The API hands out what is registered whenever it accepts it.
+  if (registry?.metrics === undefined || registry.metrics === api.metrics.getMeterProvider()) return undefined;
+  return (
+    `a global MeterProvider is registered through @opentelemetry/api ${String(registry.version)}, which the copy procmeter loads ` +
+    'does not accept (an older minor version); install one version of @opentelemetry/api (npm ls @opentelemetry/api)'
+  );
 }
 
 function registerWith(provider: MeterProvider, resolved: ResolvedOptions, api: OtelApi): ProcessMetricsHandle {
@@ -289,10 +310,13 @@ const METER_METHODS: Record<Mode, readonly string[]> = {
 
 /** procmeter's meter on `provider`, checked to be one before anything is made with it. */
 function checkedMeter(provider: MeterProvider, resolved: ResolvedOptions): Meter {
+  const source = resolved.meterProvider === undefined ? 'the global MeterProvider' : 'options.meterProvider';
+  if (typeof provider?.getMeter !== 'function') {
+    throw new TypeError(`procmeter.registerProcessMetrics(): ${source} must be an OpenTelemetry MeterProvider (with getMeter()); got ${describeValue(provider)}`);
+  }
   const meter = procmeterMeter(provider) as unknown as Record<string, unknown> | undefined;
   const missing = METER_METHODS[resolved.mode].filter((name) => typeof meter?.[name] !== 'function');
   if (missing.length > 0) {
-    const source = resolved.meterProvider === undefined ? 'the global MeterProvider' : 'options.meterProvider';
     throw new TypeError(
       `procmeter.registerProcessMetrics(): ${source}.getMeter() must return an OpenTelemetry Meter; what it returned has no ${missing.join(', ')}`,
     );

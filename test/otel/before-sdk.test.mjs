@@ -5,6 +5,10 @@
 // Each case runs in a child process: the global provider is process state.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 
 import { runNode } from '../helpers/child.mjs';
 
@@ -125,4 +129,104 @@ test('options the SDK provider refuses when found (another mode already on it) a
   assert.match(message, /options\.mode is 'push'.*'observable' instruments/);
   assert.equal(report.exported, 0, 'nothing pushed');
   assert.equal(report.reports, false);
+});
+
+test("push mode: shutdown() between the SDK's start and the next look still hands the last update over", () => {
+  const report = runNode(
+    `${PRELUDE}
+     const handle = registerProcessMetrics({ mode: 'push', pushIntervalMs: 0 });
+     await nextTurn(); // past the first look
+     const { provider, collect } = manualProvider();
+     metrics.setGlobalMeterProvider(provider); // an SDK started after an await
+     const cpuBefore = cpuSeconds();
+     handle.shutdown(); // well within a second: no look since
+     const cpuAfter = cpuSeconds();
+     const cpu = (await collect()).get('process_cpu_seconds');
+     console.log(JSON.stringify({ cpuBefore, cpuAfter, cpu: cpu && pointValue(cpu) }));`,
+  ).json();
+  assert.ok(report.cpu !== null && report.cpu !== undefined, 'the last update reached the SDK');
+  assert.ok(report.cpu >= report.cpuBefore - 0.01 && report.cpu <= report.cpuAfter + 0.01, `CPU ${report.cpu} outside [${report.cpuBefore}, ${report.cpuAfter}]`);
+});
+
+test('two registrations waiting for the same SDK share one set of instruments: every series once, until both are shut down', () => {
+  const report = runNode(
+    `${PRELUDE}
+     const first = registerProcessMetrics({ mode: 'push', pushIntervalMs: 0 });
+     const second = registerProcessMetrics({ mode: 'push', pushIntervalMs: 0 });
+     const { provider, collect } = manualProvider();
+     metrics.setGlobalMeterProvider(provider);
+     first.update();
+     second.update();
+     first.update();
+     const cpuBefore = cpuSeconds();
+     second.update();
+     const cpuAfter = cpuSeconds();
+     const both = (await collect()).get('process_cpu_seconds');
+     first.shutdown();
+     const secondStillReports = second.reportsProcessMetrics;
+     second.shutdown();
+     console.log(JSON.stringify({ points: both.dataPoints.length, cpu: pointValue(both), cpuBefore, cpuAfter, secondStillReports }));`,
+  ).json();
+  assert.equal(report.points, 1);
+  // Added in four updates, it must equal the latest reading, not a sum of them.
+  assert.ok(report.cpu >= report.cpuBefore - 0.01 && report.cpu <= report.cpuAfter + 0.01, `CPU ${report.cpu} outside [${report.cpuBefore}, ${report.cpuAfter}]`);
+  assert.equal(report.secondStillReports, true);
+});
+
+test('a provider set through an older @opentelemetry/api, which procmeter\'s copy does not accept, is a warning, once', (t) => {
+  // A real copy of the API package with an older version number: what an
+  // application that resolves its own, older copy registers through.
+  const olderApi = mkdtempSync(join(tmpdir(), 'procmeter-older-api-'));
+  t.after(() => rmSync(olderApi, { recursive: true, force: true }));
+  // Its entry point is build/src/index.js (package.json is not in its exports).
+  const apiDirectory = join(dirname(createRequire(import.meta.url).resolve('@opentelemetry/api')), '..', '..');
+  assert.equal(JSON.parse(readFileSync(join(apiDirectory, 'package.json'), 'utf8')).name, '@opentelemetry/api');
+  cpSync(apiDirectory, olderApi, { recursive: true });
+  const versionFile = join(olderApi, 'build/src/version.js');
+  const source = readFileSync(versionFile, 'utf8');
+  assert.match(source, /VERSION = '1\.\d+\.\d+'/, 'the version constant the API checks');
+  writeFileSync(versionFile, source.replace(/VERSION = '1\.\d+\.\d+'/, "VERSION = '1.0.0'"));
+
+  const report = runNode(
+    `${PRELUDE}
+     import { createRequire } from 'node:module';
+     const warnings = [];
+     process.on('warning', (warning) => warnings.push([warning.code, warning.message]));
+     const olderApi = createRequire(import.meta.url)(${JSON.stringify(olderApi)});
+     const handle = registerProcessMetrics();
+     const { provider, collect } = manualProvider();
+     const accepted = olderApi.metrics.setGlobalMeterProvider(provider);
+     const handedOut = metrics.getMeterProvider() === provider;
+     await sleep(1200); // the first look and one tick of the poll
+     await nextTurn();
+     const exported = (await collect()).size;
+     handle.shutdown();
+     console.log(JSON.stringify({ accepted, handedOut, exported, warnings }));`,
+  ).json();
+  assert.equal(report.accepted, true, "the test's premise: the older copy registered the provider");
+  assert.equal(report.handedOut, false, "the test's premise: procmeter's copy does not hand it out");
+  assert.equal(report.exported, 0);
+  assert.equal(report.warnings.length, 1, JSON.stringify(report.warnings));
+  assert.equal(report.warnings[0][0], 'PROCMETER_PROVIDER_UNUSABLE');
+  assert.match(report.warnings[0][1], /@opentelemetry\/api 1\.0\.0/);
+});
+
+test('a global provider that throws, even something that is not an Error, when procmeter registers with it is a warning, not an exception', () => {
+  const report = runNode(
+    `${PRELUDE}
+     const warnings = [];
+     process.on('warning', (warning) => warnings.push(warning.code));
+     const handle = registerProcessMetrics({ mode: 'push', pushIntervalMs: 0 });
+     let calls = 0;
+     // Not a MeterProvider of the SDK's: the API stores whatever it is given.
+     metrics.setGlobalMeterProvider({ getMeter() { calls += 1; throw Object.create(null); } });
+     handle.update(); // finds it, fails, and throws nothing
+     await nextTurn();
+     handle.update();
+     handle.shutdown();
+     await nextTurn();
+     console.log(JSON.stringify({ warnings, calls }));`,
+  ).json();
+  assert.deepEqual(report.warnings, ['PROCMETER_LATE_REGISTRATION_FAILED']);
+  assert.ok(report.calls >= 1, 'procmeter asked the provider for its meter');
 });

@@ -305,8 +305,8 @@ for (const mode of ['observable', 'push']) {
   });
 }
 
-for (const mode of ['observable', 'push']) {
-  test(`${mode} mode: a registration waiting for the SDK's global provider keeps no GC pauses from a real one`, () => {
+for (const [mode, early] of [['observable', 'waiting'], ['push', 'waiting'], ['observable', 'noop'], ['push', 'noop']]) {
+  test(`${mode} mode: a registration ${early === 'waiting' ? "waiting for the SDK's global provider" : "on the API's no-op provider"} keeps no GC pauses from a real one`, () => {
     // Calling registerProcessMetrics() before sdk.start() and again after
     // it is common: until the first finds a global provider it exports
     // nothing, so the pauses since load must wait in the ring for the
@@ -314,7 +314,9 @@ for (const mode of ['observable', 'push']) {
     const report = runNode(
       `import { registerProcessMetrics } from 'procmeter';
        import { manualProvider } from ${JSON.stringify(new URL('../helpers/otel.mjs', import.meta.url).href)};
-       const early = registerProcessMetrics({ mode: ${JSON.stringify(mode)}, pushIntervalMs: 0 });
+       import * as api from '@opentelemetry/api';
+       const noop = ${early === 'noop'} ? { meterProvider: api.metrics.getMeterProvider() } : {};
+       const early = registerProcessMetrics({ ...noop, mode: ${JSON.stringify(mode)}, pushIntervalMs: 0 });
        for (let i = 0; i < 3; i++) { Array.from({ length: 200_000 }, (_, j) => ({ j })); globalThis.gc(); }
        early.update();
        const { provider, collect } = manualProvider();
