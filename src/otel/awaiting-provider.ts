@@ -57,10 +57,10 @@ export function registerOnceProviderIsSet(awaited: AwaitedProvider): ProcessMetr
       // Too late to throw to the caller: the application is told once.
       stopped = true;
       stopLooking();
-      warn(
+      process.emitWarning(
         `procmeter: registering with the global MeterProvider, set after registerProcessMetrics() was called, failed ` +
           `(${messageOf(error)}); this registration reports nothing.`,
-        'PROCMETER_LATE_REGISTRATION_FAILED',
+        { code: 'PROCMETER_LATE_REGISTRATION_FAILED' },
       );
     }
     return registered;
@@ -70,7 +70,7 @@ export function registerOnceProviderIsSet(awaited: AwaitedProvider): ProcessMetr
     const why = awaited.unusableProvider();
     if (why === undefined) return;
     toldUnusable = true;
-    warn(`procmeter: ${why}; registerProcessMetrics() goes on waiting for one it can use.`, 'PROCMETER_PROVIDER_UNUSABLE');
+    process.emitWarning(`procmeter: ${why}; registerProcessMetrics() goes on waiting for one it can use.`, { code: 'PROCMETER_PROVIDER_UNUSABLE' });
   }
 
   let middleware: ReturnType<ProcessMetricsHandle['middleware']> | undefined;
@@ -78,7 +78,7 @@ export function registerOnceProviderIsSet(awaited: AwaitedProvider): ProcessMetr
     naming: awaited.naming,
     mode: awaited.mode,
     get reportsProcessMetrics() {
-      return !stopped && registered !== undefined && registered.reportsProcessMetrics;
+      return registered?.reportsProcessMetrics ?? false; // false once shut down
     },
     update() {
       lookForProvider()?.update();
@@ -110,13 +110,5 @@ function messageOf(error: unknown): string {
     return typeof message === 'string' ? message : String(error);
   } catch {
     return 'an error without a message';
-  }
-}
-
-function warn(message: string, code: string): void {
-  try {
-    process.emitWarning(message, { code });
-  } catch (error) {
-    debug('%s: %s (%o)', code, message, error);
   }
 }

@@ -723,7 +723,7 @@ export function createPusher(
           last.set(key, value);
           gauge.record(value, key);
         });
-        for (const key of [...last.keys()]) {
+        for (const key of last.keys()) {
           if (seen.has(key)) continue;
           // Forgotten once recorded: a record() that throws (a MeterProvider
           // of the application's) leaves the series to the next update
