@@ -3,6 +3,7 @@
 import { statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 
+import { firstLineOf } from './error-text';
 import { LAYOUT_SIGNATURE, SLOT, SLOT_COUNT } from './generated/layout';
 import { threadResident } from './thread-resident';
 
@@ -271,10 +272,6 @@ function heapUsage(): { heapTotal: number; external: number } | undefined {
 }
 
 function describeError(error: unknown): string {
-  if (error instanceof Error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const firstLine = error.message.split('\n')[0] ?? '';
-    return code ? `${code}: ${firstLine}` : firstLine;
-  }
-  return String(error);
+  const code = error instanceof Error ? (error as NodeJS.ErrnoException).code : undefined;
+  return typeof code === 'string' ? `${code}: ${firstLineOf(error)}` : firstLineOf(error);
 }

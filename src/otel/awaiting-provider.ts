@@ -9,6 +9,7 @@
 import type { MeterProvider } from '@opentelemetry/api';
 import { debuglog } from 'node:util';
 
+import { firstLineOf } from '../error-text';
 import type { Mode, Naming } from './options';
 import type { ProcessMetricsHandle } from './register-metrics';
 
@@ -59,7 +60,7 @@ export function registerOnceProviderIsSet(awaited: AwaitedProvider): ProcessMetr
       stopLooking();
       process.emitWarning(
         `procmeter: registering with the global MeterProvider, set after registerProcessMetrics() was called, failed ` +
-          `(${messageOf(error)}); this registration reports nothing.`,
+          `(${firstLineOf(error)}); this registration reports nothing.`,
         { code: 'PROCMETER_LATE_REGISTRATION_FAILED' },
       );
     }
@@ -102,13 +103,4 @@ export function registerOnceProviderIsSet(awaited: AwaitedProvider): ProcessMetr
       registered?.shutdown();
     },
   };
-}
-
-function messageOf(error: unknown): string {
-  try {
-    const message = (error as Error).message;
-    return typeof message === 'string' ? message : String(error);
-  } catch {
-    return 'an error without a message';
-  }
 }

@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:http';
 import { debuglog } from 'node:util';
 import { isMainThread } from 'node:worker_threads';
 
+import { firstLineOf } from '../error-text';
 import { NAMINGS, type Naming } from './options';
 import { isNoopMeter, procmeterMeter, registerProcessMetrics, type ProcessMetricsHandle } from './register-metrics';
 
@@ -174,10 +175,6 @@ function warn(message: string, code: string): void {
   process.emitWarning(`procmeter/register: ${message}`, { code });
 }
 
-function firstLine(error: unknown): string {
-  return error instanceof Error ? error.message.split('\n')[0]! : String(error);
-}
-
 /**
  * The peer package `name`, or undefined (with a warning saying what is left
  * out and how to install it): the peers are optional, and a preload that
@@ -187,7 +184,7 @@ function loadPeer<T>(name: string, leftOut: string): T | undefined {
   try {
     return require(name) as T;
   } catch (error) {
-    warn(`${leftOut}: it needs ${name}, which could not be loaded (npm install ${name}): ${firstLine(error)}`, 'PROCMETER_MISSING_PEER');
+    warn(`${leftOut}: it needs ${name}, which could not be loaded (npm install ${name}): ${firstLineOf(error)}`, 'PROCMETER_MISSING_PEER');
     return undefined;
   }
 }
@@ -244,7 +241,7 @@ export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): Zero
   try {
     return startWithApi(settings, api);
   } catch (error) {
-    warn(`no metrics are exported: setting up OpenTelemetry failed: ${firstLine(error)}`, 'PROCMETER_START_FAILED');
+    warn(`no metrics are exported: setting up OpenTelemetry failed: ${firstLineOf(error)}`, 'PROCMETER_START_FAILED');
     debug('the zero-code start failed: %o', error);
     return withoutOwnProvider(settings, undefined);
   }

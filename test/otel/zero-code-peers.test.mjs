@@ -140,3 +140,18 @@ test('a peer that loads but lacks what procmeter calls (as @opentelemetry/resour
   assert.match(failed[0], /no metrics are exported: setting up OpenTelemetry failed: .*defaultResource is not a function/);
   assert.doesNotMatch(result.stdout, /process_cpu_seconds/, 'nothing exported');
 });
+
+test('a peer whose loading throws something that is not an Error (a prototype-less object, with no toString): a warning, the app ends as usual', async (t) => {
+  // Whatever a peer throws, turning it into the warning's text must not
+  // throw a second time, out of the preload and into the application.
+  const dir = project(t, {
+    peers: ['@opentelemetry/api', '@opentelemetry/resources'],
+    fakes: { '@opentelemetry/sdk-metrics': 'throw Object.create(null);\n' },
+  });
+  const result = await run(dir, ['-r', 'procmeter/register', 'app.cjs'], { OTEL_METRICS_EXPORTER: 'console' });
+  assert.equal(result.code, 0, result.stderr);
+  assert.deepEqual(result.report, { url: null, owns: false, registered: false });
+  const missing = warnings(result.stderr, 'PROCMETER_MISSING_PEER');
+  assert.equal(missing.length, 1, result.stderr);
+  assert.match(missing[0], /it needs @opentelemetry\/sdk-metrics, which could not be loaded \(npm install @opentelemetry\/sdk-metrics\): a thrown value that cannot be shown as text/);
+});
