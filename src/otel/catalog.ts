@@ -15,6 +15,7 @@ export type InstrumentKind = 'counter' | 'upDownCounter' | 'gauge';
 
 /** Everything one collection reads, once. */
 export interface Reading {
+  /** All NaN (not read) unless the process, gc or heap group is on. */
   readonly snapshot: Snapshot;
   /** Present when the eventLoop group is on. */
   readonly eventLoop: EventLoopReading | undefined;

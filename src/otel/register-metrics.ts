@@ -420,9 +420,14 @@ function buildRegistration(
     groups.has('eventLoop') && exported ? new EventLoopMonitor(resolved.eventLoopDelayResolutionMs, resolved.eventLoopDelayStddev) : undefined;
   if (eventLoop) held.push(() => eventLoop.stop());
   eventLoop?.probeLagFromNextTurn(); // so the first collection has a lag to report
+  // Only the process, gc and heap groups report from the snapshot. Without
+  // them a collection reads neither procfs nor V8's statistics: the snapshot
+  // stays all NaN, read by no instrument, and hands no GC pauses on (its
+  // counts would release pauses other registrations must wait for).
+  const readsSnapshot = groups.has('process') || groups.has('gc') || groups.has('heap');
   const snapshot = createSnapshot();
   const read = (): Reading => ({
-    snapshot: collect(snapshot),
+    snapshot: readsSnapshot ? collect(snapshot) : snapshot,
     eventLoop: eventLoop?.read(),
     resources: groups.has('resources') ? readActiveResources() : undefined,
     nowSeconds: Date.now() / 1000,
@@ -464,7 +469,7 @@ function buildRegistration(
         ownsProcess = claim?.tryOwn() ?? false;
         const reading = read();
         observer.observe(result, reading, ownsProcess);
-        deliverPauses(reading.snapshot);
+        if (readsSnapshot) deliverPauses(reading.snapshot);
       } catch (error) {
         debug('collection failed: %o', error);
       }
@@ -513,7 +518,7 @@ function buildRegistration(
           debug('updating %s failed: %o', pusher.name, error);
         }
       }
-      deliverPauses(reading.snapshot);
+      if (readsSnapshot) deliverPauses(reading.snapshot);
     } catch (error) {
       debug('update failed: %o', error);
     } finally {

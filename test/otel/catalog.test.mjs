@@ -6,6 +6,9 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 import { collect, registerProcessMetrics } from 'procmeter';
 import { makeProcessBusy } from '../helpers/busy-process.mjs';
@@ -342,4 +345,52 @@ test('metricGroups leaves out the groups not asked for', async () => {
   const names = [...(await collectMetrics()).keys()];
   handle.shutdown();
   assert.deepEqual(names.sort(), Object.keys(PROMETHEUS).filter((n) => n.startsWith('nodejs_heap') || n === 'nodejs_external_memory_bytes').sort());
+});
+
+test('a registration without the process, gc and heap groups takes no snapshot at its collections and updates', (t) => {
+  // The real addon behind a wrapper that counts its sample() calls (the
+  // loader accepts a .js binding through PROCMETER_BINARY_PATH).
+  const noFallback = { PROCMETER_FORCE_FALLBACK: '' };
+  const real = runNode(`console.log(JSON.stringify(require('procmeter').loadDiagnostics().binaryPath ?? null))`, { type: 'commonjs', env: noFallback }).json();
+  if (real === null) return t.skip('no native binary loads here');
+  const dir = mkdtempSync(join(tmpdir(), 'procmeter-samples-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const wrapper = join(dir, 'counting-binding.js');
+  writeFileSync(
+    wrapper,
+    `const real = require(${JSON.stringify(real)});
+     globalThis.procmeterSampleCalls = 0;
+     module.exports = Object.create(real, {
+       sample: { value: (...args) => { globalThis.procmeterSampleCalls += 1; return real.sample(...args); } },
+     });`,
+  );
+  const report = runNode(
+    `import { loadDiagnostics, registerProcessMetrics } from 'procmeter';
+     import { manualProvider } from ${JSON.stringify(new URL('../helpers/otel.mjs', import.meta.url).href)};
+     const results = {};
+     for (const groups of [['eventLoop', 'resources', 'runtime'], ['process']]) {
+       for (const mode of ['observable', 'push']) {
+         const { provider, collect } = manualProvider();
+         const handle = registerProcessMetrics({ meterProvider: provider, mode, metricGroups: groups, pushIntervalMs: 0 });
+         const before = globalThis.procmeterSampleCalls;
+         let exported = 0;
+         for (let i = 0; i < 5; i++) {
+           handle.update();
+           exported = (await collect()).size;
+         }
+         results[groups.join('+') + ' ' + mode] = { samples: globalThis.procmeterSampleCalls - before, exported: exported > 0 };
+         handle.shutdown();
+       }
+     }
+     console.log(JSON.stringify({ binary: loadDiagnostics().binaryPath, results }));`,
+    { env: { ...noFallback, PROCMETER_BINARY_PATH: wrapper } },
+  ).json();
+  assert.equal(report.binary, wrapper, 'the counting wrapper is the binary in use');
+  for (const mode of ['observable', 'push']) {
+    assert.deepEqual(report.results[`eventLoop+resources+runtime ${mode}`], { samples: 0, exported: true }, mode);
+    // The control: the process group samples at each of the 5 collections
+    // or updates, so the wrapper does see the registration's reads.
+    const processGroup = report.results[`process ${mode}`];
+    assert.ok(processGroup.samples >= 5 && processGroup.exported, `${mode}: ${JSON.stringify(processGroup)}`);
+  }
 });
