@@ -181,9 +181,17 @@ function choose(): { sampler: Sampler; diagnostics: LoadDiagnostics; binding?: N
       binding: core.binding,
     };
   }
+  // Node's permission model refuses every addon unless --allow-addons is given.
+  const addonsDisabled = attempts.some((attempt) => attempt.error?.startsWith('ERR_DLOPEN_DISABLED'));
   return {
     sampler: combine(fallbacks().threadProcessSampler(), jsRuntimeSource()),
-    diagnostics: diagnosticsOf('fallback', 'fallback', undefined, attempts, 'no native binary could be loaded'),
+    diagnostics: diagnosticsOf(
+      'fallback',
+      'fallback',
+      undefined,
+      attempts,
+      addonsDisabled ? "Node's permission model disables native addons (run with --allow-addons to use procmeter's)" : 'no native binary could be loaded',
+    ),
   };
 }
 

@@ -232,7 +232,7 @@ export class FallbackProcessSampler implements ProcessSource {
           this.sampleProcfs(slots);
         }
       } else {
-        slots[SLOT.residentMemoryBytes] = process.memoryUsage.rss();
+        slots[SLOT.residentMemoryBytes] = residentBytesFromNode();
         slots[SLOT.startTimeSeconds] = performance.timeOrigin / 1000;
       }
     } catch {
@@ -270,7 +270,11 @@ export class FallbackProcessSampler implements ProcessSource {
       slots[SLOT.virtualMemoryBytes] = pages.size * this.pageSizeBytes;
       slots[SLOT.dataBytes] = pages.data * this.pageSizeBytes;
     } else {
-      slots[SLOT.residentMemoryBytes] = slots[SLOT.virtualMemoryBytes] = slots[SLOT.dataBytes] = NaN;
+      // statm cannot be read (Node's permission model without /proc in
+      // --allow-fs-read, a sandbox) or is not procmeter's: the resident
+      // size, the one metric every dashboard has, still comes from Node.
+      slots[SLOT.residentMemoryBytes] = residentBytesFromNode();
+      slots[SLOT.virtualMemoryBytes] = slots[SLOT.dataBytes] = NaN;
       if (this.statm.kept?.isOpen) allOwn = false; // a failed read may be a stranger's fd
     }
 
@@ -314,6 +318,18 @@ export class FallbackProcessSampler implements ProcessSource {
     } catch {
       return NaN;
     }
+  }
+}
+
+/**
+ * process.memoryUsage.rss(): libuv reads /proc/self/stat in C, which the
+ * permission model does not check; NaN where it fails (out of fds).
+ */
+function residentBytesFromNode(): number {
+  try {
+    return process.memoryUsage.rss();
+  } catch {
+    return NaN;
   }
 }
 

@@ -1,13 +1,17 @@
 // How procmeter picks native or fallback, and what it tells about it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import { createRequire } from 'node:module';
 
 import { runNode } from '../helpers/child.mjs';
+import { statusField } from '../helpers/ground-truth.mjs';
 
 const require = createRequire(import.meta.url);
 
@@ -586,4 +590,77 @@ test('fallback: loads and collects after other code detached Buffer’s shared p
   // Where the pool can be taken, the test must have taken it.
   const major = Number(process.versions.node.split('.')[0]);
   if (major >= 21 && major <= 23) assert.equal(report.outcome, 'transferred');
+});
+
+// Node's permission model (--permission; --experimental-permission before
+// Node 22.13) refuses addons without --allow-addons, and /proc reads
+// without --allow-fs-read covering it.
+const PERMISSION_FLAG = process.allowedNodeEnvironmentFlags.has('--permission') ? '--permission' : '--experimental-permission';
+const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+test("under Node's permission model without --allow-addons: the fallback, saying why; the resident size still right with /proc unreadable", async () => {
+  // The child collects and stops itself at once, so that this process reads
+  // its VmRSS as of the snapshot; then it is let go and prints it.
+  const child = spawn(
+    process.execPath,
+    [
+      PERMISSION_FLAG,
+      `--allow-fs-read=${packageRoot}*`,
+      '--no-warnings',
+      '--input-type=module',
+      '-e',
+      `import * as procmeter from 'procmeter';
+       // Both calls once first, so that their first-call work (lazy
+       // compilation, say) is not in between.
+       const s = procmeter.createSnapshot();
+       procmeter.collect(s);
+       process.kill(process.pid, 0);
+       procmeter.collect(s);
+       process.kill(process.pid, 'SIGSTOP');
+       console.log(JSON.stringify({ implementation: procmeter.implementation, reason: procmeter.loadDiagnostics().fallbackReason, rss: s.residentMemoryBytes, openFds: s.openFds }));`,
+    ],
+    { cwd: packageRoot, env: { ...process.env, PROCMETER_FORCE_FALLBACK: '' }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+  const exited = once(child, 'exit');
+  let vmRss;
+  for (let waitedMs = 0; vmRss === undefined; waitedMs += 10) {
+    assert.ok(waitedMs < 30_000, `the child never stopped: ${stderr}`);
+    const state = (() => {
+      try {
+        const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+        return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      } catch {
+        return 'gone';
+      }
+    })();
+    assert.notEqual(state, 'gone', `the child ended before stopping: ${stderr}`);
+    if (state === 'T') vmRss = statusField('VmRSS', child.pid);
+    else await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  child.kill('SIGCONT');
+  const [code] = await exited;
+  assert.equal(code, 0, stderr);
+  const report = JSON.parse(stdout);
+  assert.equal(report.implementation, 'fallback');
+  assert.match(report.reason, /permission model disables native addons \(run with --allow-addons/);
+  // Node's own RSS (libuv reads /proc in C, unchecked), against the kernel's
+  // figure for the stopped child: only the pages first touched between the
+  // two reads (the rest of the snapshot, the kill) may differ: 0.1-0.5 MB
+  // when measured.
+  assert.ok(Math.abs(report.rss - vmRss) <= 2 * 1024 * 1024, `resident ${report.rss} bytes, VmRSS ${vmRss}`);
+  assert.equal(report.openFds, null, 'open fds: NaN (not readable here), so null in JSON');
+});
+
+test("under Node's permission model with --allow-addons, the native addon is used", () => {
+  const report = runNode(REPORT, {
+    nodeArgs: [PERMISSION_FLAG, `--allow-fs-read=${packageRoot}*`, '--allow-addons', '--no-warnings'],
+    env: { PROCMETER_FORCE_FALLBACK: '' },
+    cwd: packageRoot,
+  }).json();
+  assert.equal(report.implementation, 'native');
+  assert.equal(report.diagnostics.fallbackReason, undefined);
 });
