@@ -194,12 +194,15 @@ void ProcessSampler::EnsureOpen(pid_t pid) {
     owner_pid_ = pid;
     start_time_seconds_ = kNaN;
   }
+  // The start time first: its files are open only while it is read, so with
+  // the fd table full but for the kept fds just closed (a fork's child
+  // inherits its parent's table) it takes their numbers and gives them back.
+  if (std::isnan(start_time_seconds_)) start_time_seconds_ = ReadStartTimeSeconds();
   // A source that failed to open (say, at EMFILE) is retried on the next
   // sample; once open, it keeps working whatever happens to the fd table.
   if (statm_.fd < 0) statm_.Open("/proc/self/statm", 0);
   if (fd_dir_.fd < 0) fd_dir_.Open("/proc/self/fd", O_DIRECTORY);
   if (task_dir_.fd < 0) task_dir_.Open("/proc/self/task", O_DIRECTORY);
-  if (std::isnan(start_time_seconds_)) start_time_seconds_ = ReadStartTimeSeconds();
 }
 
 void ProcessSampler::Sample(double* slots) {

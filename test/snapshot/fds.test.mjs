@@ -131,6 +131,34 @@ test('a child whose first snapshot comes at EMFILE gets the start time procfs gi
   assert.equal(child.later, child.atLimit);
 });
 
+test('the native addon reopening its kept fds into a full fd table (as in a fork\'s child) still reads the start time', { skip: !isNative && 'the fallback never reopens for another process' }, () => {
+  // close() gives back the kept fds the way a fork's child lets go of its
+  // parent's: the next sample reopens them and reads the start time again,
+  // with exactly those numbers free.
+  const groundTruth = new URL('../helpers/ground-truth.mjs', import.meta.url).href;
+  const child = runNode(
+    `import { createRequire } from 'node:module';
+     import { closeSync, openSync } from 'node:fs';
+     import { procStartTimeSeconds } from '${groundTruth}';
+     const { collect, _internals } = createRequire(process.cwd() + '/')('procmeter'); // _internals: CommonJS only
+     await new Promise((resolve) => setTimeout(resolve, 200)); // start-up I/O done
+     const before = collect();
+     let error;
+     const fds = [];
+     try { for (;;) fds.push(openSync('/dev/null', 'r')); } catch (e) { error = e.code; }
+     _internals.nativeBinding.close();
+     const reopened = collect();
+     for (const fd of fds) closeSync(fd);
+     console.log(JSON.stringify({ error, before, reopened, procfs: procStartTimeSeconds(), opened: fds.length }));`,
+    { shellPrefix: 'ulimit -n 256' },
+  ).json();
+  assert.equal(child.error, 'EMFILE');
+  assert.ok(Math.abs(child.reopened.startTimeSeconds - child.procfs) < 0.1, JSON.stringify({ reopened: child.reopened.startTimeSeconds, procfs: child.procfs }));
+  // The kept fds came back: the snapshot is whole at EMFILE.
+  assert.equal(child.reopened.openFds, child.before.openFds + child.opened);
+  assert.ok(child.reopened.residentMemoryBytes > 10 * 1024 * 1024 && child.reopened.threads >= 1, JSON.stringify(child.reopened));
+});
+
 test('st_size of /proc/self/fd is taken for the count only on Linux 6.2 and later, whose release the fallback reads', async () => {
   const { createRequire } = await import('node:module');
   const { kernelReleaseAtLeast } = createRequire(import.meta.url)('../../dist/cjs/fallback/index.js');
