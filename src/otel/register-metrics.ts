@@ -446,6 +446,24 @@ function buildRegistration(
   }
 
   let stopped = false;
+  // shutdown() called during a collection or update (by an instrument of
+  // the application's MeterProvider that calls back, say) stops once that
+  // reading is done: giving back the process claim and the GC pause sink in
+  // the middle of it would let another thread report the process for the
+  // same reading, and lose the pauses whose GCs it counted.
+  let reading = false;
+  let stopWhenRead: (() => void) | undefined;
+  const whileReading = (work: () => void): void => {
+    reading = true;
+    try {
+      work();
+    } finally {
+      reading = false;
+      const stop = stopWhenRead;
+      stopWhenRead = undefined;
+      stop?.();
+    }
+  };
 
   // The handle's shape in both modes; reportsProcessMetrics follows the claim.
   const handle = (methods: Pick<ProcessMetricsHandle, 'update' | 'countRequest' | 'middleware' | 'shutdown'>): ProcessMetricsHandle => ({
@@ -460,19 +478,30 @@ function buildRegistration(
   if (resolved.mode === 'observable') {
     const observer = createObserver(meter, api, specs, withThread, record?.observedSeries);
     const callback: BatchObservableCallback = (result: BatchObservableResult) => {
-      if (stopped) return;
+      if (stopped || reading) return;
+      whileReading(() => {
+        try {
+          // The lag probe (a setImmediate round trip) started at the previous
+          // collection is reported; waiting for a new one would hold up the
+          // whole collection by an event-loop turn.
+          void eventLoop?.probeLag();
+          ownsProcess = claim?.tryOwn() ?? false;
+          const current = read();
+          observer.observe(result, current, ownsProcess);
+          if (readsSnapshot) deliverPauses(current.snapshot);
+        } catch (error) {
+          debug('collection failed: %o', error);
+        }
+      });
+    };
+    const stop = () => {
+      stopped = true;
       try {
-        // The lag probe (a setImmediate round trip) started at the previous
-        // collection is reported; waiting for a new one would hold up the
-        // whole collection by an event-loop turn.
-        void eventLoop?.probeLag();
-        ownsProcess = claim?.tryOwn() ?? false;
-        const reading = read();
-        observer.observe(result, reading, ownsProcess);
-        if (readsSnapshot) deliverPauses(reading.snapshot);
+        meter.removeBatchObservableCallback(callback, observer.observables);
       } catch (error) {
-        debug('collection failed: %o', error);
+        debug('removing the callback failed: %o', error); // it does nothing once stopped
       }
+      releaseHeld(held);
     };
     meter.addBatchObservableCallback(callback, observer.observables);
     return handle({
@@ -481,13 +510,8 @@ function buildRegistration(
       middleware: () => passThrough,
       shutdown() {
         if (stopped) return;
-        stopped = true;
-        try {
-          meter.removeBatchObservableCallback(callback, observer.observables);
-        } catch (error) {
-          debug('removing the callback failed: %o', error); // it does nothing once stopped
-        }
-        releaseHeld(held);
+        if (reading) stopWhenRead = stop;
+        else stop();
       },
     });
   }
@@ -498,32 +522,30 @@ function buildRegistration(
     if (last === undefined) pushedValues.set(spec.name, (last = new Map()));
     return { name: spec.name, processWide: spec.processWide, push: createPusher(meter, api, spec, withThread, last) };
   });
-  let updating = false;
   const update = () => {
     // Re-entrant or concurrent calls return at once: the update under way
     // reports the current values, and nothing is ever added twice.
-    if (stopped || updating) return;
-    updating = true;
-    try {
-      void eventLoop?.probeLag();
-      ownsProcess = claim?.tryOwn() ?? false;
-      const reading = read();
-      for (const pusher of pushers) {
-        if (!ownsProcess && pusher.processWide) continue;
-        // One instrument that fails (a MeterProvider of the application's
-        // that throws) costs neither the others nor the GC pauses.
-        try {
-          pusher.push(reading);
-        } catch (error) {
-          debug('updating %s failed: %o', pusher.name, error);
+    if (stopped || reading) return;
+    whileReading(() => {
+      try {
+        void eventLoop?.probeLag();
+        ownsProcess = claim?.tryOwn() ?? false;
+        const current = read();
+        for (const pusher of pushers) {
+          if (!ownsProcess && pusher.processWide) continue;
+          // One instrument that fails (a MeterProvider of the application's
+          // that throws) costs neither the others nor the GC pauses.
+          try {
+            pusher.push(current);
+          } catch (error) {
+            debug('updating %s failed: %o', pusher.name, error);
+          }
         }
+        if (readsSnapshot) deliverPauses(current.snapshot);
+      } catch (error) {
+        debug('update failed: %o', error);
       }
-      if (readsSnapshot) deliverPauses(reading.snapshot);
-    } catch (error) {
-      debug('update failed: %o', error);
-    } finally {
-      updating = false;
-    }
+    });
   };
   const timer = resolved.pushIntervalMs > 0 ? setInterval(update, resolved.pushIntervalMs) : undefined;
   timer?.unref();
@@ -545,13 +567,21 @@ function buildRegistration(
     },
     shutdown() {
       if (stopped) return;
+      const stop = () => {
+        stopped = true;
+        if (timer) clearInterval(timer);
+        releaseHeld(held);
+      };
+      // Called during an update, that update is the last one.
+      if (reading) {
+        stopWhenRead = stop;
+        return;
+      }
       // A last update, so that what grew since the previous one reaches the
       // SDK before procmeter stops: the provider's own final export (its
       // shutdown) then carries it.
       update();
-      stopped = true;
-      if (timer) clearInterval(timer);
-      releaseHeld(held);
+      stop();
     },
   });
 }

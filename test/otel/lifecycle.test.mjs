@@ -277,6 +277,65 @@ for (const mode of ['observable', 'push']) {
   });
 }
 
+for (const mode of ['observable', 'push']) {
+  test(`${mode}: shutdown() called back from inside a collection or update (by the application's MeterProvider) stops after it, with every pause its GC counter counted`, () => {
+    const result = runNode(
+      `
+      import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+      import { registerProcessMetrics } from 'procmeter';
+      class Reader extends MetricReader { onShutdown() { return Promise.resolve(); } onForceFlush() { return Promise.resolve(); } }
+      const reader = new Reader();
+      const real = new MeterProvider({ readers: [reader] });
+      // The application's wrapper of its provider: once armed, the next
+      // value procmeter hands it (a counter's add(), an observation) shuts
+      // the registration down.
+      let handle;
+      let armed = false;
+      const hook = () => { if (armed) { armed = false; handle.shutdown(); } };
+      const wrappedCallbacks = new Map();
+      const wrapped = (callback) => {
+        if (!wrappedCallbacks.has(callback)) {
+          wrappedCallbacks.set(callback, (result) => callback({ observe: (...args) => { hook(); return result.observe(...args); } }));
+        }
+        return wrappedCallbacks.get(callback);
+      };
+      const wrapMeter = (meter) => new Proxy(meter, {
+        get(target, property) {
+          if (property === 'createCounter') return (...args) => { const counter = target.createCounter(...args); return { add: (...a) => { hook(); return counter.add(...a); } }; };
+          if (property === 'addBatchObservableCallback') return (callback, observables) => target.addBatchObservableCallback(wrapped(callback), observables);
+          if (property === 'removeBatchObservableCallback') return (callback, observables) => target.removeBatchObservableCallback(wrapped(callback), observables);
+          const value = Reflect.get(target, property);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      handle = registerProcessMetrics({ meterProvider: { getMeter: (...args) => wrapMeter(real.getMeter(...args)) }, mode: '${mode}', pushIntervalMs: 0, metricGroups: ['process', 'gc'] });
+      const read = async () => {
+        const { resourceMetrics } = await reader.collect();
+        const metrics = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics);
+        const major = (name) => metrics.find((m) => m.descriptor.name === name)?.dataPoints.find((p) => p.attributes.kind === 'major');
+        return { runs: major('nodejs_gc_runs')?.value, pauses: major('nodejs_gc_duration_seconds')?.value.count ?? 0 };
+      };
+      handle.update();
+      await read();
+      for (let i = 0; i < 3; i++) globalThis.gc();
+      armed = true;
+      if ('${mode}' === 'push') handle.update();
+      const during = await read();
+      for (let i = 0; i < 2; i++) globalThis.gc();
+      handle.update(); // stopped: nothing
+      const after = await read();
+      console.log(JSON.stringify({ hooked: !armed, during, after, reports: handle.reportsProcessMetrics }));`,
+      { nodeArgs: ['--expose-gc'] },
+    ).json();
+    const detail = JSON.stringify(result);
+    assert.equal(result.hooked, true, `shutdown() was called back: ${detail}`);
+    assert.ok(result.during.runs >= 3, detail);
+    assert.equal(result.during.pauses, result.during.runs, `the reading under way handed on the pauses of the GCs it counted: ${detail}`);
+    assert.deepEqual(result.after, result.during, `stopped after it: ${detail}`);
+    assert.equal(result.reports, false);
+  });
+}
+
 test('a registration that failed part-way still keeps its mode on that MeterProvider: the instruments it made stay in the SDK', () => {
   const real = manualProvider().provider;
   const broken = {
