@@ -105,6 +105,8 @@ interface InstrumentMaker {
   readonly code: string;
   readonly mode: Mode;
   reporting: boolean;
+  /** The copy whose GC counts the GC instruments carry, once a registration with the gc group made them. */
+  readonly gcCounts: string | undefined;
 }
 const instrumentMakers = threadResident('otel instrument makers v2', () => new WeakMap<object, Map<Naming, InstrumentMaker>>());
 
@@ -122,6 +124,24 @@ function otherCopyInTheWay(maker: InstrumentMaker | undefined, resolved: Resolve
     return `in '${maker.mode}' mode, whose totals the SDK keeps adding to (a registration of this copy in '${resolved.mode}' mode would export them twice)`;
   }
   return undefined;
+}
+
+/**
+ * The options without the gc group where another copy's GC counts went into
+ * the GC instruments on this provider. Each copy's GC counters start at its
+ * own load, so a copy taking over from one loaded earlier would send the
+ * exported totals back (and record again the pauses the other recorded):
+ * its GC metrics are left out, with a warning, and the rest reported.
+ */
+function withoutOtherCopysGc(maker: InstrumentMaker | undefined, resolved: ResolvedOptions): ResolvedOptions {
+  if (maker?.gcCounts === undefined || maker.gcCounts === THIS_CODE || !resolved.metricGroups.has('gc')) return resolved;
+  process.emitWarning(
+    `procmeter: another copy of procmeter counted this thread's GCs into the '${resolved.naming}' GC instruments on this MeterProvider, ` +
+      "from when it loaded; this copy's counts, from when it loaded, would send those totals back. This registration leaves its GC " +
+      'metrics out. Load one copy (npm ls procmeter), or register this one with another MeterProvider.',
+    { code: 'PROCMETER_OTHER_COPY_GC' },
+  );
+  return { ...resolved, metricGroups: new Set([...resolved.metricGroups].filter((group) => group !== 'gc')) };
 }
 
 // What the two namings share once translated to Prometheus names: semconv's
@@ -210,7 +230,8 @@ function registerWith(provider: MeterProvider, resolved: ResolvedOptions, api: O
     const meter = checkedMeter(provider, resolved);
     const record = isNoopMeter(api, meter) ? undefined : recordOf(provider);
     const makers = record ? makersOn(provider) : undefined;
-    const inTheWay = otherCopyInTheWay(makers?.get(resolved.naming), resolved);
+    const previousMaker = makers?.get(resolved.naming);
+    const inTheWay = otherCopyInTheWay(previousMaker, resolved);
     if (inTheWay !== undefined) {
       process.emitWarning(
         `procmeter: another copy of procmeter made its '${resolved.naming}' instruments on this MeterProvider, ${inTheWay}; ` +
@@ -221,11 +242,17 @@ function registerWith(provider: MeterProvider, resolved: ResolvedOptions, api: O
     }
     if (record) checkModeUnchanged(record, resolved);
     if (makers) warnIfNamingsCollide(makers, resolved.naming);
+    const used = withoutOtherCopysGc(previousMaker, resolved);
     // Before the instruments are made: a registration that fails part-way
     // (the application's MeterProvider throws) leaves those it made in the SDK.
     record?.modes.set(resolved.naming, resolved.mode);
-    const handle = createRegistration(resolved, api, meter, record);
-    const maker: InstrumentMaker = { code: THIS_CODE, mode: resolved.mode, reporting: true };
+    const handle = createRegistration(used, api, meter, record);
+    const maker: InstrumentMaker = {
+      code: THIS_CODE,
+      mode: resolved.mode,
+      reporting: true,
+      gcCounts: used.metricGroups.has('gc') ? THIS_CODE : previousMaker?.gcCounts,
+    };
     makers?.set(resolved.naming, maker);
     shared = {
       handle,
