@@ -68,6 +68,11 @@ export function deliverPauses(counted: Snapshot): void {
   GC_KINDS.forEach((kind, kindIndex) => {
     const queue = waiting[kindIndex]!;
     const count = counted.gc[kind].count;
+    // Counts below those already handed on started again: procmeter was
+    // evaluated again in this thread on another sampler (the fallback,
+    // counting from its own start). Go on from the new counts, rather than
+    // keep every pause from now on waiting for GCs that will never be counted.
+    if (count < handedOn[kindIndex]!) handedOn[kindIndex] = Math.max(0, count - queue.length);
     // NaN: no counts (GC tracking off), so nothing to wait for.
     const deliverable = Number.isNaN(count) ? queue.length : Math.min(queue.length, count - handedOn[kindIndex]!);
     if (deliverable <= 0) return;

@@ -450,6 +450,52 @@ for (const implementation of ['native', 'fallback']) {
   });
 }
 
+test('evaluated again on the fallback after the native addon (the environment changed in between), push mode goes on recording GC pauses: counts that started again do not hold them back for good', { skip: !isNative && 'needs the native addon' }, () => {
+  const result = runNode(
+    `
+    const { MeterProvider, MetricReader } = require('@opentelemetry/sdk-metrics');
+    class Reader extends MetricReader { onShutdown() { return Promise.resolve(); } onForceFlush() { return Promise.resolve(); } }
+    const churn = () => { for (let r = 0; r < 4; r++) { const a = []; for (let i = 0; i < 200_000; i++) a.push({ i }); } };
+    (async () => {
+      const reader = new Reader();
+      const meterProvider = new MeterProvider({ readers: [reader] });
+      const pauses = async () => {
+        const { resourceMetrics } = await reader.collect();
+        const histogram = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).find((m) => m.descriptor.name === 'nodejs_gc_duration_seconds');
+        return (histogram?.dataPoints ?? []).reduce((total, point) => total + point.value.count, 0);
+      };
+      const options = { meterProvider, mode: 'push', pushIntervalMs: 0, metricGroups: ['gc'] };
+      let procmeter = require('procmeter');
+      let handle = procmeter.registerProcessMetrics(options);
+      for (let i = 0; i < 5; i++) { churn(); handle.update(); }
+      const implementations = [procmeter.gcImplementation];
+      handle.shutdown();
+      const atSwitch = await pauses();
+      for (const file of Object.keys(require.cache)) if (file.includes('/dist/cjs/')) delete require.cache[file];
+      process.env.PROCMETER_FORCE_FALLBACK = '1';
+      procmeter = require('procmeter');
+      implementations.push(procmeter.gcImplementation);
+      handle = procmeter.registerProcessMetrics(options);
+      for (let i = 0; i < 5; i++) {
+        churn();
+        await new Promise((resolve) => setTimeout(resolve, 20)); // the observer's entries arrive
+        handle.update();
+      }
+      const gcsSinceSwitch = Object.values(procmeter.collect().gc).reduce((total, kind) => total + kind.count, 0);
+      const atEnd = await pauses();
+      handle.shutdown();
+      console.log(JSON.stringify({ implementations, atSwitch, atEnd, gcsSinceSwitch }));
+    })();`,
+    { type: 'commonjs' },
+  ).json();
+  const detail = JSON.stringify(result);
+  assert.deepEqual(result.implementations, ['native', 'fallback']);
+  assert.ok(result.atSwitch > 0 && result.gcsSinceSwitch > 0, detail);
+  // The fallback counts from its own start, below what was handed on before.
+  const recorded = result.atEnd - result.atSwitch;
+  assert.ok(recorded > 0 && recorded <= result.gcsSinceSwitch, `pauses recorded since the switch: ${detail}`);
+});
+
 test('both namings registered on one MeterProvider warn that two of their names collide in Prometheus', () => {
   const result = runNode(
     `
