@@ -211,21 +211,23 @@ export function renderLayout(layout) {
   out('  }');
   out('}');
   out();
+  out('/** A field as diff() reads it: a snapshot that went through JSON has null where it had NaN. */');
+  out('function numberOf(value: unknown): number {');
+  out("  return typeof value === 'number' ? value : NaN;");
+  out('}');
+  out();
   out('/** Counters: after minus before. Gauges: the value in `after`. */');
   out('export function diffSnapshots(before: Snapshot, after: Snapshot, into: Snapshot): void {');
-  for (const s of scalars) {
-    out(s.kind === 'counter' ? `  into.${s.field} = after.${s.field} - before.${s.field};` : `  into.${s.field} = after.${s.field};`);
-  }
+  const diffed = (path, kind) =>
+    kind === 'counter' ? `  into.${path} = numberOf(after.${path}) - numberOf(before.${path});` : `  into.${path} = numberOf(after.${path});`;
+  for (const s of scalars) out(diffed(s.field, s.kind));
   for (const k of gcKinds) {
-    for (const f of gcFields) {
-      const path = `gc.${k.field}.${f.field}`;
-      out(f.kind === 'counter' ? `  into.${path} = after.${path} - before.${path};` : `  into.${path} = after.${path};`);
-    }
+    for (const f of gcFields) out(diffed(`gc.${k.field}.${f.field}`, f.kind));
   }
   out('  for (let i = 0; i < into.heapSpaces.length; i++) {');
   out('    const from = after.heapSpaces[i];');
   out('    const to = into.heapSpaces[i]!;');
-  heapSpaceFields.forEach((f) => out(`    to.${f.field} = from === undefined ? NaN : from.${f.field};`));
+  heapSpaceFields.forEach((f) => out(`    to.${f.field} = from === undefined ? NaN : numberOf(from.${f.field});`));
   out('  }');
   out('}');
   out();

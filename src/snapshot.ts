@@ -116,6 +116,9 @@ export function diff(before: Snapshot, after: Snapshot, into?: Snapshot): Snapsh
     target = into;
   }
   try {
+    // An into with other heap spaces (from another Node, or cut short) gets
+    // after's, as collect(into) repairs a snapshot for its own.
+    if (!sameSpaces(target.heapSpaces, after.heapSpaces)) target.heapSpaces = after.heapSpaces.map((space) => createHeapSpaceStats(space.name));
     diffSnapshots(before, after, target);
   } catch (error) {
     if (into === undefined) throw error;
@@ -125,12 +128,19 @@ export function diff(before: Snapshot, after: Snapshot, into?: Snapshot): Snapsh
   return target;
 }
 
+function sameSpaces(a: Snapshot['heapSpaces'], b: Snapshot['heapSpaces']): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i]!.name !== b[i]!.name) return false;
+  return true;
+}
+
 function checkSnapshotArgument(name: string, value: unknown): asserts value is Snapshot {
   const gc = isObject(value) ? value['gc'] : undefined;
   const spaces = isObject(value) ? value['heapSpaces'] : undefined;
   const valid =
     isObject(value) &&
-    typeof value['cpuUserSeconds'] === 'number' &&
+    // null: NaN, in a snapshot that went through JSON
+    (typeof value['cpuUserSeconds'] === 'number' || value['cpuUserSeconds'] === null) &&
     isObject(gc) &&
     GC_KINDS.every((kind) => isObject(gc[kind])) &&
     Array.isArray(spaces) &&

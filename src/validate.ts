@@ -3,6 +3,7 @@
 
 export function describeValue(value: unknown): string {
   if (value === null) return 'null';
+  if (isRevokedProxy(value)) return 'a revoked Proxy';
   if (Array.isArray(value)) return 'an array';
   switch (typeof value) {
     case 'string':
@@ -22,5 +23,21 @@ export function describeValue(value: unknown): string {
 }
 
 export function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+  if (typeof value !== 'object' || value === null) return false;
+  try {
+    return !Array.isArray(value);
+  } catch {
+    return false; // a revoked Proxy
+  }
+}
+
+// Array.isArray() throws on a revoked Proxy (so does every use of one):
+// the caller gets the TypeError naming the argument instead.
+function isRevokedProxy(value: unknown): boolean {
+  try {
+    Array.isArray(value);
+    return false;
+  } catch {
+    return true;
+  }
 }

@@ -342,56 +342,61 @@ export function readSlots(target: Snapshot, slots: Float64Array): void {
   }
 }
 
+/** A field as diff() reads it: a snapshot that went through JSON has null where it had NaN. */
+function numberOf(value: unknown): number {
+  return typeof value === 'number' ? value : NaN;
+}
+
 /** Counters: after minus before. Gauges: the value in `after`. */
 export function diffSnapshots(before: Snapshot, after: Snapshot, into: Snapshot): void {
-  into.cpuUserSeconds = after.cpuUserSeconds - before.cpuUserSeconds;
-  into.cpuSystemSeconds = after.cpuSystemSeconds - before.cpuSystemSeconds;
-  into.residentMemoryBytes = after.residentMemoryBytes;
-  into.virtualMemoryBytes = after.virtualMemoryBytes;
-  into.dataBytes = after.dataBytes;
-  into.maxResidentMemoryBytes = after.maxResidentMemoryBytes;
-  into.openFds = after.openFds;
-  into.maxFds = after.maxFds;
-  into.maxFdsHard = after.maxFdsHard;
-  into.threads = after.threads;
-  into.startTimeSeconds = after.startTimeSeconds;
-  into.voluntaryContextSwitches = after.voluntaryContextSwitches - before.voluntaryContextSwitches;
-  into.involuntaryContextSwitches = after.involuntaryContextSwitches - before.involuntaryContextSwitches;
-  into.minorPageFaults = after.minorPageFaults - before.minorPageFaults;
-  into.majorPageFaults = after.majorPageFaults - before.majorPageFaults;
-  into.heapTotalBytes = after.heapTotalBytes;
-  into.heapUsedBytes = after.heapUsedBytes;
-  into.heapAvailableBytes = after.heapAvailableBytes;
-  into.heapPhysicalBytes = after.heapPhysicalBytes;
-  into.heapExecutableBytes = after.heapExecutableBytes;
-  into.heapLimitBytes = after.heapLimitBytes;
-  into.mallocedMemoryBytes = after.mallocedMemoryBytes;
-  into.peakMallocedMemoryBytes = after.peakMallocedMemoryBytes;
-  into.externalMemoryBytes = after.externalMemoryBytes;
-  into.nativeContexts = after.nativeContexts;
-  into.detachedContexts = after.detachedContexts;
-  into.gcPausesDropped = after.gcPausesDropped - before.gcPausesDropped;
-  into.gc.scavenge.count = after.gc.scavenge.count - before.gc.scavenge.count;
-  into.gc.scavenge.seconds = after.gc.scavenge.seconds - before.gc.scavenge.seconds;
-  into.gc.scavenge.reclaimedBytes = after.gc.scavenge.reclaimedBytes - before.gc.scavenge.reclaimedBytes;
-  into.gc.minorMarkSweep.count = after.gc.minorMarkSweep.count - before.gc.minorMarkSweep.count;
-  into.gc.minorMarkSweep.seconds = after.gc.minorMarkSweep.seconds - before.gc.minorMarkSweep.seconds;
-  into.gc.minorMarkSweep.reclaimedBytes = after.gc.minorMarkSweep.reclaimedBytes - before.gc.minorMarkSweep.reclaimedBytes;
-  into.gc.markSweepCompact.count = after.gc.markSweepCompact.count - before.gc.markSweepCompact.count;
-  into.gc.markSweepCompact.seconds = after.gc.markSweepCompact.seconds - before.gc.markSweepCompact.seconds;
-  into.gc.markSweepCompact.reclaimedBytes = after.gc.markSweepCompact.reclaimedBytes - before.gc.markSweepCompact.reclaimedBytes;
-  into.gc.incrementalMarking.count = after.gc.incrementalMarking.count - before.gc.incrementalMarking.count;
-  into.gc.incrementalMarking.seconds = after.gc.incrementalMarking.seconds - before.gc.incrementalMarking.seconds;
-  into.gc.incrementalMarking.reclaimedBytes = after.gc.incrementalMarking.reclaimedBytes - before.gc.incrementalMarking.reclaimedBytes;
-  into.gc.processWeakCallbacks.count = after.gc.processWeakCallbacks.count - before.gc.processWeakCallbacks.count;
-  into.gc.processWeakCallbacks.seconds = after.gc.processWeakCallbacks.seconds - before.gc.processWeakCallbacks.seconds;
-  into.gc.processWeakCallbacks.reclaimedBytes = after.gc.processWeakCallbacks.reclaimedBytes - before.gc.processWeakCallbacks.reclaimedBytes;
+  into.cpuUserSeconds = numberOf(after.cpuUserSeconds) - numberOf(before.cpuUserSeconds);
+  into.cpuSystemSeconds = numberOf(after.cpuSystemSeconds) - numberOf(before.cpuSystemSeconds);
+  into.residentMemoryBytes = numberOf(after.residentMemoryBytes);
+  into.virtualMemoryBytes = numberOf(after.virtualMemoryBytes);
+  into.dataBytes = numberOf(after.dataBytes);
+  into.maxResidentMemoryBytes = numberOf(after.maxResidentMemoryBytes);
+  into.openFds = numberOf(after.openFds);
+  into.maxFds = numberOf(after.maxFds);
+  into.maxFdsHard = numberOf(after.maxFdsHard);
+  into.threads = numberOf(after.threads);
+  into.startTimeSeconds = numberOf(after.startTimeSeconds);
+  into.voluntaryContextSwitches = numberOf(after.voluntaryContextSwitches) - numberOf(before.voluntaryContextSwitches);
+  into.involuntaryContextSwitches = numberOf(after.involuntaryContextSwitches) - numberOf(before.involuntaryContextSwitches);
+  into.minorPageFaults = numberOf(after.minorPageFaults) - numberOf(before.minorPageFaults);
+  into.majorPageFaults = numberOf(after.majorPageFaults) - numberOf(before.majorPageFaults);
+  into.heapTotalBytes = numberOf(after.heapTotalBytes);
+  into.heapUsedBytes = numberOf(after.heapUsedBytes);
+  into.heapAvailableBytes = numberOf(after.heapAvailableBytes);
+  into.heapPhysicalBytes = numberOf(after.heapPhysicalBytes);
+  into.heapExecutableBytes = numberOf(after.heapExecutableBytes);
+  into.heapLimitBytes = numberOf(after.heapLimitBytes);
+  into.mallocedMemoryBytes = numberOf(after.mallocedMemoryBytes);
+  into.peakMallocedMemoryBytes = numberOf(after.peakMallocedMemoryBytes);
+  into.externalMemoryBytes = numberOf(after.externalMemoryBytes);
+  into.nativeContexts = numberOf(after.nativeContexts);
+  into.detachedContexts = numberOf(after.detachedContexts);
+  into.gcPausesDropped = numberOf(after.gcPausesDropped) - numberOf(before.gcPausesDropped);
+  into.gc.scavenge.count = numberOf(after.gc.scavenge.count) - numberOf(before.gc.scavenge.count);
+  into.gc.scavenge.seconds = numberOf(after.gc.scavenge.seconds) - numberOf(before.gc.scavenge.seconds);
+  into.gc.scavenge.reclaimedBytes = numberOf(after.gc.scavenge.reclaimedBytes) - numberOf(before.gc.scavenge.reclaimedBytes);
+  into.gc.minorMarkSweep.count = numberOf(after.gc.minorMarkSweep.count) - numberOf(before.gc.minorMarkSweep.count);
+  into.gc.minorMarkSweep.seconds = numberOf(after.gc.minorMarkSweep.seconds) - numberOf(before.gc.minorMarkSweep.seconds);
+  into.gc.minorMarkSweep.reclaimedBytes = numberOf(after.gc.minorMarkSweep.reclaimedBytes) - numberOf(before.gc.minorMarkSweep.reclaimedBytes);
+  into.gc.markSweepCompact.count = numberOf(after.gc.markSweepCompact.count) - numberOf(before.gc.markSweepCompact.count);
+  into.gc.markSweepCompact.seconds = numberOf(after.gc.markSweepCompact.seconds) - numberOf(before.gc.markSweepCompact.seconds);
+  into.gc.markSweepCompact.reclaimedBytes = numberOf(after.gc.markSweepCompact.reclaimedBytes) - numberOf(before.gc.markSweepCompact.reclaimedBytes);
+  into.gc.incrementalMarking.count = numberOf(after.gc.incrementalMarking.count) - numberOf(before.gc.incrementalMarking.count);
+  into.gc.incrementalMarking.seconds = numberOf(after.gc.incrementalMarking.seconds) - numberOf(before.gc.incrementalMarking.seconds);
+  into.gc.incrementalMarking.reclaimedBytes = numberOf(after.gc.incrementalMarking.reclaimedBytes) - numberOf(before.gc.incrementalMarking.reclaimedBytes);
+  into.gc.processWeakCallbacks.count = numberOf(after.gc.processWeakCallbacks.count) - numberOf(before.gc.processWeakCallbacks.count);
+  into.gc.processWeakCallbacks.seconds = numberOf(after.gc.processWeakCallbacks.seconds) - numberOf(before.gc.processWeakCallbacks.seconds);
+  into.gc.processWeakCallbacks.reclaimedBytes = numberOf(after.gc.processWeakCallbacks.reclaimedBytes) - numberOf(before.gc.processWeakCallbacks.reclaimedBytes);
   for (let i = 0; i < into.heapSpaces.length; i++) {
     const from = after.heapSpaces[i];
     const to = into.heapSpaces[i]!;
-    to.sizeBytes = from === undefined ? NaN : from.sizeBytes;
-    to.usedBytes = from === undefined ? NaN : from.usedBytes;
-    to.availableBytes = from === undefined ? NaN : from.availableBytes;
-    to.physicalBytes = from === undefined ? NaN : from.physicalBytes;
+    to.sizeBytes = from === undefined ? NaN : numberOf(from.sizeBytes);
+    to.usedBytes = from === undefined ? NaN : numberOf(from.usedBytes);
+    to.availableBytes = from === undefined ? NaN : numberOf(from.availableBytes);
+    to.physicalBytes = from === undefined ? NaN : numberOf(from.physicalBytes);
   }
 }

@@ -151,3 +151,36 @@ test('the slot table documents every field with a kind and a unit', () => {
   }
   assert.deepEqual(SLOTS.map((slot) => slot.index), SLOTS.map((_, i) => i));
 });
+
+test('diff() of snapshots that went through JSON gives what diff() of the originals gives: a NaN (null in JSON) stays NaN, never 0 or a whole total', () => {
+  const json = (snapshot) => JSON.parse(JSON.stringify(snapshot));
+  const later = collect();
+  // createSnapshot() is all NaN: every counter of the difference is NaN,
+  // every gauge the later value.
+  for (const [before, after] of [[createSnapshot(), later], [later, createSnapshot()], [collect(), collect()]]) {
+    const expected = diff(before, after);
+    assert.deepStrictEqual(diff(json(before), json(after)), expected);
+    assert.deepStrictEqual(diff(json(before), json(after), json(createSnapshot())), expected);
+  }
+  assert.ok(Number.isNaN(diff(json(createSnapshot()), json(later)).gc.scavenge.count));
+});
+
+test('diff(before, after, into) gives into the heap spaces of after when it has others (cut short, or from another Node)', () => {
+  const before = collect();
+  const after = collect();
+  const into = createSnapshot();
+  into.heapSpaces = into.heapSpaces.slice(0, 2);
+  diff(before, after, into);
+  assert.deepEqual(into.heapSpaces, after.heapSpaces);
+  const renamed = createSnapshot();
+  renamed.heapSpaces[0].name = 'no_such_space';
+  assert.deepEqual(diff(before, after, renamed).heapSpaces, after.heapSpaces);
+});
+
+test('a revoked Proxy passed as a snapshot gets the TypeError naming the argument', () => {
+  const { proxy, revoke } = Proxy.revocable({}, {});
+  revoke();
+  assert.throws(() => collect(proxy), (error) => error instanceof TypeError && /collect\(into\): into must be a snapshot.*got a revoked Proxy/.test(error.message));
+  assert.throws(() => diff(proxy, collect()), (error) => error instanceof TypeError && /before must be a snapshot.*got a revoked Proxy/.test(error.message));
+  assert.throws(() => diff(collect(), collect(), proxy), (error) => error instanceof TypeError && /into must be a snapshot.*got a revoked Proxy/.test(error.message));
+});
