@@ -94,9 +94,10 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): E
   // A timeout of 0 is no limit (the specification's Timeout type): the
   // periodic export may then take up to the interval, the most the SDK
   // allows; the flush at exit keeps its own bound.
-  const rawTimeout = env['OTEL_METRIC_EXPORT_TIMEOUT']?.trim();
-  const exportTimeoutMs = rawTimeout && Number(rawTimeout) === 0 ? 0 : setPositiveInteger('OTEL_METRIC_EXPORT_TIMEOUT', DEFAULT_EXPORT_TIMEOUT_MS);
   const exportIntervalMs = positiveInteger('OTEL_METRIC_EXPORT_INTERVAL', DEFAULT_EXPORT_INTERVAL_MS);
+  const rawTimeout = env['OTEL_METRIC_EXPORT_TIMEOUT']?.trim();
+  const exportTimeoutMs =
+    rawTimeout && Number(rawTimeout) === 0 ? 0 : setPositiveInteger('OTEL_METRIC_EXPORT_TIMEOUT', Math.min(DEFAULT_EXPORT_TIMEOUT_MS, exportIntervalMs));
   // Only 'true' disables (the specification's Boolean type); anything but
   // 'false' or nothing is likely a mistake worth a word.
   const sdkDisabled = (env['OTEL_SDK_DISABLED'] ?? '').trim().toLowerCase();
@@ -465,16 +466,20 @@ function isClusterWorker(): boolean {
 
 /**
  * Flushes on the way out, for at most `timeoutMs`: when the event loop runs
- * dry (beforeExit) and on SIGTERM. When the loop runs dry it flushes
- * without stopping anything, since a beforeExit listener of the
+ * dry (beforeExit) and, with `onSigterm`, on SIGTERM. When the loop runs dry
+ * it flushes without stopping anything, since a beforeExit listener of the
  * application's may start new work, which goes on being exported (though
  * not flushed again when it ends: a listener that flushed at every
- * beforeExit would keep the process alive for good). On SIGTERM it shuts
- * down; if procmeter's handler is the only one, the signal is raised again
- * after the flush so the process ends as it would have; if the application
- * handles the signal, it decides. SIGINT (Ctrl-C) is left alone: a
- * JavaScript handler would hold it until the event loop turns, and an
- * interactive stop should be immediate.
+ * beforeExit would keep the process alive for good). On SIGTERM, if
+ * procmeter's handler is the only one, it shuts down and raises the signal
+ * again, so the process ends as it would have; if the application handles
+ * the signal, it decides, and procmeter only flushes: the metrics go on
+ * (exported, served) through the application's drain, and the loop running
+ * dry at its end flushes again. SIGINT (Ctrl-C) is left alone: a JavaScript
+ * handler would hold it until the event loop turns, and an interactive stop
+ * should be immediate. For the same reason SIGTERM is only listened to
+ * where a push exporter has something to flush: with a handler, a process
+ * whose event loop is blocked no longer ends on SIGTERM.
  *
  * Both listeners go first and once: Node removes a once() listener before
  * calling it, so one listening last could not see the application's own
@@ -482,7 +487,7 @@ function isClusterWorker(): boolean {
  * alone (re-raising SIGTERM into a graceful shutdown under way, or ending
  * the process in the middle of the application's beforeExit work).
  */
-export function flushOnExit(started: Pick<ZeroCodeStart, 'shutdown' | 'flush'>, timeoutMs: number): void {
+export function flushOnExit(started: Pick<ZeroCodeStart, 'shutdown' | 'flush'>, timeoutMs: number, { onSigterm: listenForSigterm = true } = {}): void {
   // Resolves true when `work` ended, false when the time ran out.
   const bounded = (work: () => Promise<void>) =>
     new Promise<boolean>((resolve) => {
@@ -495,11 +500,12 @@ export function flushOnExit(started: Pick<ZeroCodeStart, 'shutdown' | 'flush'>, 
         });
     });
   const onSigterm = () => {
+    if (process.listenerCount('SIGTERM') > 0) {
+      void bounded(started.flush);
+      return;
+    }
     process.removeListener('beforeExit', onBeforeExit);
-    const othersHandleIt = process.listenerCount('SIGTERM') > 0;
-    void bounded(started.shutdown).then(() => {
-      if (!othersHandleIt) process.kill(process.pid, 'SIGTERM');
-    });
+    void bounded(started.shutdown).then(() => process.kill(process.pid, 'SIGTERM'));
   };
   const onBeforeExit = () => {
     // The event loop ran dry: if no other beforeExit listener went on to
@@ -513,7 +519,7 @@ export function flushOnExit(started: Pick<ZeroCodeStart, 'shutdown' | 'flush'>, 
     });
   };
   try {
-    process.prependOnceListener('SIGTERM', onSigterm);
+    if (listenForSigterm) process.prependOnceListener('SIGTERM', onSigterm);
     process.prependOnceListener('beforeExit', onBeforeExit);
   } catch (error) {
     // A frozen process object takes no listener: no flush at exit, but the

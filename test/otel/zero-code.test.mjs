@@ -142,6 +142,49 @@ test('an application SIGTERM handler registered with once() before procmeter dec
   }
 });
 
+test('an application that handles SIGTERM itself goes on exporting and serving its metrics through its drain', { timeout: 60_000 }, async () => {
+  const receiver = await startOtlpReceiver();
+  try {
+    const port = await freePort();
+    const app = start(['-r', './test/fixtures/sigterm-once.cjs', ...APPS.cjs], {
+      OTEL_METRICS_EXPORTER: 'prometheus,otlp',
+      OTEL_EXPORTER_PROMETHEUS_PORT: String(port),
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.base,
+      OTEL_METRIC_EXPORT_INTERVAL: '60000',
+      APP_SECONDS: '60',
+    });
+    const { prometheusUrl } = JSON.parse(await app.firstLine);
+    assert.equal((await fetch(prometheusUrl)).status, 200);
+    app.child.kill('SIGTERM');
+    // procmeter's SIGTERM flush, while the application drains (3 s).
+    await receiver.waitFor((requests) => requests.length > 0, 2500);
+    const during = await fetch(prometheusUrl);
+    assert.equal(during.status, 200, 'still served during the drain');
+    assert.match(await during.text(), /^process_cpu_seconds_total\{/m);
+    const { code, signal } = await app.exited;
+    assert.deepEqual({ code, signal }, { code: 0, signal: null }, app.output.stderr);
+  } finally {
+    await receiver.close();
+  }
+});
+
+test('with only the Prometheus endpoint (nothing to flush), SIGTERM is left to Node: a process whose event loop is blocked still ends on it', { timeout: 30_000 }, async () => {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['-r', 'procmeter/register', '-e', "setTimeout(() => { console.log('blocking'); for (;;); }, 300)"], {
+    cwd: root,
+    env: { ...process.env, OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = once(child, 'exit').then(([code, signal]) => ({ code, signal }));
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+  await new Promise((resolve) => child.stdout.once('data', resolve));
+  child.kill('SIGTERM');
+  const ended = await Promise.race([exited, new Promise((resolve) => setTimeout(() => resolve('still running'), 5_000))]);
+  if (ended === 'still running') child.kill('SIGKILL');
+  assert.deepEqual(ended, { code: null, signal: 'SIGTERM' }, stderr);
+});
+
 test('with signal-exit loaded first (a listener that re-raises SIGTERM when it is the last one), SIGTERM still ends the process', { timeout: 30_000 }, async () => {
   const app = start(['-r', './test/fixtures/signal-exit.cjs', ...APPS.cjs], { OTEL_METRICS_EXPORTER: 'console', OTEL_METRIC_EXPORT_INTERVAL: '60000', APP_SECONDS: '60' });
   await app.firstLine;
@@ -228,7 +271,9 @@ test('an invalid setting is reported, naming the variable, and replaced by its d
     [{ OTEL_EXPORTER_PROMETHEUS_PORT: 'http' }, /OTEL_EXPORTER_PROMETHEUS_PORT must be a positive integer up to 65535; got 'http', using 9464/, { prometheusPort: 9464 }],
     [{ OTEL_EXPORTER_PROMETHEUS_PORT: '70000' }, /OTEL_EXPORTER_PROMETHEUS_PORT must be a positive integer/, { prometheusPort: 9464 }],
     [{ OTEL_METRIC_EXPORT_INTERVAL: '30s' }, /OTEL_METRIC_EXPORT_INTERVAL must be a positive integer .*got '30s', using 60000/, { exportIntervalMs: 60_000 }],
-    [{ OTEL_METRIC_EXPORT_TIMEOUT: '-1' }, /OTEL_METRIC_EXPORT_TIMEOUT must be a positive integer/, { exportTimeoutMs: 30_000 }],
+    [{ OTEL_METRIC_EXPORT_TIMEOUT: '-1' }, /OTEL_METRIC_EXPORT_TIMEOUT must be a positive integer .*got '-1', using 30000/, { exportTimeoutMs: 30_000 }],
+    // The default timeout is capped at the interval, and the warning names the value used.
+    [{ OTEL_METRIC_EXPORT_TIMEOUT: 'soon', OTEL_METRIC_EXPORT_INTERVAL: '5000' }, /got 'soon', using 5000$/, { exportIntervalMs: 5000, exportTimeoutMs: 5000 }],
     [{ PROCMETER_NAMING: 'otel' }, /PROCMETER_NAMING must be one of prometheus, semconv; got 'otel', using prometheus/, { naming: 'prometheus' }],
     [{ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }, /OTEL_EXPORTER_OTLP_PROTOCOL is 'grpc'; the zero-code start exports OTLP over HTTP.*; metrics are not exported over OTLP/, { exporters: [] }],
     [
