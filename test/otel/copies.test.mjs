@@ -388,7 +388,9 @@ test("a second copy taking over in observable mode leaves the GC metrics out: it
   const detail = JSON.stringify(result);
   assert.deepEqual(result.warnings, ['PROCMETER_OTHER_COPY_GC'], detail);
   assert.ok(result.byA.runs >= 5 && result.byA.pauses === result.byA.runs, detail);
-  assert.ok(result.majorGcsB >= 1 && result.majorGcsB < result.byA.runs, `the premise: b counts fewer GCs than a exported: ${detail}`);
+  // (b may count its GCs through a PerformanceObserver, which reports the
+  // last one on a later tick: at least 0, then.)
+  assert.ok(result.majorGcsB < result.byA.runs, `the premise: b counts fewer GCs than a exported: ${detail}`);
   // The SDK may keep exporting a's last GC values or drop them; never b's.
   if (result.byB.runs !== null) assert.deepEqual([result.byB.runs, result.byB.pauses], [result.byA.runs, result.byA.pauses], detail);
   assert.equal(result.reports, true, 'b reports the process metrics');
