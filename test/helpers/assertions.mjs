@@ -48,10 +48,17 @@ export function assertClose(actual, expected, tolerance, label) {
   );
 }
 
-/** Spins the CPU in user space for about `ms` milliseconds. */
+/**
+ * Spins the CPU in user space until the process has used `ms` more
+ * milliseconds of CPU time (not wall time: on a loaded machine the thread
+ * may get only part of a core).
+ */
 export function busyLoop(ms) {
-  const end = performance.now() + ms;
+  const start = process.cpuUsage();
   let x = 0;
-  while (performance.now() < end) x += Math.sqrt(x + 1);
-  return x;
+  for (;;) {
+    for (let i = 0; i < 10_000; i++) x += Math.sqrt(x + 1);
+    const used = process.cpuUsage(start);
+    if ((used.user + used.system) / 1000 >= ms) return x;
+  }
 }

@@ -1,5 +1,6 @@
 // Every exported value against ground truth the test reads itself (/proc,
-// process.resourceUsage(), perf_hooks, the v8 module), in both namings, in a
+// process.resourceUsage(), perf_hooks, the v8 module, Node's own resource
+// accounts), in both namings, in a
 // process where related figures differ (peak and current resident memory,
 // soft and hard fd limit, external and malloced memory), so that a metric
 // fed from a neighbouring field fails. The child
@@ -68,6 +69,10 @@ const NAMINGS = {
         ['process_context_switches', { type: 'involuntary' }, t0.contextSwitches.involuntary, t1.contextSwitches.involuntary],
         ['process_page_faults', { type: 'minor' }, t0.pageFaults.minor, t1.pageFaults.minor],
         ['process_page_faults', { type: 'major' }, t0.pageFaults.major, t1.pageFaults.major],
+        ['nodejs_active_resources_total', {}, t0.activeResources, t1.activeResources],
+        ['nodejs_active_handles_total', {}, t0.activeHandles, t1.activeHandles],
+        ['nodejs_active_requests_total', {}, t0.activeRequests, t1.activeRequests],
+        ['nodejs_version_info', { version: process.version, major: String(process.versions.node.split('.')[0]) }, 1, 1],
         ['nodejs_heap_size_total_bytes', {}, t0.heap.total_heap_size, t1.heap.total_heap_size],
         ['nodejs_heap_size_used_bytes', {}, t0.heap.used_heap_size, t1.heap.used_heap_size, 512 * 1024],
         ['nodejs_external_memory_bytes', {}, t0.heap.external_memory, t1.heap.external_memory, 64 * 1024],

@@ -162,7 +162,16 @@ test('diff() of snapshots that went through JSON gives what diff() of the origin
     assert.deepStrictEqual(diff(json(before), json(after)), expected);
     assert.deepStrictEqual(diff(json(before), json(after), json(createSnapshot())), expected);
   }
-  assert.ok(Number.isNaN(diff(json(createSnapshot()), json(later)).gc.scavenge.count));
+  // Independently of diff() of the originals: against an all-NaN before,
+  // every counter is NaN and every gauge the later value.
+  const fromNothing = diff(json(createSnapshot()), json(later));
+  for (const slot of SLOTS) {
+    const expected = slot.kind === 'counter' ? NaN : later[slot.field];
+    assert.ok(Object.is(fromNothing[slot.field], expected), `${slot.field}: ${fromNothing[slot.field]}, expected ${expected}`);
+  }
+  for (const [kind, stats] of Object.entries(fromNothing.gc)) {
+    for (const [field, value] of Object.entries(stats)) assert.ok(Number.isNaN(value), `gc.${kind}.${field}: ${value}`);
+  }
 });
 
 test('diff(before, after, into) gives into the heap spaces of after when it has others (cut short, or from another Node)', () => {
