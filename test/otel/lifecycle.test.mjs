@@ -174,7 +174,9 @@ test('after shutdown() the callbacks are gone, and a process that registered exi
       const provider = new MeterProvider({ readers: [reader] });
       const handle = registerProcessMetrics({ meterProvider: provider, mode: '${mode}', pushIntervalMs: 20 });
       handle.update();
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      // Until a periodic export has happened (on a loaded machine timers run late).
+      while (exporter.getMetrics().length === 0) await new Promise((resolve) => setTimeout(resolve, 50));
+      await new Promise((resolve) => setTimeout(resolve, 100));
       handle.shutdown();
       await provider.shutdown();
       console.log(JSON.stringify({ exports: exporter.getMetrics().length }));
