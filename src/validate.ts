@@ -3,8 +3,11 @@
 
 export function describeValue(value: unknown): string {
   if (value === null) return 'null';
-  if (isRevokedProxy(value)) return 'a revoked Proxy';
-  if (Array.isArray(value)) return 'an array';
+  try {
+    if (Array.isArray(value)) return 'an array';
+  } catch {
+    return 'a revoked Proxy'; // which throws at every use
+  }
   switch (typeof value) {
     case 'string':
       return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)}`;
@@ -28,16 +31,5 @@ export function isObject(value: unknown): value is Record<string, unknown> {
     return !Array.isArray(value);
   } catch {
     return false; // a revoked Proxy
-  }
-}
-
-// Array.isArray() throws on a revoked Proxy (so does every use of one):
-// the caller gets the TypeError naming the argument instead.
-function isRevokedProxy(value: unknown): boolean {
-  try {
-    Array.isArray(value);
-    return false;
-  } catch {
-    return true;
   }
 }

@@ -480,10 +480,24 @@ function buildRegistration(
   // same reading, and lose the pauses whose GCs it counted.
   let reading = false;
   let stopWhenRead: (() => void) | undefined;
-  const whileReading = (work: () => void): void => {
+  // One collection or update in either mode: reads once, hands the reading
+  // to `report`, then the GC pauses its counts include. Re-entrant or
+  // concurrent calls return at once: the reading under way reports the
+  // current values, and nothing is ever added twice.
+  const readAndReport = (what: string, report: (current: Reading) => void): void => {
+    if (stopped || reading) return;
     reading = true;
     try {
-      work();
+      // The lag probe (a setImmediate round trip) started at the previous
+      // reading is reported; waiting for a new one would hold up the whole
+      // collection by an event-loop turn.
+      void eventLoop?.probeLag();
+      ownsProcess = claim?.tryOwn() ?? false;
+      const current = read();
+      report(current);
+      if (readsSnapshot) deliverPauses(current.snapshot);
+    } catch (error) {
+      debug('%s failed: %o', what, error);
     } finally {
       reading = false;
       const stop = stopWhenRead;
@@ -504,23 +518,8 @@ function buildRegistration(
 
   if (resolved.mode === 'observable') {
     const observer = createObserver(meter, api, specs, withThread, record?.observedSeries);
-    const callback: BatchObservableCallback = (result: BatchObservableResult) => {
-      if (stopped || reading) return;
-      whileReading(() => {
-        try {
-          // The lag probe (a setImmediate round trip) started at the previous
-          // collection is reported; waiting for a new one would hold up the
-          // whole collection by an event-loop turn.
-          void eventLoop?.probeLag();
-          ownsProcess = claim?.tryOwn() ?? false;
-          const current = read();
-          observer.observe(result, current, ownsProcess);
-          if (readsSnapshot) deliverPauses(current.snapshot);
-        } catch (error) {
-          debug('collection failed: %o', error);
-        }
-      });
-    };
+    const callback: BatchObservableCallback = (result: BatchObservableResult) =>
+      readAndReport('collection', (current) => observer.observe(result, current, ownsProcess));
     const stop = () => {
       stopped = true;
       try {
@@ -549,31 +548,19 @@ function buildRegistration(
     if (last === undefined) pushedValues.set(spec.name, (last = new Map()));
     return { name: spec.name, processWide: spec.processWide, push: createPusher(meter, api, spec, withThread, last) };
   });
-  const update = () => {
-    // Re-entrant or concurrent calls return at once: the update under way
-    // reports the current values, and nothing is ever added twice.
-    if (stopped || reading) return;
-    whileReading(() => {
-      try {
-        void eventLoop?.probeLag();
-        ownsProcess = claim?.tryOwn() ?? false;
-        const current = read();
-        for (const pusher of pushers) {
-          if (!ownsProcess && pusher.processWide) continue;
-          // One instrument that fails (a MeterProvider of the application's
-          // that throws) costs neither the others nor the GC pauses.
-          try {
-            pusher.push(current);
-          } catch (error) {
-            debug('updating %s failed: %o', pusher.name, error);
-          }
+  const update = () =>
+    readAndReport('update', (current) => {
+      for (const pusher of pushers) {
+        if (!ownsProcess && pusher.processWide) continue;
+        // One instrument that fails (a MeterProvider of the application's
+        // that throws) costs neither the others nor the GC pauses.
+        try {
+          pusher.push(current);
+        } catch (error) {
+          debug('updating %s failed: %o', pusher.name, error);
         }
-        if (readsSnapshot) deliverPauses(current.snapshot);
-      } catch (error) {
-        debug('update failed: %o', error);
       }
     });
-  };
   const timer = resolved.pushIntervalMs > 0 ? setInterval(update, resolved.pushIntervalMs) : undefined;
   timer?.unref();
   let requests = 0;
@@ -599,16 +586,16 @@ function buildRegistration(
         if (timer) clearInterval(timer);
         releaseHeld(held);
       };
-      // Called during an update, that update is the last one.
-      if (reading) {
-        stopWhenRead = stop;
-        return;
-      }
-      // A last update, so that what grew since the previous one reaches the
+      // Called during an update, that update is the last one. Otherwise a
+      // last update, so that what grew since the previous one reaches the
       // SDK before procmeter stops: the provider's own final export (its
       // shutdown) then carries it.
-      update();
-      stop();
+      if (reading) {
+        stopWhenRead = stop;
+      } else {
+        update();
+        stop();
+      }
     },
   });
 }
