@@ -14,7 +14,7 @@ export interface EventLoopReading {
   p99Seconds: number;
   /** How late the last completed setImmediate() probe ran, seconds (NaN before the first). */
   lagSeconds: number;
-  /** Share of time the loop was busy since the previous reading, 0..1. */
+  /** Share of time the loop was busy since the previous reading, 0..1 (NaN if that was less than the delay resolution ago). */
   utilization: number;
   /** Busy and idle time since the thread started, seconds. */
   activeSeconds: number;
@@ -28,7 +28,10 @@ export class EventLoopMonitor {
   private probing = false;
   private stopped = false;
 
-  constructor(resolutionMs: number, private readonly withStddev: boolean) {
+  constructor(
+    private readonly resolutionMs: number,
+    private readonly withStddev: boolean,
+  ) {
     this.histogram = monitorEventLoopDelay({ resolution: resolutionMs });
     this.histogram.enable();
     this.lastUtilization = performance.eventLoopUtilization();
@@ -40,11 +43,15 @@ export class EventLoopMonitor {
     this.probing = true;
     const started = process.hrtime.bigint();
     return new Promise((resolve) => {
+      // Unref'd, as every timer of procmeter's: a probe must not keep the
+      // process alive (an update() from a 'beforeExit' listener would
+      // otherwise start another turn, and another), nor be counted among
+      // the application's active resources.
       setImmediate(() => {
         this.lagSeconds = Number(process.hrtime.bigint() - started) / 1e9;
         this.probing = false;
         resolve();
-      });
+      }).unref();
     });
   }
 
@@ -54,14 +61,21 @@ export class EventLoopMonitor {
    * worker, a probe timed from now would report the rest of the start-up.
    */
   probeLagFromNextTurn(): void {
-    setImmediate(() => void this.probeLag());
+    setImmediate(() => void this.probeLag()).unref();
   }
 
   read(): EventLoopReading {
     const h = this.histogram;
     const now = performance.eventLoopUtilization();
     const sinceLast = performance.eventLoopUtilization(now, this.lastUtilization);
-    this.lastUtilization = now;
+    // A window shorter than the delay sampling (a second reader collecting
+    // right after the first, a final update() at shutdown) holds little
+    // more than the reading before it, all busy time: its utilization would
+    // read near 1 for an idle loop. It is left out, and its time goes to
+    // the next window.
+    const windowMs = sinceLast.active + sinceLast.idle;
+    const longEnough = windowMs >= this.resolutionMs;
+    if (longEnough) this.lastUtilization = now;
     // An empty histogram has no statistics, and asking it for a percentile
     // still walks every bucket (~14 us): check first.
     const filled = h.count > 0;
@@ -81,7 +95,7 @@ export class EventLoopMonitor {
       p90Seconds: seconds(() => h.percentile(90)),
       p99Seconds: seconds(() => h.percentile(99)),
       lagSeconds: this.lagSeconds,
-      utilization: sinceLast.active + sinceLast.idle > 0 ? sinceLast.utilization : NaN,
+      utilization: longEnough ? sinceLast.utilization : NaN,
       activeSeconds: now.active / 1000,
       idleSeconds: now.idle / 1000,
     };

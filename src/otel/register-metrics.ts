@@ -453,12 +453,14 @@ function buildRegistration(
   // counts would release pauses other registrations must wait for).
   const readsSnapshot = groups.has('process') || groups.has('gc') || groups.has('heap');
   const snapshot = createSnapshot();
-  const read = (): Reading => ({
-    snapshot: readsSnapshot ? collect(snapshot) : snapshot,
-    eventLoop: eventLoop?.read(),
-    resources: groups.has('resources') ? readActiveResources() : undefined,
-    nowSeconds: Date.now() / 1000,
-  });
+  const read = (): Reading => {
+    const snapshotRead = readsSnapshot ? collect(snapshot) : snapshot;
+    const resources = groups.has('resources') ? readActiveResources() : undefined;
+    // Last: it starts a new delay window, which a failure of the reads
+    // before it would otherwise throw away unreported.
+    const eventLoopRead = eventLoop?.read();
+    return { snapshot: snapshotRead, resources, eventLoop: eventLoopRead, nowSeconds: Date.now() / 1000 };
+  };
 
   if (groups.has('gc')) {
     if (record) checkGcBucketsUnchanged(record, resolved);

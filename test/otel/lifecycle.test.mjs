@@ -189,6 +189,30 @@ test('after shutdown() the callbacks are gone, and a process that registered exi
   }
 });
 
+// An application that takes a last reading when its event loop runs dry:
+// procmeter's lag probe (a setImmediate) must not give the loop more work,
+// or 'beforeExit' comes again after every update, for ever.
+test("push mode: update() and shutdown() from a 'beforeExit' listener let the process exit, after one 'beforeExit'", () => {
+  for (const last of ['update', 'shutdown']) {
+    const child = runNode(
+      `
+      import { registerProcessMetrics } from 'procmeter';
+      import { MeterProvider } from '@opentelemetry/sdk-metrics';
+      const handle = registerProcessMetrics({ meterProvider: new MeterProvider(), mode: 'push', pushIntervalMs: 0 });
+      let beforeExit = 0;
+      process.on('beforeExit', () => {
+        beforeExit += 1;
+        if (beforeExit > 100) process.exit(3); // the loop keeps coming back
+        handle.${last}();
+      });
+      process.on('exit', () => console.log(JSON.stringify({ beforeExit })));`,
+      { timeout: 10_000 },
+    );
+    assert.equal(child.status, 0, `${last}(): exit ${child.status} ${child.signal ?? ''} ${child.stderr}`);
+    assert.deepEqual(JSON.parse(child.stdout), { beforeExit: 1 }, last);
+  }
+});
+
 test('a value the platform cannot provide is left out, never exported as 0 or NaN', () => {
   // The JavaScript fallback cannot see reclaimed bytes (NaN).
   const result = runNode(

@@ -186,3 +186,35 @@ for (const [naming, read] of Object.entries(NAMINGS)) {
     assert.ok(read.utilization(b.metrics) > 0.5, `window B utilization ${read.utilization(b.metrics)}`);
   });
 }
+
+// Two readers on one MeterProvider share one utilization window, reset by
+// either's collection. The second reader collecting right after the first
+// would get a window of nothing but that collection: near 1 on an idle loop.
+test("two readers: a collection right after the other reader's observes no utilization of its own; the time goes to the next window, which reads the idle loop", () => {
+  const report = runNode(`
+    import { performance } from 'node:perf_hooks';
+    import { registerProcessMetrics } from 'procmeter';
+    import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+    class Reader extends MetricReader { onForceFlush() { return Promise.resolve(); } onShutdown() { return Promise.resolve(); } }
+    const first = new Reader();
+    const second = new Reader();
+    registerProcessMetrics({ meterProvider: new MeterProvider({ readers: [first, second] }) });
+    const utilization = async (reader) => {
+      const { resourceMetrics } = await reader.collect();
+      const metric = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).find((m) => m.descriptor.name === 'nodejs_eventloop_utilization_ratio');
+      return metric?.dataPoints[0]?.value ?? null;
+    };
+    const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+    await sleep(200);
+    const firstReading = await utilization(first);
+    const windowStart = performance.eventLoopUtilization();
+    const backToBack = await utilization(second);
+    await sleep(300);
+    const truth = performance.eventLoopUtilization(performance.eventLoopUtilization(), windowStart).utilization;
+    const idle = await utilization(second);
+    console.log(JSON.stringify({ firstReading, backToBack, idle, truth }));`).json();
+  // The SDK hands the second reader the last value observed since its
+  // previous collection: the first reader's, when procmeter observes none.
+  assert.ok(report.backToBack === null || report.backToBack === report.firstReading, `a window of one collection: ${JSON.stringify(report)}`);
+  assert.ok(report.idle < 0.5 && Math.abs(report.idle - report.truth) < 0.1, JSON.stringify(report));
+});
