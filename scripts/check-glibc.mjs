@@ -5,9 +5,11 @@
 // the ELF version-needs section with readelf, which handles any
 // architecture. Exits 1 and says which symbol version is too new otherwise.
 import { execFileSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { isMainModule } from './lib/main-module.mjs';
 
 export const FLOORS = { GLIBC: '2.28', GLIBCXX: '3.4.21', CXXABI: '1.3.9' };
 
@@ -32,7 +34,8 @@ export function checkBinary(file) {
 
 function main() {
   const root = fileURLToPath(new URL('../prebuilds/', import.meta.url));
-  const files = readdirSync(root).flatMap((dir) => readdirSync(join(root, dir)).filter((f) => f.endsWith('.node')).map((f) => join(root, dir, f)));
+  const listing = (dir) => readdirSync(dir, { withFileTypes: true }).filter((entry) => entry.isDirectory() || entry.name.endsWith('.node'));
+  const files = existsSync(root) ? listing(root).flatMap((arch) => listing(join(root, arch.name)).map((f) => join(root, arch.name, f.name))) : [];
   if (files.length === 0) {
     console.error('no prebuilds to check: run npm run prebuild first');
     process.exit(1);
@@ -48,4 +51,4 @@ function main() {
   process.exit(failed ? 1 : 0);
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) main();
+if (isMainModule(import.meta.url)) main();

@@ -5,6 +5,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
+import { isMainModule } from './lib/main-module.mjs';
+
 const root = new URL('..', import.meta.url);
 const definitionPath = fileURLToPath(new URL('native/snapshot_layout.def', root));
 const outputPath = fileURLToPath(new URL('src/generated/layout.ts', root));
@@ -252,4 +254,4 @@ function main() {
   writeFileSync(outputPath, rendered);
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) main();
+if (isMainModule(import.meta.url)) main();

@@ -16,10 +16,12 @@
 // approve and older pnpm runs, failing the install where there is no
 // compiler. The README's build-in-place steps copy it back.
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { isMainModule } from './lib/main-module.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const GYP_FILE = 'binding.gyp';
@@ -65,8 +67,7 @@ export function packTarball(destination) {
   }
 }
 
-// import.meta.url is the real path; argv[1] may go through a symlink.
-if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
+if (isMainModule(import.meta.url)) {
   const packed = packTarball(resolve(process.argv[2] ?? root));
   console.log(`${packed.path}: ${(packed.size / 1024).toFixed(0)} kB, ${packed.entryCount} files`);
 }
