@@ -23,6 +23,7 @@ import * as esbuild from 'esbuild';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const srcDir = join(root, 'src');
 const outDir = join(root, 'dist', 'cjs');
+const packageJson = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 
 // Output file (under dist/cjs) -> its modules (under src), entry first.
 const BUNDLES = {
@@ -42,7 +43,7 @@ const BUNDLES = {
   'register.js': ['register.ts'],
 };
 // Stateless helpers and constants, copied into each bundle that uses them.
-const SHARED = ['error-text.ts', 'generated/layout.ts', 'validate.ts', 'otel/options.ts', 'sampler.ts', 'claim-cell.ts', 'thread-resident.ts'];
+const SHARED = ['bundling.ts', 'error-text.ts', 'generated/layout.ts', 'validate.ts', 'otel/options.ts', 'sampler.ts', 'claim-cell.ts', 'thread-resident.ts'];
 
 const owner = new Map();
 for (const [output, modules] of Object.entries(BUNDLES)) {
@@ -65,7 +66,7 @@ function splitByOwner(currentOutput) {
       build.onResolve({ filter: /^\.\.?\// }, (args) => {
         const file = sourceFileOf(args.importer, args.path);
         if (file === undefined) {
-          // Files outside src (../../../package.json) stay where they are;
+          // Files outside src stay where they are (none is imported today);
           // one inside that is no module would fail only at run time.
           const target = resolve(dirname(args.importer), args.path);
           if (!relative(srcDir, target).startsWith('..')) {
@@ -99,6 +100,9 @@ function removeJavaScript(dir) {
   }
 }
 removeJavaScript(outDir);
+// The bundles are CommonJS wherever they end up: copied into a project of
+// "type": "module", without this they would be read as ES modules.
+writeFileSync(join(outDir, 'package.json'), `${JSON.stringify({ type: 'commonjs' }, null, 2)}\n`);
 
 const included = new Map(); // source module -> the bundles it was copied into
 for (const [output, modules] of Object.entries(BUNDLES)) {
@@ -113,6 +117,7 @@ for (const [output, modules] of Object.entries(BUNDLES)) {
     logLevel: 'warning',
     metafile: true,
     plugins: [splitByOwner(output)],
+    define: { PROCMETER_VERSION: JSON.stringify(packageJson.version) },
   });
   for (const input of Object.keys(Object.values(result.metafile.outputs)[0].inputs)) {
     const bundles = included.get(input) ?? [];

@@ -181,18 +181,20 @@ function choose(): { sampler: Sampler; diagnostics: LoadDiagnostics; binding?: N
       binding: core.binding,
     };
   }
-  // Node's permission model refuses every addon unless --allow-addons is given.
-  const addonsDisabled = attempts.some((attempt) => attempt.error?.startsWith('ERR_DLOPEN_DISABLED'));
   return {
     sampler: combine(fallbacks().threadProcessSampler(), jsRuntimeSource()),
-    diagnostics: diagnosticsOf(
-      'fallback',
-      'fallback',
-      undefined,
-      attempts,
-      addonsDisabled ? "Node's permission model disables native addons (run with --allow-addons to use procmeter's)" : 'no native binary could be loaded',
-    ),
+    diagnostics: diagnosticsOf('fallback', 'fallback', undefined, attempts, whyNoBinaryLoaded(attempts)),
   };
+}
+
+function whyNoBinaryLoaded(attempts: readonly LoadAttempt[]): string {
+  if (!attempts.some((attempt) => attempt.error?.startsWith('ERR_DLOPEN_DISABLED'))) return 'no native binary could be loaded';
+  // Node's permission model refuses every addon unless --allow-addons is
+  // given; --no-addons refuses them outright. Only the permission model
+  // defines process.permission.
+  return 'permission' in process && process.permission !== undefined
+    ? "Node's permission model disables native addons (run with --allow-addons to use procmeter's)"
+    : 'native addons are disabled in this process (--no-addons)';
 }
 
 function diagnosticsOf(

@@ -1,8 +1,9 @@
 // Finds and validates the native addons. Every candidate that fails is kept
 // with its reason, for loadDiagnostics() and NODE_DEBUG=procmeter.
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 
+import { runtimeRequire, thisDirectory } from './bundling';
 import { firstLineOf } from './error-text';
 import { LAYOUT_SIGNATURE, SLOT, SLOT_COUNT } from './generated/layout';
 import { threadResident } from './thread-resident';
@@ -93,20 +94,37 @@ export interface NativeLoadResult {
 /** Environment variable naming one binary to load, e.g. for bundled apps. */
 export const BINARY_PATH_ENV = 'PROCMETER_BINARY_PATH';
 
-// dist/cjs (this module is bundled into dist/cjs/index.js) -> the package root.
-const packageRoot = resolve(__dirname, '..', '..');
+// dist/cjs (this module is bundled into dist/cjs/index.js) -> the package
+// root; none in an ES-module bundle of an application, which has to name
+// its binaries with PROCMETER_BINARY_PATH.
+const packageRoot = thisDirectory === undefined ? undefined : resolve(thisDirectory, '..', '..');
 
 export interface Candidates {
   readonly v8: readonly string[];
   readonly core: readonly string[];
   /** A binary named by the user: tried alone, whichever variant it is. */
   readonly explicit: string | undefined;
+  /** Binaries not tried, with the reason: listed first in the diagnostics. */
+  readonly skipped: readonly LoadAttempt[];
 }
 
 /** The file names the prebuild script gives the binaries for this Node. */
 export function prebuildNames(): { v8: string; core: string } {
-  // Only glibc binaries are built; on musl they fail to load and are skipped.
   return { v8: `procmeter_v8.abi${process.versions.modules}.glibc.node`, core: 'procmeter_core.glibc.node' };
+}
+
+/**
+ * The C library of this system, as node-gyp-build tells it: LIBC, else
+ * Alpine's marker file. Only glibc binaries are built, and one can load on
+ * musl (which answers for libc.so.6) without ever having been tested there.
+ */
+function systemLibc(env: NodeJS.ProcessEnv): string {
+  if (env.LIBC) return env.LIBC;
+  try {
+    return existsSync('/etc/alpine-release') ? 'musl' : 'glibc';
+  } catch {
+    return 'glibc'; // Node's permission model throws where it may not look
+  }
 }
 
 /**
@@ -122,16 +140,32 @@ export function nativeCandidates(env: NodeJS.ProcessEnv = process.env): Candidat
   if (explicit) {
     const resolved = resolve(explicit);
     if (isDirectory(resolved)) {
-      return { v8: [join(resolved, names.v8)], core: [join(resolved, names.core)], explicit: undefined };
+      return { v8: [join(resolved, names.v8)], core: [join(resolved, names.core)], explicit: undefined, skipped: [] };
     }
-    return { v8: [], core: [], explicit: resolved };
+    return { v8: [], core: [], explicit: resolved, skipped: [] };
+  }
+  if (packageRoot === undefined) {
+    const skipped = { path: 'prebuilds/', error: `bundled without __dirname, procmeter cannot find its directory: name the binaries with ${BINARY_PATH_ENV}` };
+    return { v8: [], core: [], explicit: undefined, skipped: [skipped] };
   }
   const release = join(packageRoot, 'build', 'Release');
   const prebuilds = join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`);
+  const libc = systemLibc(env);
+  if (libc !== 'glibc') {
+    // A local build was made for this system; only the prebuilds are refused.
+    const error = `built for glibc; this system's C library is ${libc}`;
+    return {
+      v8: [join(release, 'procmeter_v8.node')],
+      core: [join(release, 'procmeter_core.node')],
+      explicit: undefined,
+      skipped: [names.v8, names.core].map((name) => ({ path: join(prebuilds, name), error })),
+    };
+  }
   return {
     v8: [join(release, 'procmeter_v8.node'), join(prebuilds, names.v8)],
     core: [join(release, 'procmeter_core.node'), join(prebuilds, names.core)],
     explicit: undefined,
+    skipped: [],
   };
 }
 
@@ -149,7 +183,7 @@ function isDirectory(path: string): boolean {
 const LOADABLE_EXTENSIONS = new Set(['.node', '.js', '.cjs']);
 
 export function loadNative(trackGc: boolean, candidates: Candidates = nativeCandidates()): NativeLoadResult {
-  const attempts: LoadAttempt[] = [];
+  const attempts: LoadAttempt[] = [...candidates.skipped];
   const tryLoad = <T>(file: string, accept: (binding: NativeBinding) => T): T | undefined => {
     let loaded: Partial<NativeBinding> | undefined;
     try {
@@ -162,7 +196,7 @@ export function loadNative(trackGc: boolean, candidates: Candidates = nativeCand
       // the addon again (see thread-resident.ts).
       const extension = extname(file);
       if (!LOADABLE_EXTENSIONS.has(extension)) throw new Error('not a .node file');
-      loaded = (extension === '.node' ? threadResident(`binary:${file}`, () => require(file)) : require(file)) as Partial<NativeBinding>;
+      loaded = (extension === '.node' ? threadResident(`binary:${file}`, () => runtimeRequire(file)) : runtimeRequire(file)) as Partial<NativeBinding>;
       const result = accept(checkCommon(loaded));
       bindingState(loaded).accepted = true;
       attempts.push({ path: file });

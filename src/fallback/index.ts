@@ -2,6 +2,7 @@
 // index.js), loaded only when a native addon cannot serve.
 import { FallbackProcessSampler } from './process-sampler';
 import { GcObserver } from './gc-observer';
+import { thisFile } from '../bundling';
 import { threadResident } from '../thread-resident';
 
 export { FallbackProcessSampler, type FallbackOptions } from './process-sampler';
@@ -15,10 +16,10 @@ export { kernelReleaseAtLeast } from './procfs';
 
 /** This thread's process sampler (kept fds on the main thread). */
 export function threadProcessSampler(): FallbackProcessSampler {
-  return threadResident(`fallback process sampler:${__filename}`, () => new FallbackProcessSampler());
+  return threadResident(`fallback process sampler:${thisFile}`, () => new FallbackProcessSampler());
 }
 
 /** This thread's GC observer. */
 export function threadGcObserver(): GcObserver {
-  return threadResident(`fallback GC observer:${__filename}`, () => new GcObserver());
+  return threadResident(`fallback GC observer:${thisFile}`, () => new GcObserver());
 }

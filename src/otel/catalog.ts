@@ -9,6 +9,7 @@ import { GC_KINDS, type GcKind, type Snapshot } from '../generated/layout';
 import type { EventLoopReading } from './event-loop';
 import type { MetricGroup, Naming } from './options';
 import type { ResourceReading } from './resources';
+import { thisFile } from '../bundling';
 import { threadResident } from '../thread-resident';
 
 export type InstrumentKind = 'counter' | 'upDownCounter' | 'gauge';
@@ -97,7 +98,7 @@ function gcTotals(snapshot: Snapshot, field: 'count' | 'seconds' | 'reclaimedByt
 // those outlive a registration, so a later one, with other options and so
 // another catalog, or in this code evaluated again after a hot reload
 // (see thread-resident.ts), must find the same objects.
-const attributeCaches = threadResident(`otel attribute caches:${__filename}`, () => new Map<string, Map<string, Attributes>>());
+const attributeCaches = threadResident(`otel attribute caches:${thisFile}`, () => new Map<string, Map<string, Attributes>>());
 
 /** The one attribute object of `{ [key]: value }` for each value. */
 function attributeCache(key: string) {
@@ -429,7 +430,7 @@ function semconvCatalog(withStddev: boolean): Catalog {
 
 // One catalog per naming and option per thread, made on first use (and
 // shared with this code evaluated again: its specs hold attribute objects).
-const catalogs = threadResident(`otel catalogs:${__filename}`, () => new Map<string, Catalog>());
+const catalogs = threadResident(`otel catalogs:${thisFile}`, () => new Map<string, Catalog>());
 
 export function catalogFor(naming: Naming, withStddev: boolean): Catalog {
   const key = `${naming}:${withStddev}`;

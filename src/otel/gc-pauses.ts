@@ -18,13 +18,14 @@ import { debuglog } from 'node:util';
 
 import { GC_KINDS, type Snapshot } from '../generated/layout';
 import { collect, createSnapshot, drainGcPauses } from '../index';
+import { thisFile } from '../bundling';
 import { threadResident } from '../thread-resident';
 
 const debug = debuglog('procmeter');
 
 export type PauseSink = (kindIndex: number, seconds: number) => void;
 
-const { sinks, buffer, waiting, handedOn, countedNow } = threadResident(`otel gc pauses:${__filename}`, () => ({
+const { sinks, buffer, waiting, handedOn, countedNow } = threadResident(`otel gc pauses:${thisFile}`, () => ({
   sinks: new Set<PauseSink>(),
   buffer: new Float64Array(2 * 512),
   // Per GC kind: pauses drained from the ring and not yet handed on

@@ -25,6 +25,7 @@ import { claimProcessMetrics } from './process-claim';
 import { describeValue } from '../validate';
 import { readActiveResources } from './resources';
 import { threadResident } from '../thread-resident';
+import { packageVersion, thisFile } from '../bundling';
 
 const debug = debuglog('procmeter');
 const METER_NAME = 'procmeter';
@@ -67,14 +68,6 @@ function loadOtelApi(): OtelApi {
   }
 }
 
-function packageVersion(): string | undefined {
-  try {
-    return (require('../../../package.json') as { version?: string }).version;
-  } catch {
-    return undefined;
-  }
-}
-
 interface SharedRegistration {
   readonly handle: ProcessMetricsHandle;
   readonly settings: string;
@@ -90,7 +83,7 @@ interface SharedRegistration {
 // one in the app, say) shares the first registration instead. Kept per
 // thread for this code (see thread-resident.ts): procmeter evaluated again
 // after a hot reload shares them, as one evaluation.
-const registrations = threadResident(`otel registrations:${__filename}`, () => new WeakMap<MeterProvider, Map<Naming, SharedRegistration>>());
+const registrations = threadResident(`otel registrations:${thisFile}`, () => new WeakMap<MeterProvider, Map<Naming, SharedRegistration>>());
 
 // Which copy of procmeter made its instruments on a MeterProvider, per
 // naming, in what mode, and whether a registration of that copy still
@@ -100,7 +93,7 @@ const registrations = threadResident(`otel registrations:${__filename}`, () => n
 // instruments of the same names made by both would count push-mode totals
 // twice: a copy registers only where no other copy reports, and, after one
 // did, only in observable mode, whose values are absolute.
-const THIS_CODE = __filename;
+const THIS_CODE = thisFile;
 interface InstrumentMaker {
   readonly code: string;
   readonly mode: Mode;
@@ -287,7 +280,7 @@ interface ProviderRecord {
   readonly observedSeries: ObservedSeries;
 }
 
-const providerRecords = threadResident(`otel provider records:${__filename}`, () => new WeakMap<MeterProvider, ProviderRecord>());
+const providerRecords = threadResident(`otel provider records:${thisFile}`, () => new WeakMap<MeterProvider, ProviderRecord>());
 
 function recordOf(provider: MeterProvider): ProviderRecord {
   let record = providerRecords.get(provider);
@@ -393,7 +386,7 @@ export function isNoopMeter(api: OtelApi, meter: Meter): boolean {
 
 /** procmeter's meter on `provider` (the SDK hands out the same one every time). */
 export function procmeterMeter(provider: MeterProvider): Meter {
-  return provider.getMeter(METER_NAME, packageVersion());
+  return provider.getMeter(METER_NAME, packageVersion);
 }
 
 // What a registration holds beyond its instruments (the process-metrics
@@ -616,7 +609,7 @@ export const mainThreadAttributes: WithThread = (attributes) => attributes;
 // Per-isolate series from a worker carry its thread id. The merged attribute
 // objects are made once per thread, so that push mode's last values, which
 // outlive registrations, are keyed on the same objects in all of them.
-const withThread: WithThread = threadResident(`otel thread attributes:${__filename}`, threadAttributes);
+const withThread: WithThread = threadResident(`otel thread attributes:${thisFile}`, threadAttributes);
 
 function threadAttributes(): WithThread {
   if (isMainThread) return mainThreadAttributes;

@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:http';
 import { debuglog } from 'node:util';
 import { isMainThread } from 'node:worker_threads';
 
+import { runtimeRequire } from '../bundling';
 import { firstLineOf } from '../error-text';
 import { NAMINGS, type Naming } from './options';
 import { isNoopMeter, procmeterMeter, registerProcessMetrics, type ProcessMetricsHandle } from './register-metrics';
@@ -183,7 +184,7 @@ function warn(message: string, code: string): void {
  */
 function loadPeer<T>(name: string, leftOut: string): T | undefined {
   try {
-    return require(name) as T;
+    return runtimeRequire(name) as T;
   } catch (error) {
     warn(`${leftOut}: it needs ${name}, which could not be loaded (npm install ${name}): ${firstLineOf(error)}`, 'PROCMETER_MISSING_PEER');
     return undefined;

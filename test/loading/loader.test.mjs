@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -663,4 +663,43 @@ test("under Node's permission model with --allow-addons, the native addon is use
   }).json();
   assert.equal(report.implementation, 'native');
   assert.equal(report.diagnostics.fallbackReason, undefined);
+});
+
+test('--no-addons: the fallback, and the reason names --no-addons, not the permission model', () => {
+  const child = runNode(REPORT, { nodeArgs: ['--no-addons'], env: { PROCMETER_FORCE_FALLBACK: '' } });
+  const report = child.json();
+  assert.equal(report.implementation, 'fallback');
+  assert.equal(report.diagnostics.fallbackReason, 'native addons are disabled in this process (--no-addons)');
+  assert.ok(report.rss > 0);
+  assert.equal(child.stderr, '');
+});
+
+// Only glibc binaries are built. On musl (told as node-gyp-build tells it:
+// LIBC, else /etc/alpine-release) the prebuilds are not tried; a local
+// build, made on that system, still is.
+test('on musl the glibc prebuilds are skipped, saying why; on glibc the same installation loads them', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'procmeter-libc-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const installed = join(dir, 'node_modules', 'procmeter');
+  const prebuilds = join(installed, 'prebuilds', `${process.platform}-${process.arch}`);
+  mkdirSync(prebuilds, { recursive: true });
+  copyFileSync(join(packageRoot, 'package.json'), join(installed, 'package.json'));
+  cpSync(join(packageRoot, 'dist'), join(installed, 'dist'), { recursive: true });
+  const procmeter = require('procmeter');
+  const names = procmeter._internals.prebuildNames();
+  const loaded = procmeter.loadDiagnostics().binaryPath;
+  copyFileSync(loaded, join(prebuilds, /procmeter_v8/.test(loaded) ? names.v8 : names.core));
+
+  const onGlibc = runNode(REPORT, { cwd: dir, env: { LIBC: '' } }).json();
+  assert.equal(onGlibc.implementation, 'native');
+  assert.ok(onGlibc.diagnostics.binaryPath.startsWith(prebuilds), onGlibc.diagnostics.binaryPath);
+
+  const onMusl = runNode(REPORT, { cwd: dir, env: { LIBC: 'musl' } }).json();
+  assert.equal(onMusl.implementation, 'fallback');
+  const skipped = onMusl.diagnostics.attempts.filter((attempt) => attempt.path.startsWith(prebuilds));
+  assert.deepEqual(
+    skipped.map((attempt) => attempt.error),
+    [names.v8, names.core].map(() => "built for glibc; this system's C library is musl"),
+  );
+  assert.ok(onMusl.rss > 0);
 });
