@@ -2,8 +2,7 @@
 import * as layout from './generated/layout';
 import { diagnostics, processClaimCell, nativeBinding, sampler, type Implementation, type LoadDiagnostics } from './implementation';
 import { prebuildNames } from './native-loader';
-import type { ProcessMetricsOptions } from './otel/options';
-import type { ProcessMetricsHandle } from './otel/register-metrics';
+import type { ProcessMetricsHandle, ProcessMetricsOptions } from './otel/options';
 
 export { collect, createSnapshot, diff, drainGcPauses, gcPauseRingCapacity } from './snapshot';
 export {
@@ -23,8 +22,15 @@ export {
   type SlotKind,
   type Snapshot,
 } from './generated/layout';
-export type { ProcessMetricsHandle } from './otel/register-metrics';
-export { METRIC_GROUPS, type MetricGroup, type Mode, type Naming, type ProcessMetricsOptions } from './otel/options';
+export {
+  METRIC_GROUPS,
+  type MeterProviderLike,
+  type MetricGroup,
+  type Mode,
+  type Naming,
+  type ProcessMetricsHandle,
+  type ProcessMetricsOptions,
+} from './otel/options';
 export type { Implementation, LoadDiagnostics } from './implementation';
 export type { LoadAttempt } from './native-loader';
 

@@ -1,7 +1,5 @@
 // Options of registerProcessMetrics(): defaults and validation. Every error
 // names the option, what it accepts and what it got.
-import type { MeterProvider } from '@opentelemetry/api';
-
 import { describeValue, isObject } from '../validate';
 
 export const NAMINGS = ['prometheus', 'semconv'] as const;
@@ -18,12 +16,47 @@ export const PROMETHEUS_GC_BUCKETS: readonly number[] = [0.001, 0.01, 0.1, 1, 2,
 /** The bucket advice of semantic conventions for v8js.gc.duration, in seconds. */
 export const SEMCONV_GC_BUCKETS: readonly number[] = [0.01, 0.1, 1, 10];
 
+/**
+ * An OpenTelemetry MeterProvider, as far as procmeter's types need one:
+ * spelled out so that they type-check without @opentelemetry/api (an
+ * optional peer dependency) for users of collect() alone. Every
+ * MeterProvider of the API is one.
+ */
+export interface MeterProviderLike {
+  getMeter(name: string, version?: string, options?: { schemaUrl?: string }): object;
+}
+
+export interface ProcessMetricsHandle {
+  readonly naming: Naming;
+  readonly mode: Mode;
+  /**
+   * Whether this registration reports the process-wide metrics (one thread
+   * per process does), as of the last collection or update: when the thread
+   * that reported them goes, another registration takes them over. False
+   * once this handle has been shut down.
+   */
+  readonly reportsProcessMetrics: boolean;
+  /**
+   * Push mode: reads now and brings every instrument up to date (counters by
+   * the difference since the last update). Observable mode: does nothing,
+   * collections read. Either mode, while waiting for the SDK's global
+   * MeterProvider: looks for it first. Never throws; a no-op after shutdown().
+   */
+  update(): void;
+  /** Push mode: counts a request and calls update() every pushEveryRequests calls. */
+  countRequest(): void;
+  /** A Connect/Express-style middleware that calls countRequest(). */
+  middleware(): (request: unknown, response: unknown, next?: (error?: unknown) => void) => void;
+  /** Push mode: takes a last update first. Removes the callbacks, timers and observers. Idempotent. */
+  shutdown(): void;
+}
+
 export interface ProcessMetricsOptions {
   /**
    * Where to create the instruments. Default: the global MeterProvider; set
    * before an SDK has set one, the registration waits for it (see the README).
    */
-  meterProvider?: MeterProvider;
+  meterProvider?: MeterProviderLike;
   /** 'prometheus' (default): prom-client's names. 'semconv': OpenTelemetry semantic conventions. */
   naming?: Naming;
   /**
@@ -52,7 +85,7 @@ export function settingsKey(options: ResolvedOptions): string {
 }
 
 export interface ResolvedOptions {
-  readonly meterProvider: MeterProvider | undefined;
+  readonly meterProvider: MeterProviderLike | undefined;
   readonly naming: Naming;
   readonly mode: Mode;
   readonly metricGroups: ReadonlySet<MetricGroup>;
@@ -149,7 +182,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   }
 
   return {
-    meterProvider: meterProvider as MeterProvider | undefined,
+    meterProvider: meterProvider as MeterProviderLike | undefined,
     naming,
     mode,
     metricGroups,

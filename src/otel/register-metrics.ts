@@ -20,40 +20,17 @@ import { catalogFor, type MetricSpec, type Reading } from './catalog';
 import { EventLoopMonitor } from './event-loop';
 import { registerOnceProviderIsSet } from './awaiting-provider';
 import { addPauseSink, deliverPauses } from './gc-pauses';
-import { resolveOptions, settingsKey, type Mode, type Naming, type ProcessMetricsOptions, type ResolvedOptions } from './options';
+import { resolveOptions, settingsKey, type Mode, type Naming, type ProcessMetricsHandle, type ProcessMetricsOptions, type ResolvedOptions } from './options';
 import { claimProcessMetrics } from './process-claim';
 import { describeValue } from '../validate';
 import { readActiveResources } from './resources';
 import { threadResident } from '../thread-resident';
 import { packageVersion, thisFile } from '../bundling';
 
+export type { ProcessMetricsHandle } from './options';
+
 const debug = debuglog('procmeter');
 const METER_NAME = 'procmeter';
-
-export interface ProcessMetricsHandle {
-  readonly naming: Naming;
-  readonly mode: Mode;
-  /**
-   * Whether this registration reports the process-wide metrics (one thread
-   * per process does), as of the last collection or update: when the thread
-   * that reported them goes, another registration takes them over. False
-   * once this handle has been shut down.
-   */
-  readonly reportsProcessMetrics: boolean;
-  /**
-   * Push mode: reads now and brings every instrument up to date (counters by
-   * the difference since the last update). Observable mode: does nothing,
-   * collections read. Either mode, while waiting for the SDK's global
-   * MeterProvider: looks for it first. Never throws; a no-op after shutdown().
-   */
-  update(): void;
-  /** Push mode: counts a request and calls update() every pushEveryRequests calls. */
-  countRequest(): void;
-  /** A Connect/Express-style middleware that calls countRequest(). */
-  middleware(): (request: unknown, response: unknown, next?: (error?: unknown) => void) => void;
-  /** Push mode: takes a last update first. Removes the callbacks, timers and observers. Idempotent. */
-  shutdown(): void;
-}
 
 type OtelApi = typeof import('@opentelemetry/api');
 
@@ -177,7 +154,7 @@ function inertHandle(resolved: ResolvedOptions): ProcessMetricsHandle {
 export function registerProcessMetrics(options?: ProcessMetricsOptions): ProcessMetricsHandle {
   const resolved = resolveOptions(options);
   const api = loadOtelApi();
-  if (resolved.meterProvider !== undefined) return registerWith(resolved.meterProvider, resolved, api);
+  if (resolved.meterProvider !== undefined) return registerWith(resolved.meterProvider as MeterProvider, resolved, api);
   const globalProvider = (): MeterProvider | undefined => {
     const provider = api.metrics.getMeterProvider();
     // Not a provider at all: registerWith() says so.
