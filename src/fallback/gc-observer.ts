@@ -57,6 +57,10 @@ export class GcObserver {
 
   /** Writes the GC slots and gcPausesDropped. */
   readInto(slots: Float64Array): void {
+    // Node makes a GC's entry on the next check phase and hands the batch
+    // to the callback on one after that: entries made but not yet handed
+    // over are taken now (the callback then gets only newer ones).
+    for (const entry of this.observer.takeRecords()) this.record(entry);
     for (let kind = 0; kind < GC_KINDS.length; kind++) {
       const base = GC_SLOTS_BEGIN + kind * GC_FIELD_COUNT;
       slots[base] = this.counts[kind]!;

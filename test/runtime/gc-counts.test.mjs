@@ -107,6 +107,36 @@ test('counts and pause time agree with a PerformanceObserver on the same workloa
   assert.ok(ratio > 0.9 && ratio < 1.1, `pause totals: procmeter ${ourTotalSeconds} s, observer ${observedTotalSeconds} s`);
 });
 
+// The fallback's observer gets GC entries on a later turn of the loop; a
+// snapshot taken once an immediate queued after the section has run must
+// hold all of them, even where a timer ran first (batch code that yields
+// with setImmediate). Ground truth: the same count 50 ms later, idle.
+test("a section's GCs are all in a snapshot taken after awaiting one setImmediate()", () => {
+  const runs = runNode(`
+    import { collect } from 'procmeter';
+    const scavenges = () => collect().gc.scavenge.count;
+    const churn = () => { let kept; for (let i = 0; i < 1e6; i++) kept = { i, s: 'x' + i }; return kept; };
+    const runs = [];
+    for (let run = 0; run < 3; run++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      const before = scavenges();
+      churn();
+      const timer = new Promise((resolve) => setTimeout(resolve, 0));
+      const busyUntil = performance.now() + 5; // the timer falls due before the loop's check phase
+      while (performance.now() < busyUntil);
+      await timer;
+      await new Promise((resolve) => setImmediate(resolve));
+      const afterImmediate = scavenges() - before;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      runs.push({ afterImmediate, settled: scavenges() - before });
+    }
+    console.log(JSON.stringify(runs));`).json();
+  for (const run of runs) {
+    assert.ok(run.settled > 0, JSON.stringify(runs));
+    assert.equal(run.afterImmediate, run.settled, JSON.stringify(runs));
+  }
+});
+
 test('global.gc() adds exactly one major GC', () => {
   const result = runNode(
     `
