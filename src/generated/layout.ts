@@ -92,7 +92,7 @@ export const SLOTS: readonly SlotInfo[] = [
   { field: 'heapExecutableBytes', index: 19, scope: 'runtime', kind: 'gauge', unit: "By", description: "V8 heap reserved for executable code (total_heap_size_executable)." },
   { field: 'heapLimitBytes', index: 20, scope: 'runtime', kind: 'gauge', unit: "By", description: "The V8 heap size limit (heap_size_limit)." },
   { field: 'mallocedMemoryBytes', index: 21, scope: 'runtime', kind: 'gauge', unit: "By", description: "Memory V8 allocated with malloc (malloced_memory)." },
-  { field: 'peakMallocedMemoryBytes', index: 22, scope: 'runtime', kind: 'gauge', unit: "By", description: "Peak of mallocedMemoryBytes (peak_malloced_memory)." },
+  { field: 'peakMallocedMemoryBytes', index: 22, scope: 'runtime', kind: 'gauge', unit: "By", description: "Peak of V8's zone memory alone (peak_malloced_memory): mallocedMemoryBytes also counts the string table, so it can be the larger." },
   { field: 'externalMemoryBytes', index: 23, scope: 'runtime', kind: 'gauge', unit: "By", description: "Memory held outside the heap by JavaScript objects, e.g. ArrayBuffers (external_memory)." },
   { field: 'nativeContexts', index: 24, scope: 'runtime', kind: 'gauge', unit: "{context}", description: "Live V8 native contexts (number_of_native_contexts)." },
   { field: 'detachedContexts', index: 25, scope: 'runtime', kind: 'gauge', unit: "{context}", description: "Contexts detached but not yet collected; growth suggests a leak (number_of_detached_contexts)." },
@@ -170,7 +170,7 @@ export interface RuntimeFields {
   heapLimitBytes: number;
   /** Memory V8 allocated with malloc (malloced_memory). Unit: By; gauge. */
   mallocedMemoryBytes: number;
-  /** Peak of mallocedMemoryBytes (peak_malloced_memory). Unit: By; gauge. */
+  /** Peak of V8's zone memory alone (peak_malloced_memory): mallocedMemoryBytes also counts the string table, so it can be the larger. Unit: By; gauge. */
   peakMallocedMemoryBytes: number;
   /** Memory held outside the heap by JavaScript objects, e.g. ArrayBuffers (external_memory). Unit: By; gauge. */
   externalMemoryBytes: number;
