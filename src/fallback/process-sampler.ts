@@ -32,6 +32,22 @@ export interface FallbackOptions {
   forceDirectoryScan?: boolean;
 }
 
+// Node's permission model refuses a path for the life of the process. Asked
+// again at every sample, each refusal would cost an exception with its stack
+// (collect() took 4x as long): the first refusal is kept and thrown again.
+const refusals = new Map<string, unknown>();
+
+function unlessRefused<T>(path: string, access: () => T): T {
+  const refusal = refusals.get(path);
+  if (refusal !== undefined) throw refusal;
+  try {
+    return access();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException | undefined)?.code === 'ERR_ACCESS_DENIED') refusals.set(path, error);
+    throw error;
+  }
+}
+
 /**
  * A procfs fd kept open, with the identity of the file it opened: code that
  * closes every descriptor above 2 (some daemonizing helpers do) takes it,
@@ -51,7 +67,7 @@ class KeptFd {
   /** The fd, opened first if need be; throws if it cannot be. */
   get(): number {
     if (this.fd < 0) {
-      const fd = openSync(this.path, this.flags);
+      const fd = unlessRefused(this.path, () => openSync(this.path, this.flags));
       try {
         const { dev, ino } = fstatSync(fd);
         this.device = dev;
@@ -127,7 +143,7 @@ class ProcFile {
 
   readOrThrow(): string {
     if (this.kept) return this.readFrom(this.kept.get());
-    const fd = openSync(this.path, 'r');
+    const fd = unlessRefused(this.path, () => openSync(this.path, 'r'));
     try {
       return this.readFrom(fd);
     } finally {
@@ -165,7 +181,7 @@ class ProcDirectory {
   stat(): { stats: Stats; countedOwnFd: boolean } | 'foreign' | undefined {
     let fd: number;
     try {
-      if (!this.kept) return { stats: statSync(this.path), countedOwnFd: false };
+      if (!this.kept) return { stats: unlessRefused(this.path, () => statSync(this.path)), countedOwnFd: false };
       fd = this.kept.get();
     } catch {
       return undefined; // cannot be opened now (out of fds, say)
@@ -314,7 +330,7 @@ export class FallbackProcessSampler implements ProcessSource {
     // Kernels before 6.2 report size 0: list the directory. The listing also
     // shows the fd readdir itself opened.
     try {
-      return readdirSync('/proc/self/fd').length - 1 - ownFds;
+      return unlessRefused('/proc/self/fd', () => readdirSync('/proc/self/fd')).length - 1 - ownFds;
     } catch {
       return NaN;
     }
