@@ -91,6 +91,8 @@ test('diff() rejects missing or non-snapshot arguments with a TypeError', () => 
     [[good], /after must be a snapshot.*got undefined/],
     [[{ ...good, gc: { scavenge: good.gc.scavenge } }, good], /before must be a snapshot.*without snapshot fields/],
     [[good, { ...good, heapSpaces: [null] }], /after must be a snapshot.*without snapshot fields/],
+    // A hole, which every() skips.
+    [[good, { ...good, heapSpaces: [, ...good.heapSpaces.slice(1)] }], /after must be a snapshot.*without snapshot fields/],
   ];
   for (const [args, message] of cases) {
     assert.throws(() => diff(...args), (error) => error instanceof TypeError && message.test(error.message));
