@@ -38,6 +38,7 @@ const BUNDLES = {
     'otel/gc-pauses.ts',
     'otel/process-claim.ts',
     'otel/resources.ts',
+    'otel/start-time.ts',
   ],
   'fallback/index.js': ['fallback/index.ts', 'fallback/process-sampler.ts', 'fallback/procfs.ts', 'fallback/gc-observer.ts', 'fallback/heap-reader.ts'],
   'register.js': ['register.ts'],

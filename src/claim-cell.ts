@@ -18,12 +18,29 @@ const HOLDER = 0; // 0n: unclaimed; else the holder's token
 const TOKENS_GIVEN = 1; // makes every token unique in the process
 const CELL_COUNT = 2;
 
-/** The cells this thread's environment data holds, if any. */
-function publishedCells(): BigInt64Array | undefined {
+/** The cells this thread's environment data holds under `key`, if any. */
+function publishedCells(key: string = ENVIRONMENT_KEY, count: number = CELL_COUNT): BigInt64Array | undefined {
   const { getEnvironmentData } = require('node:worker_threads') as typeof import('node:worker_threads');
-  const buffer = getEnvironmentData(ENVIRONMENT_KEY);
-  if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < CELL_COUNT * BigInt64Array.BYTES_PER_ELEMENT) return undefined;
-  return new BigInt64Array(buffer, 0, CELL_COUNT);
+  const buffer = getEnvironmentData(key);
+  if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < count * BigInt64Array.BYTES_PER_ELEMENT) return undefined;
+  return new BigInt64Array(buffer, 0, count);
+}
+
+/**
+ * `count` zeroed atomics that the threads of this process share under
+ * `key`: inherited from the parent thread, or else made and published, for
+ * the worker threads started after this call.
+ */
+export function sharedCells(key: string, count: number): BigInt64Array {
+  // Required here, not at the top: loading node:worker_threads costs
+  // milliseconds of start-up (see processClaimCell() in implementation.ts).
+  const { setEnvironmentData } = require('node:worker_threads') as typeof import('node:worker_threads');
+  let cells = publishedCells(key, count);
+  if (cells === undefined) {
+    cells = new BigInt64Array(new SharedArrayBuffer(count * BigInt64Array.BYTES_PER_ELEMENT));
+    setEnvironmentData(key, cells.buffer as SharedArrayBuffer);
+  }
+  return cells;
 }
 
 export interface ClaimCell {
@@ -38,14 +55,8 @@ export interface ClaimCell {
  * copy, or the same copy evaluated again in a thread).
  */
 export function sharedClaimCell(): ClaimCell {
-  // Required here, not at the top: loading node:worker_threads costs
-  // milliseconds of start-up (see processClaimCell() in implementation.ts).
-  const { setEnvironmentData, threadId } = require('node:worker_threads') as typeof import('node:worker_threads');
-  let cells = publishedCells();
-  if (cells === undefined) {
-    cells = new BigInt64Array(new SharedArrayBuffer(CELL_COUNT * BigInt64Array.BYTES_PER_ELEMENT));
-    setEnvironmentData(ENVIRONMENT_KEY, cells.buffer as SharedArrayBuffer);
-  }
+  const { threadId } = require('node:worker_threads') as typeof import('node:worker_threads');
+  const cells = sharedCells(ENVIRONMENT_KEY, CELL_COUNT);
   const serial = BigInt.asUintN(32, Atomics.add(cells, TOKENS_GIVEN, 1n) + 1n);
   return { cells, token: (BigInt(threadId + 1) << 32n) | serial };
 }

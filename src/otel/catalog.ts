@@ -9,6 +9,7 @@ import { GC_KINDS, type GcKind, type Snapshot } from '../generated/layout';
 import type { EventLoopReading } from './event-loop';
 import type { MetricGroup, Naming } from './options';
 import type { ResourceReading } from './resources';
+import { processStartTimeSeconds } from './start-time';
 import { thisFile } from '../bundling';
 import { threadResident } from '../thread-resident';
 
@@ -187,7 +188,7 @@ function prometheusCatalog(withStddev: boolean): Catalog {
     spec({ name: 'process_cpu_user_seconds', description: 'Total user CPU time spent in seconds.', unit: 's', kind: 'counter', group: 'process', read: (r, emit) => emit(r.snapshot.cpuUserSeconds) }),
     spec({ name: 'process_cpu_system_seconds', description: 'Total system CPU time spent in seconds.', unit: 's', kind: 'counter', group: 'process', read: (r, emit) => emit(r.snapshot.cpuSystemSeconds) }),
     spec({ name: 'process_cpu_seconds', description: 'Total user and system CPU time spent in seconds.', unit: 's', kind: 'counter', group: 'process', read: (r, emit) => emit(r.snapshot.cpuUserSeconds + r.snapshot.cpuSystemSeconds) }),
-    spec({ name: 'process_start_time_seconds', description: 'Start time of the process since unix epoch in seconds.', unit: 's', kind: 'gauge', group: 'process', read: (r, emit) => emit(r.snapshot.startTimeSeconds) }),
+    spec({ name: 'process_start_time_seconds', description: 'Start time of the process since unix epoch in seconds.', unit: 's', kind: 'gauge', group: 'process', read: (r, emit) => emit(processStartTimeSeconds(r.snapshot.startTimeSeconds)) }),
     spec({ name: 'process_resident_memory_bytes', description: 'Resident memory size in bytes.', unit: 'By', kind: 'gauge', group: 'process', integer: true, read: (r, emit) => emit(r.snapshot.residentMemoryBytes) }),
     spec({ name: 'process_virtual_memory_bytes', description: 'Virtual memory size in bytes.', unit: 'By', kind: 'gauge', group: 'process', integer: true, read: (r, emit) => emit(r.snapshot.virtualMemoryBytes) }),
     spec({ name: 'process_heap_bytes', description: 'Process heap size in bytes (data and stack segments).', unit: 'By', kind: 'gauge', group: 'process', integer: true, read: (r, emit) => emit(r.snapshot.dataBytes) }),
@@ -353,7 +354,7 @@ function semconvCatalog(withStddev: boolean): Catalog {
         emit(r.snapshot.majorPageFaults, faultType('major'));
       },
     }),
-    spec({ name: 'process.uptime', description: 'The time the process has been running.', unit: 's', kind: 'gauge', group: 'process', read: (r, emit) => emit(r.nowSeconds - r.snapshot.startTimeSeconds) }),
+    spec({ name: 'process.uptime', description: 'The time the process has been running.', unit: 's', kind: 'gauge', group: 'process', read: (r, emit) => emit(r.nowSeconds - processStartTimeSeconds(r.snapshot.startTimeSeconds)) }),
 
     spec({
       name: 'v8js.gc.reclaimed',

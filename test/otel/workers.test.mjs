@@ -216,3 +216,45 @@ test('JavaScript fallback: a worker started after procmeter loaded shares the cl
   ).json();
   assert.deepEqual(result, { implementation: 'fallback', worker: [true, true], main: [false, false] });
 });
+
+// A restart alert (changes(process_start_time_seconds[1h]) > 0) fires on any
+// difference, so the start time must be the same number whichever thread
+// reports the process metrics; each thread's own reading can differ in its
+// last bits (the boot instant comes from clocks read at different moments).
+test('process_start_time_seconds is the same number, to the bit, whichever thread reports the process metrics', () => {
+  const result = runNode(
+    `
+    const { Worker } = require('node:worker_threads');
+    const { MeterProvider, MetricReader } = require('@opentelemetry/sdk-metrics');
+    const { registerProcessMetrics } = require('procmeter');
+    const code = \`
+      const { parentPort } = require('node:worker_threads');
+      const { MeterProvider, MetricReader } = require('@opentelemetry/sdk-metrics');
+      const { registerProcessMetrics } = require('procmeter');
+      \${startTimeReported.toString()}
+      startTimeReported(registerProcessMetrics, MeterProvider, MetricReader).then((reported) => parentPort.postMessage(reported));\`;
+    async function startTimeReported(registerProcessMetrics, MeterProvider, MetricReader) {
+      class Reader extends MetricReader { onShutdown() { return Promise.resolve(); } onForceFlush() { return Promise.resolve(); } }
+      const reader = new Reader();
+      const handle = registerProcessMetrics({ meterProvider: new MeterProvider({ readers: [reader] }), metricGroups: ['process'] });
+      const { resourceMetrics } = await reader.collect();
+      const metric = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).find((m) => m.descriptor.name === 'process_start_time_seconds');
+      const reports = handle.reportsProcessMetrics;
+      handle.shutdown(); // the next thread takes the process metrics over
+      return { reports, value: metric?.dataPoints[0].value };
+    }
+    (async () => {
+      const reported = [await startTimeReported(registerProcessMetrics, MeterProvider, MetricReader)];
+      for (let i = 0; i < 16; i++) {
+        const worker = new Worker(code, { eval: true });
+        const [message] = await require('node:events').once(worker, 'message');
+        reported.push(message);
+        await require('node:events').once(worker, 'exit');
+      }
+      console.log(JSON.stringify(reported));
+    })();`,
+    { type: 'commonjs' },
+  ).json();
+  assert.ok(result.every((r) => r.reports && typeof r.value === 'number'), JSON.stringify(result));
+  assert.deepEqual(new Set(result.map((r) => r.value)).size, 1, JSON.stringify(result.map((r) => r.value)));
+});
