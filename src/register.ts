@@ -23,5 +23,5 @@ import { flushOnExit, startFromEnvironment, type ZeroCodeStart } from './otel';
 export const started: ZeroCodeStart = startFromEnvironment();
 // SIGTERM only where an exporter pushes: a scrape endpoint has nothing to
 // flush, and Node's own SIGTERM ends even a process whose loop is blocked.
-const pushes = started.settings.exporters.some((exporter) => exporter !== 'prometheus');
-if (started.ownsMeterProvider) flushOnExit(started, started.settings.exitFlushTimeoutMs, { onSigterm: pushes });
+// (What was set up: an exporter asked for whose package is missing is not.)
+if (started.ownsMeterProvider) flushOnExit(started, started.settings.exitFlushTimeoutMs, { onSigterm: started.pushes });

@@ -32,6 +32,8 @@ export interface EnvironmentSettings {
   readonly exitFlushTimeoutMs: number;
   readonly prometheusHost: string;
   readonly prometheusPort: number;
+  /** What procmeter gives the OTLP exporter beyond what it reads from the environment itself (see otlpExporterConfig()). */
+  readonly otlpExporterConfig: { readonly url?: string; readonly timeoutMillis?: number };
   /**
    * What was wrong with the variables, one message each, naming the
    * variable and what was done instead (a default, or an exporter left out).
@@ -99,6 +101,8 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): E
   const rawTimeout = env['OTEL_METRIC_EXPORT_TIMEOUT']?.trim();
   const exportTimeoutMs =
     rawTimeout && Number(rawTimeout) === 0 ? 0 : setPositiveInteger('OTEL_METRIC_EXPORT_TIMEOUT', Math.min(DEFAULT_EXPORT_TIMEOUT_MS, exportIntervalMs));
+  // The periodic reader's: at most the interval, as the SDK requires.
+  const readerTimeoutMs = exportTimeoutMs === 0 ? exportIntervalMs : Math.min(exportTimeoutMs ?? DEFAULT_EXPORT_TIMEOUT_MS, exportIntervalMs);
   // Only 'true' disables (the specification's Boolean type); anything but
   // 'false' or nothing is likely a mistake worth a word.
   const sdkDisabled = (env['OTEL_SDK_DISABLED'] ?? '').trim().toLowerCase();
@@ -111,11 +115,12 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): E
     otlpProtocol,
     naming: namingKnown ? (rawNaming as Naming) : 'prometheus',
     exportIntervalMs,
-    exportTimeoutMs: exportTimeoutMs === 0 ? exportIntervalMs : Math.min(exportTimeoutMs ?? DEFAULT_EXPORT_TIMEOUT_MS, exportIntervalMs),
+    exportTimeoutMs: readerTimeoutMs,
     // Exporting at exit to a collector that does not answer would hold the
     // process up through the exporter's retries (8 s and more): at most
     // OTEL_METRIC_EXPORT_TIMEOUT when set (and not 0), else 2 s.
     exitFlushTimeoutMs: exportTimeoutMs || DEFAULT_EXIT_FLUSH_TIMEOUT_MS,
+    otlpExporterConfig: otlpExporterConfig(env, exportIntervalMs, readerTimeoutMs),
     // A metrics endpoint stays on the loopback interface unless asked.
     prometheusHost: (env['OTEL_EXPORTER_PROMETHEUS_HOST'] ?? '').trim() || '127.0.0.1',
     prometheusPort: positiveInteger('OTEL_EXPORTER_PROMETHEUS_PORT', DEFAULT_PROMETHEUS_PORT, 65535),
@@ -124,10 +129,40 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): E
 }
 
 // The OpenTelemetry defaults, and procmeter's for the flush at exit.
+const DEFAULT_OTLP_TIMEOUT_MS = 10_000;
 const DEFAULT_EXPORT_INTERVAL_MS = 60_000;
 const DEFAULT_EXPORT_TIMEOUT_MS = 30_000;
 const DEFAULT_PROMETHEUS_PORT = 9464;
 const DEFAULT_EXIT_FLUSH_TIMEOUT_MS = 2_000;
+
+/**
+ * The OTLP exporter reads its endpoint and timeout from the environment
+ * itself, but:
+ * - it does not trim the endpoint: with a space around it the URL does not
+ *   parse, and it silently sends to its default (localhost:4318) instead;
+ *   procmeter hands it the trimmed URL (the generic endpoint with
+ *   v1/metrics appended, as the exporter would);
+ * - its own request timeout (10 s, retries included) does not follow the
+ *   export interval: with a shorter interval and the collector down, the
+ *   next export started while the last one still retried, and the requests
+ *   kept a finished process alive for good. Unless a timeout is set,
+ *   procmeter gives it the reader's export timeout or half the interval,
+ *   whichever is shorter, so that an export ends before the next begins.
+ */
+function otlpExporterConfig(env: NodeJS.ProcessEnv, exportIntervalMs: number, exportTimeoutMs: number): { url?: string; timeoutMillis?: number } {
+  const config: { url?: string; timeoutMillis?: number } = {};
+  const metricsEndpoint = env['OTEL_EXPORTER_OTLP_METRICS_ENDPOINT'];
+  const endpoint = env['OTEL_EXPORTER_OTLP_ENDPOINT'];
+  if (metricsEndpoint?.trim()) {
+    if (metricsEndpoint !== metricsEndpoint.trim()) config.url = metricsEndpoint.trim();
+  } else if (endpoint?.trim() && endpoint !== endpoint.trim()) {
+    const base = endpoint.trim();
+    config.url = `${base}${base.endsWith('/') ? '' : '/'}v1/metrics`;
+  }
+  const timeoutSet = ['OTEL_EXPORTER_OTLP_METRICS_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT'].some((variable) => env[variable]?.trim());
+  if (!timeoutSet) config.timeoutMillis = Math.max(1, Math.min(DEFAULT_OTLP_TIMEOUT_MS, exportTimeoutMs, Math.floor(exportIntervalMs / 2)));
+  return config;
+}
 
 // The exporter would take a URL without a scheme ('collector:4318') and
 // fail at every export, or ignore one it cannot parse: say so at the start.
@@ -197,6 +232,8 @@ export interface ZeroCodeStart {
   readonly ownsMeterProvider: boolean;
   /** The Prometheus endpoint, once listening. */
   readonly prometheusUrl: Promise<string | undefined>;
+  /** True if one of procmeter's own readers pushes (OTLP, console): it has something to flush at exit. */
+  readonly pushes: boolean;
   /**
    * procmeter's registration; undefined where the zero-code start set
    * nothing up (a worker thread, OTEL_SDK_DISABLED, no usable exporter, or a
@@ -215,6 +252,7 @@ function withoutOwnProvider(settings: EnvironmentSettings, metrics: ProcessMetri
     settings,
     ownsMeterProvider: false,
     prometheusUrl: Promise.resolve(undefined),
+    pushes: false,
     metrics,
     shutdown: async () => metrics?.shutdown(),
     flush: async () => metrics?.update(),
@@ -268,7 +306,7 @@ function startWithApi(settings: EnvironmentSettings, api: Api): ZeroCodeStart {
   // Every exporter asked for is missing its package: as with none, the
   // global place stays free.
   if (!made) return withoutOwnProvider(settings, undefined);
-  const { provider, prometheus } = made;
+  const { provider, prometheus, pushes } = made;
 
   if (!api.metrics.setGlobalMeterProvider(provider)) {
     // Someone registered a provider in between: join theirs instead.
@@ -301,7 +339,7 @@ function startWithApi(settings: EnvironmentSettings, api: Api): ZeroCodeStart {
       debug('the flush failed: %o', error);
     }
   };
-  return { settings, ownsMeterProvider: true, prometheusUrl: endpoint?.url ?? Promise.resolve(undefined), metrics, shutdown, flush };
+  return { settings, ownsMeterProvider: true, prometheusUrl: endpoint?.url ?? Promise.resolve(undefined), pushes, metrics, shutdown, flush };
 }
 
 type PrometheusExporter = InstanceType<typeof import('@opentelemetry/exporter-prometheus').PrometheusExporter>;
@@ -325,7 +363,9 @@ function createProvider(settings: EnvironmentSettings, sdk: SdkMetrics, resource
       }
     }
     if (readers.length === 0) return undefined;
-    return { provider: new sdk.MeterProvider({ resource: processResource(resources), readers }), prometheus };
+    // Every reader but the Prometheus exporter pushes.
+    const pushes = readers.length > (prometheus ? 1 : 0);
+    return { provider: new sdk.MeterProvider({ resource: processResource(resources), readers }), prometheus, pushes };
   } catch (error) {
     for (const reader of readers) reader.shutdown().catch((cause: unknown) => debug('stopping an unused reader failed: %o', cause));
     throw error;
@@ -351,8 +391,9 @@ function periodicReader(settings: EnvironmentSettings, sdk: SdkMetrics, exporter
       { code: 'PROCMETER_OTLP_JSON' },
     );
   }
-  // The exporter reads OTEL_EXPORTER_OTLP_(METRICS_)ENDPOINT and headers itself.
-  return new sdk.PeriodicExportingMetricReader({ exporter: new otlp.OTLPMetricExporter(), ...options });
+  // The exporter reads OTEL_EXPORTER_OTLP_(METRICS_)ENDPOINT, headers and
+  // timeout itself; what procmeter adds is in otlpExporterConfig().
+  return new sdk.PeriodicExportingMetricReader({ exporter: new otlp.OTLPMetricExporter({ ...settings.otlpExporterConfig }), ...options });
 }
 
 /**

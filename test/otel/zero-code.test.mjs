@@ -3,7 +3,7 @@
 // MeterProvider; flushing on exit; and the demo.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { createRequire } from 'node:module';
@@ -273,7 +273,11 @@ test('an invalid setting is reported, naming the variable, and replaced by its d
     [{ OTEL_METRIC_EXPORT_INTERVAL: '30s' }, /OTEL_METRIC_EXPORT_INTERVAL must be a positive integer .*got '30s', using 60000/, { exportIntervalMs: 60_000 }],
     [{ OTEL_METRIC_EXPORT_TIMEOUT: '-1' }, /OTEL_METRIC_EXPORT_TIMEOUT must be a positive integer .*got '-1', using 30000/, { exportTimeoutMs: 30_000 }],
     // The default timeout is capped at the interval, and the warning names the value used.
-    [{ OTEL_METRIC_EXPORT_TIMEOUT: 'soon', OTEL_METRIC_EXPORT_INTERVAL: '5000' }, /got 'soon', using 5000$/, { exportIntervalMs: 5000, exportTimeoutMs: 5000 }],
+    [
+      { OTEL_METRIC_EXPORT_TIMEOUT: 'soon', OTEL_METRIC_EXPORT_INTERVAL: '5000' },
+      /got 'soon', using 5000$/,
+      { exportIntervalMs: 5000, exportTimeoutMs: 5000, otlpExporterConfig: { timeoutMillis: 2500 } },
+    ],
     [{ PROCMETER_NAMING: 'otel' }, /PROCMETER_NAMING must be one of prometheus, semconv; got 'otel', using prometheus/, { naming: 'prometheus' }],
     [{ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }, /OTEL_EXPORTER_OTLP_PROTOCOL is 'grpc'; the zero-code start exports OTLP over HTTP.*; metrics are not exported over OTLP/, { exporters: [] }],
     [
@@ -311,6 +315,81 @@ test('OTEL_METRIC_EXPORT_TIMEOUT=0 is no limit: the export may take the whole in
   assert.deepEqual([longer.exportTimeoutMs, longer.exitFlushTimeoutMs], [5000, 9000]);
   // A list of nothing but separators is no list: the default exporter.
   assert.deepEqual(settingsFromEnvironment({ OTEL_METRICS_EXPORTER: ' , ' }).exporters, ['otlp']);
+});
+
+// The OTLP exporter reads its endpoint and timeout from the environment
+// itself; procmeter adds only what it gets wrong: an endpoint with spaces
+// around it (which it does not trim, and so replaces by its default), and a
+// request timeout that fits the export interval when none is set.
+test('the OTLP exporter gets the endpoint trimmed when it has spaces around it, and a timeout within the export timeout and half the interval unless one is set', () => {
+  const { settingsFromEnvironment } = require('../../dist/cjs/otel/index.js');
+  const configOf = (env) => settingsFromEnvironment(env).otlpExporterConfig;
+  // The exporter's own default timeout is 10 s: kept where it fits.
+  assert.deepEqual(configOf({}), { timeoutMillis: 10_000 });
+  assert.deepEqual(configOf({ OTEL_METRIC_EXPORT_INTERVAL: '1000' }), { timeoutMillis: 500 });
+  assert.deepEqual(configOf({ OTEL_METRIC_EXPORT_INTERVAL: '60000', OTEL_METRIC_EXPORT_TIMEOUT: '3000' }), { timeoutMillis: 3000 });
+  assert.deepEqual(configOf({ OTEL_METRIC_EXPORT_INTERVAL: '1000', OTEL_EXPORTER_OTLP_TIMEOUT: '20000' }), {});
+  assert.deepEqual(configOf({ OTEL_METRIC_EXPORT_INTERVAL: '1000', OTEL_EXPORTER_OTLP_METRICS_TIMEOUT: '300' }), {});
+  const endpoint = (env) => configOf({ OTEL_EXPORTER_OTLP_TIMEOUT: '1000', ...env }).url;
+  assert.equal(endpoint({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }), undefined, 'left to the exporter');
+  assert.equal(endpoint({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318 ' }), 'http://collector:4318/v1/metrics');
+  assert.equal(endpoint({ OTEL_EXPORTER_OTLP_ENDPOINT: ' http://collector:4318/base/\t' }), 'http://collector:4318/base/v1/metrics');
+  assert.equal(endpoint({ OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: ' http://collector:4318/custom ' }), 'http://collector:4318/custom');
+  // The metrics endpoint replaces the generic one, spaces or not.
+  assert.equal(endpoint({ OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'http://a:4318/m', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://b:4318 ' }), undefined);
+});
+
+test('OTEL_EXPORTER_OTLP_ENDPOINT with a space after it still exports there, not to the exporter’s default', async () => {
+  const receiver = await startOtlpReceiver();
+  try {
+    const app = start(APPS.cjs, { OTEL_METRICS_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: `${receiver.base} `, OTEL_METRIC_EXPORT_INTERVAL: '60000', APP_SECONDS: '0.3' });
+    const { code } = await app.exited;
+    assert.equal(code, 0, app.output.stderr);
+    await receiver.waitFor((requests) => requests.length > 0, 5000);
+    assert.equal(receiver.requests[0].path, '/v1/metrics');
+    assert.ok(otlpMetrics(receiver.requests).some((m) => m.name === 'process_cpu_seconds'));
+  } finally {
+    await receiver.close();
+  }
+});
+
+// With a 1 s interval the exporter's 10 s of retries overlapped the next
+// exports, and while the collector was down there was always a request in
+// flight: the finished application never exited.
+test('a finished application exits while the collector is down, also with a short export interval', { timeout: 60_000 }, async () => {
+  const nobodyListens = await freePort();
+  const app = start(APPS.cjs, {
+    OTEL_METRICS_EXPORTER: 'otlp',
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${nobodyListens}`,
+    OTEL_METRIC_EXPORT_INTERVAL: '1000',
+    APP_SECONDS: '3',
+  });
+  await app.firstLine;
+  const started = Date.now();
+  const ended = await Promise.race([app.exited, new Promise((resolve) => setTimeout(resolve, 30_000, 'still running'))]);
+  if (ended === 'still running') app.child.kill('SIGKILL');
+  assert.deepEqual(ended, { code: 0, signal: null }, `after ${Date.now() - started} ms: ${app.output.stderr}`);
+  // 3 s of work, an export under way (0.5 s at most), the flush at exit (2 s at most).
+  assert.ok(Date.now() - started < 10_000, `the process took ${Date.now() - started} ms to end`);
+});
+
+test('an exporter asked for whose package is missing installs no SIGTERM listener when what is left only serves (Prometheus)', async () => {
+  const port = await freePort();
+  const hideOtlp = `
+    const Module = require('node:module');
+    const resolve = Module._resolveFilename;
+    Module._resolveFilename = function (request, ...rest) {
+      if (request === '@opentelemetry/exporter-metrics-otlp-http') throw Object.assign(new Error('hidden by the test'), { code: 'MODULE_NOT_FOUND' });
+      return resolve.call(this, request, ...rest);
+    };`;
+  const result = spawnSync(
+    process.execPath,
+    ['-e', `${hideOtlp}; require('procmeter/register'); console.log(JSON.stringify({ sigterm: process.listenerCount('SIGTERM'), beforeExit: process.listenerCount('beforeExit') }))`],
+    { cwd: root, encoding: 'utf8', env: { ...process.env, OTEL_METRICS_EXPORTER: 'otlp,prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(port) } },
+  );
+  assert.equal(result.status, 0, result.stderr);
+  assert.match(result.stderr, /PROCMETER_MISSING_PEER/);
+  assert.equal(JSON.parse(result.stdout).sigterm, 0);
 });
 
 test('enum values are read case-insensitively, as the OpenTelemetry environment-variable specification asks', () => {
