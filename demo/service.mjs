@@ -9,8 +9,9 @@
 import http from 'node:http';
 import { once } from 'node:events';
 
-process.env.OTEL_METRICS_EXPORTER ??= 'prometheus';
-process.env.OTEL_SERVICE_NAME ??= 'procmeter-demo';
+// Empty counts as unset, as for the OpenTelemetry SDK.
+if (!process.env.OTEL_METRICS_EXPORTER?.trim()) process.env.OTEL_METRICS_EXPORTER = 'prometheus';
+if (!process.env.OTEL_SERVICE_NAME?.trim()) process.env.OTEL_SERVICE_NAME = 'procmeter-demo';
 const { started } = await import('procmeter/register');
 const { collect, implementation, gcImplementation } = await import('procmeter');
 
@@ -29,15 +30,24 @@ function handle(request, response) {
 }
 
 const server = http.createServer(handle);
-server.listen(Number(process.env.DEMO_PORT ?? 3000), '127.0.0.1');
-await once(server, 'listening');
+const servicePort = Number(process.env.DEMO_PORT ?? 3000);
+server.listen(servicePort, '127.0.0.1');
+try {
+  await once(server, 'listening');
+} catch (error) {
+  console.error(`procmeter demo: cannot serve on 127.0.0.1:${servicePort} (${error.code ?? error.message}); set DEMO_PORT to a free port`);
+  process.exit(1);
+}
 const serviceUrl = `http://127.0.0.1:${server.address().port}`;
 const metricsUrl = await started.prometheusUrl;
 
 console.log(`procmeter demo (process sampler: ${implementation}, GC and heap: ${gcImplementation})`);
 console.log(`  service:  ${serviceUrl}/work  (and ${serviceUrl}/snapshot for collect())`);
+// What was set up, not what was asked for: a port taken or a package
+// missing leaves an exporter out (with a warning on stderr).
 if (metricsUrl) console.log(`  metrics:  ${metricsUrl}`);
-else console.log(`  metrics:  exported with OTEL_METRICS_EXPORTER=${process.env.OTEL_METRICS_EXPORTER}`);
+else if (started.pushes) console.log(`  metrics:  pushed (OTEL_METRICS_EXPORTER=${process.env.OTEL_METRICS_EXPORTER})`);
+else console.log('  metrics:  not exported (see the warnings on stderr)');
 console.log('  load:     about 20 requests per second from this process; Ctrl-C to stop');
 
 // A little load, so the numbers move.
@@ -45,10 +55,13 @@ const load = setInterval(() => {
   for (let i = 0; i < 2; i++) fetch(`${serviceUrl}/work`).then((r) => r.arrayBuffer()).catch(() => {});
 }, 100);
 
+// The last export is bounded as procmeter/register bounds its own flush at
+// exit: a collector that is down or does not answer must not hold up Ctrl-C.
 async function stop() {
   clearInterval(load);
   server.close();
-  await started.shutdown();
+  const bound = new Promise((resolve) => setTimeout(resolve, started.settings.exitFlushTimeoutMs).unref());
+  await Promise.race([started.shutdown(), bound]);
   process.exit(0);
 }
 process.once('SIGINT', stop);

@@ -619,6 +619,33 @@ test('npm run demo: the service answers and its metrics endpoint serves the cata
   }
 });
 
+test('npm run demo: with its metrics port taken it says nothing is exported; with OTLP and no collector, Ctrl-C ends it within the flush bound', async () => {
+  const taken = (await import('node:net')).createServer();
+  await new Promise((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  try {
+    const demo = start(['demo/service.mjs'], { DEMO_PORT: '0', OTEL_EXPORTER_PROMETHEUS_PORT: String(taken.address().port), DEMO_SECONDS: '20' });
+    await demo.firstLine;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.match(demo.output.stdout, /metrics:\s+not exported/);
+    assert.match(demo.output.stderr, /PROCMETER_PROMETHEUS_LISTEN/);
+    demo.child.kill('SIGINT');
+    assert.equal((await demo.exited).code, 0, demo.output.stderr);
+  } finally {
+    taken.close();
+  }
+
+  const nobodyListens = await freePort();
+  const pushing = start(['demo/service.mjs'], { DEMO_PORT: '0', OTEL_METRICS_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${nobodyListens}`, DEMO_SECONDS: '20' });
+  await pushing.firstLine;
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.match(pushing.output.stdout, /metrics:\s+pushed \(OTEL_METRICS_EXPORTER=otlp\)/);
+  const interrupted = Date.now();
+  pushing.child.kill('SIGINT');
+  assert.equal((await pushing.exited).code, 0, pushing.output.stderr);
+  // The flush at exit is bounded at 2 s; unbounded, the exporter's retries took 8-10 s.
+  assert.ok(Date.now() - interrupted < 5000, `Ctrl-C took ${Date.now() - interrupted} ms`);
+});
+
 test('cluster workers that preload procmeter/register do not share one endpoint: a scrape never gets another process', { timeout: 60_000 }, async (t) => {
   // The primary does not load procmeter (PM2's cluster mode, or
   // setupPrimary({ execArgv })): without an exclusive listen, both workers
