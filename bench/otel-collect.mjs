@@ -56,7 +56,8 @@ const procmeterShape = {
 
 // (b) The mirror: procmeter's asynchronous instruments, kinds and attribute
 // sets, with constant values. (Its one histogram is synchronous and fed by
-// GC pauses; in the mirror it gets one recording per collection.) With
+// GC pauses; in the mirror it gets one recording per collection for each
+// of its attribute sets, the GC kinds procmeter's had points for.) With
 // `snapshot`, its callback also takes a collect(into) it does not use: the
 // system calls of a snapshot slow down the SDK work after them too (on this
 // VM each one empties the TLB), which the difference from the plain mirror
@@ -66,10 +67,12 @@ function mirror(snapshot) {
   const meter = provider.getMeter('mirror');
   const observed = [];
   let histogram;
+  let histogramAttributeSets = [];
   for (const metric of procmeterMetrics) {
     const options = { unit: metric.descriptor.unit, description: metric.descriptor.description, valueType: metric.descriptor.valueType };
     if (metric.dataPointType === DataPointType.HISTOGRAM) {
-      histogram = meter.createHistogram(metric.descriptor.name, options);
+      histogram = meter.createHistogram(metric.descriptor.name, { ...options, advice: metric.descriptor.advice });
+      histogramAttributeSets = metric.dataPoints.map((point) => point.attributes);
       continue;
     }
     const instrument =
@@ -83,7 +86,7 @@ function mirror(snapshot) {
   meter.addBatchObservableCallback(
     (result) => {
       for (const [instrument, attributeSets] of observed) for (const attributes of attributeSets) result.observe(instrument, 42, attributes);
-      histogram?.record(0.001, { kind: 'minor' });
+      for (const attributes of histogramAttributeSets) histogram.record(0.001, attributes);
       if (snapshot) collect(snapshot);
     },
     observed.map(([instrument]) => instrument),
