@@ -32,18 +32,29 @@ function take(): boolean {
   return nativeBinding ? nativeBinding.claimProcessMetrics(processClaimCell.token) : claimCell(processClaimCell);
 }
 
-// This evaluation's live registrations in this thread: they share its
-// claim, given up when the last of them shuts down.
+// This evaluation's live registrations in this thread that have collected
+// or updated: they share its claim, given up when the last of them shuts
+// down. A registration counts from its first tryOwn(), not before: one
+// whose collections never come (a provider never read) must not keep the
+// claim for this thread once those that reported have shut down.
 let registrations = 0;
 
 export function claimProcessMetrics(): ProcessClaim {
-  registrations += 1;
+  let counted = false;
   let released = false;
   return {
-    tryOwn: () => !released && take(),
+    tryOwn() {
+      if (released) return false;
+      if (!counted) {
+        counted = true;
+        registrations += 1;
+      }
+      return take();
+    },
     release() {
       if (released) return;
       released = true;
+      if (!counted) return;
       registrations -= 1;
       if (registrations > 0) return;
       if (nativeBinding) nativeBinding.releaseProcessMetrics(processClaimCell.token);

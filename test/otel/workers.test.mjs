@@ -191,6 +191,33 @@ test('a worker registered without the process group, or on a provider that never
   assert.deepEqual(result, { heapOnly: [false, 0], noSdkPush: false, main: [true, true] });
 });
 
+// A registration is in the running for the claim from its first collection
+// or update: one in the same thread that never collects must not keep it
+// for the thread after the one that did is shut down.
+test('a registration in the same thread whose collections never come does not keep the claim after the one that reported shuts down: a worker takes it', () => {
+  const result = runNode(
+    `
+    ${REGISTER_AND_COLLECT}
+    const { Worker } = require('node:worker_threads');
+    const { once } = require('node:events');
+    (async () => {
+      const reporting = await registerAndCollect('push', { metricGroups: ['process'] });
+      // On a provider whose reader never collects: registered, never read.
+      class Idle extends MetricReader { onShutdown() { return Promise.resolve(); } onForceFlush() { return Promise.resolve(); } }
+      const idle = registerProcessMetrics({ meterProvider: new MeterProvider({ readers: [new Idle()] }), metricGroups: ['process'] });
+      reporting.handle.shutdown();
+      const worker = new Worker(REGISTER_AND_COLLECT_SOURCE + \`
+        registerAndCollect('observable', { metricGroups: ['process'] }).then(({ handle, collectOnce, ...report }) => require('node:worker_threads').parentPort.postMessage(report));\`, { eval: true });
+      const [workerReport] = await once(worker, 'message');
+      await worker.terminate();
+      idle.shutdown();
+      console.log(JSON.stringify({ main: reporting.reportsProcess, worker: [workerReport.reportsProcess, workerReport.processNames > 0] }));
+    })();`.replace('REGISTER_AND_COLLECT_SOURCE', JSON.stringify(REGISTER_AND_COLLECT)),
+    { type: 'commonjs' },
+  ).json();
+  assert.deepEqual(result, { main: true, worker: [true, true] });
+});
+
 test('JavaScript fallback: a worker started after procmeter loaded shares the claim even when it registers before its parent', () => {
   const result = runNode(
     `
