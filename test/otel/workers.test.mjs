@@ -274,9 +274,10 @@ test('process_start_time_seconds is the same number, to the bit, whichever threa
       const reported = [await startTimeReported(registerProcessMetrics, MeterProvider, MetricReader)];
       for (let i = 0; i < 16; i++) {
         const worker = new Worker(code, { eval: true });
+        const exited = require('node:events').once(worker, 'exit'); // before the message: both can come in one turn
         const [message] = await require('node:events').once(worker, 'message');
         reported.push(message);
-        await require('node:events').once(worker, 'exit');
+        await exited;
       }
       console.log(JSON.stringify(reported));
     })();`,
