@@ -191,8 +191,8 @@ function whyNoBinaryLoaded(attempts: readonly LoadAttempt[]): string {
   if (!attempts.some((attempt) => attempt.error?.startsWith('ERR_DLOPEN_DISABLED'))) return 'no native binary could be loaded';
   // Node's permission model refuses every addon unless --allow-addons is
   // given; --no-addons refuses them outright. Only the permission model
-  // defines process.permission.
-  return 'permission' in process && process.permission !== undefined
+  // defines process.permission (typed as always there).
+  return process.permission !== undefined
     ? "Node's permission model disables native addons (run with --allow-addons to use procmeter's)"
     : 'native addons are disabled in this process (--no-addons)';
 }

@@ -134,12 +134,6 @@ function sameSpaces(a: Snapshot['heapSpaces'], b: Snapshot['heapSpaces']): boole
   return true;
 }
 
-/** Array.prototype.every() skips the holes of a sparse array; this does not. */
-function everyIndex(values: readonly unknown[], test: (value: unknown) => boolean): boolean {
-  for (let i = 0; i < values.length; i++) if (!test(values[i])) return false;
-  return true;
-}
-
 function checkSnapshotArgument(name: string, value: unknown): asserts value is Snapshot {
   const gc = isObject(value) ? value['gc'] : undefined;
   const spaces = isObject(value) ? value['heapSpaces'] : undefined;
@@ -150,7 +144,9 @@ function checkSnapshotArgument(name: string, value: unknown): asserts value is S
     isObject(gc) &&
     GC_KINDS.every((kind) => isObject(gc[kind])) &&
     Array.isArray(spaces) &&
-    everyIndex(spaces as unknown[], isObject);
+    // Array.from() turns the holes of a sparse array into undefined, which
+    // every() would skip (as options.ts checks gcDurationBuckets).
+    Array.from(spaces as unknown[]).every(isObject);
   if (!valid) {
     throw new TypeError(
       `procmeter.diff(before, after, into?): ${name} must be a snapshot returned by collect(); got ${describeValue(value)}${

@@ -3,9 +3,8 @@
 // binaries PROCMETER_BINARY_PATH names, and says what it could not do.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -14,6 +13,7 @@ import * as esbuild from 'esbuild';
 import webpack from 'webpack';
 
 import { runNode } from '../helpers/child.mjs';
+import { copyLoadedBinary, linkOpenTelemetry, projectWithProcmeter } from '../helpers/installed-copy.mjs';
 
 const require = createRequire(import.meta.url);
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -30,26 +30,16 @@ const REPORT = `
   }));`;
 
 /**
- * A project with procmeter installed as its package (package.json and dist,
- * copied, not linked, so nothing resolves back into this repository), the
- * OpenTelemetry packages beside it, and `native/` holding the binary this
- * Node loaded, under its prebuild name (as a deployment copies prebuilds/).
+ * A project with procmeter installed, the OpenTelemetry packages beside it,
+ * and `native/` holding the binary this Node loaded, under its prebuild name.
  */
 function project(t, packageJson = { name: 'app', private: true }) {
-  const dir = mkdtempSync(join(tmpdir(), 'procmeter-bundled-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const installed = join(dir, 'node_modules', 'procmeter');
-  mkdirSync(installed, { recursive: true });
-  copyFileSync(join(root, 'package.json'), join(installed, 'package.json'));
-  cpSync(join(root, 'dist'), join(installed, 'dist'), { recursive: true });
-  symlinkSync(join(root, 'node_modules', '@opentelemetry'), join(dir, 'node_modules', '@opentelemetry'));
+  const { dir } = projectWithProcmeter(t, 'procmeter-bundled-');
+  linkOpenTelemetry(dir);
   writeFileSync(join(dir, 'package.json'), JSON.stringify(packageJson));
   const native = join(dir, 'native');
   mkdirSync(native);
-  const { binaryPath } = procmeter.loadDiagnostics();
-  assert.ok(binaryPath, 'the test process itself runs on a native binary');
-  const names = procmeter._internals.prebuildNames();
-  copyFileSync(binaryPath, join(native, /procmeter_v8/.test(binaryPath) ? names.v8 : names.core));
+  copyLoadedBinary(native);
   return { dir, native };
 }
 

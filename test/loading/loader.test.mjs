@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 
 import { runNode } from '../helpers/child.mjs';
+import { copyLoadedBinary, projectWithProcmeter } from '../helpers/installed-copy.mjs';
 import { statusField } from '../helpers/ground-truth.mjs';
 
 const require = createRequire(import.meta.url);
@@ -678,17 +679,11 @@ test('--no-addons: the fallback, and the reason names --no-addons, not the permi
 // LIBC, else /etc/alpine-release) the prebuilds are not tried; a local
 // build, made on that system, still is.
 test('on musl the glibc prebuilds are skipped, saying why; on glibc the same installation loads them', (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'procmeter-libc-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const installed = join(dir, 'node_modules', 'procmeter');
+  const { dir, installed } = projectWithProcmeter(t, 'procmeter-libc-');
   const prebuilds = join(installed, 'prebuilds', `${process.platform}-${process.arch}`);
   mkdirSync(prebuilds, { recursive: true });
-  copyFileSync(join(packageRoot, 'package.json'), join(installed, 'package.json'));
-  cpSync(join(packageRoot, 'dist'), join(installed, 'dist'), { recursive: true });
-  const procmeter = require('procmeter');
-  const names = procmeter._internals.prebuildNames();
-  const loaded = procmeter.loadDiagnostics().binaryPath;
-  copyFileSync(loaded, join(prebuilds, /procmeter_v8/.test(loaded) ? names.v8 : names.core));
+  copyLoadedBinary(prebuilds);
+  const names = require('procmeter')._internals.prebuildNames();
 
   const onGlibc = runNode(REPORT, { cwd: dir, env: { LIBC: '' } }).json();
   assert.equal(onGlibc.implementation, 'native');

@@ -4,23 +4,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { linkOpenTelemetry, projectWithProcmeter } from '../helpers/installed-copy.mjs';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 
 function typeCheck(t, files, { withOpenTelemetry }) {
-  const dir = mkdtempSync(join(tmpdir(), 'procmeter-types-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const installed = join(dir, 'node_modules', 'procmeter');
-  mkdirSync(installed, { recursive: true });
-  copyFileSync(join(root, 'package.json'), join(installed, 'package.json'));
-  cpSync(join(root, 'dist'), join(installed, 'dist'), { recursive: true });
-  if (withOpenTelemetry) symlinkSync(join(root, 'node_modules', '@opentelemetry'), join(dir, 'node_modules', '@opentelemetry'));
+  const { dir } = projectWithProcmeter(t, 'procmeter-types-');
+  if (withOpenTelemetry) linkOpenTelemetry(dir);
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'typed-app', private: true }));
   writeFileSync(
     join(dir, 'tsconfig.json'),

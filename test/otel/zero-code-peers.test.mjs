@@ -11,11 +11,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { projectWithProcmeter } from '../helpers/installed-copy.mjs';
 import { freePort } from '../helpers/net.mjs';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -34,12 +34,7 @@ started.prometheusUrl.then((url) => {
 
 /** A project with procmeter and the given peers; `fakes` maps package names to their index.js source. */
 function project(t, { peers = [], fakes = {} } = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'procmeter-peers-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const packageDir = join(dir, 'node_modules', 'procmeter');
-  mkdirSync(packageDir, { recursive: true });
-  cpSync(join(root, 'package.json'), join(packageDir, 'package.json'));
-  cpSync(join(root, 'dist'), join(packageDir, 'dist'), { recursive: true });
+  const { dir, installed: packageDir } = projectWithProcmeter(t, 'procmeter-peers-');
   // The binaries may be linked: dlopen() does not resolve modules.
   symlinkSync(join(root, 'build'), join(packageDir, 'build'));
   for (const name of peers) {
