@@ -36,6 +36,7 @@ const BUNDLES = {
     'otel/catalog.ts',
     'otel/event-loop.ts',
     'otel/gc-pauses.ts',
+    'otel/pause-histogram.ts',
     'otel/process-claim.ts',
     'otel/resources.ts',
     'otel/start-time.ts',

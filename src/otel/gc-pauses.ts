@@ -43,9 +43,13 @@ function countNow(): Snapshot {
 
 export function addPauseSink(sink: PauseSink): () => void {
   // Pauses from before this registration belong to the sinks already there;
-  // with none, the ring keeps them (since procmeter loaded) for this one.
-  if (sinks.size > 0) deliverPauses(countNow());
+  // with none, the ring kept them (since procmeter loaded) for this one,
+  // which records them now: outside a collection, so that the first one
+  // exports them (see pause-histogram.ts).
+  const first = sinks.size === 0;
+  if (!first) deliverPauses(countNow());
   sinks.add(sink);
+  if (first) deliverPauses(countNow());
   // A sink that goes takes nothing more: its registration's GC counters
   // stopped at its last reading, whose pauses it has had. Later ones stay
   // for the other sinks, or in the ring for a registration made later.

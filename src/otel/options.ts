@@ -38,8 +38,10 @@ export interface ProcessMetricsHandle {
   readonly reportsProcessMetrics: boolean;
   /**
    * Push mode: reads now and brings every instrument up to date (counters by
-   * the difference since the last update). Observable mode: does nothing,
-   * collections read. Either mode, while waiting for the SDK's global
+   * the difference since the last update). Observable mode: collections
+   * read; update() only records the GC pauses counted so far into the pause
+   * histogram, so that a flush or shutdown of the provider right after it
+   * exports them all. Either mode, while waiting for the SDK's global
    * MeterProvider: looks for it first. Never throws; a no-op after shutdown().
    */
   update(): void;

@@ -20,6 +20,7 @@ import { catalogFor, type MetricSpec, type Reading } from './catalog';
 import { EventLoopMonitor } from './event-loop';
 import { registerOnceProviderIsSet } from './awaiting-provider';
 import { addPauseSink, deliverPauses } from './gc-pauses';
+import { pauseHistogram, type PauseHistogram } from './pause-histogram';
 import { resolveOptions, settingsKey, type Mode, type Naming, type ProcessMetricsHandle, type ProcessMetricsOptions, type ResolvedOptions } from './options';
 import { claimProcessMetrics } from './process-claim';
 import { describeValue } from '../validate';
@@ -432,6 +433,7 @@ function buildRegistration(
     return { snapshot: snapshotRead, resources, eventLoop: eventLoopRead, nowSeconds: Date.now() / 1000 };
   };
 
+  let pauseHistogramOfRegistration: PauseHistogram | undefined;
   if (groups.has('gc')) {
     if (record) checkGcBucketsUnchanged(record, resolved);
     const spec = catalog.gcDuration;
@@ -441,7 +443,11 @@ function buildRegistration(
       advice: { explicitBucketBoundaries: [...resolved.gcDurationBuckets] },
     });
     const attributesByKind = spec.attributesByKind.map((a) => withThread(a, false));
-    if (exported) held.push(addPauseSink((kind, seconds) => histogram.record(seconds, attributesByKind[kind])));
+    if (exported) {
+      const pauses = pauseHistogram((kind, seconds) => histogram.record(seconds, attributesByKind[kind]));
+      pauseHistogramOfRegistration = pauses;
+      held.push(() => pauses.flush(), addPauseSink(pauses.record));
+    }
   }
 
   let stopped = false;
@@ -490,8 +496,14 @@ function buildRegistration(
 
   if (resolved.mode === 'observable') {
     const observer = createObserver(meter, api, specs, withThread, record?.observedSeries);
-    const callback: BatchObservableCallback = (result: BatchObservableResult) =>
-      readAndReport('collection', (current) => observer.observe(result, current, ownsProcess));
+    const callback: BatchObservableCallback = (result: BatchObservableResult) => {
+      pauseHistogramOfRegistration?.collectionStarted();
+      try {
+        readAndReport('collection', (current) => observer.observe(result, current, ownsProcess));
+      } finally {
+        pauseHistogramOfRegistration?.collectionEnded();
+      }
+    };
     const stop = () => {
       stopped = true;
       try {
@@ -503,7 +515,18 @@ function buildRegistration(
     };
     meter.addBatchObservableCallback(callback, observer.observables);
     return handle({
-      update() {},
+      // Records the GC pauses counted so far, outside any collection, so that
+      // a flush or shutdown of the provider that follows exports them all
+      // (a collection holds the pauses of a kind new in its window until
+      // just after it: see pause-histogram.ts).
+      update() {
+        if (stopped || reading || pauseHistogramOfRegistration === undefined) return;
+        try {
+          deliverPauses(collect(snapshot));
+        } catch (error) {
+          debug('update failed: %o', error);
+        }
+      },
       countRequest() {},
       middleware: () => passThrough,
       shutdown() {

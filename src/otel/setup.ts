@@ -321,7 +321,10 @@ function startWithApi(settings: EnvironmentSettings, api: Api): ZeroCodeStart {
     stopping ??= (async () => {
       try {
         // Flushes the periodic readers, with procmeter's callback still
-        // registered so the last export has everything.
+        // registered so the last export has everything: update() first
+        // records the GC pauses so far (observable mode holds some back
+        // during a collection).
+        metrics.update();
         await provider.shutdown();
       } catch (error) {
         debug('shutdown failed: %o', error);

@@ -269,12 +269,17 @@ for (const mode of ['observable', 'push']) {
         const handle = registerProcessMetrics({ meterProvider: new MeterProvider({ readers: [reader] }), mode: '${mode}', pushIntervalMs: 0, metricGroups: ['gc'] });
         return { reader, handle };
       };
+      const majorIn = async (reader, name) => {
+        const { resourceMetrics } = await reader.collect();
+        return resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).find((m) => m.descriptor.name === name)?.dataPoints.find((p) => p.attributes.kind === 'major');
+      };
+      // Push mode: an update, then an export. Observable mode: the pauses a
+      // collection counts are in the next one's histogram.
       const majorOf = async ({ reader, handle }) => {
         if ('${mode}' === 'push') handle.update();
-        const { resourceMetrics } = await reader.collect();
-        const metrics = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics);
-        const major = (name) => metrics.find((m) => m.descriptor.name === name)?.dataPoints.find((p) => p.attributes.kind === 'major');
-        return { runs: major('nodejs_gc_runs')?.value, pauses: major('nodejs_gc_duration_seconds')?.value.count ?? 0 };
+        const runs = (await majorIn(reader, 'nodejs_gc_runs'))?.value;
+        if ('${mode}' === 'observable') await new Promise((resolve) => setImmediate(resolve));
+        return { runs, pauses: (await majorIn(reader, 'nodejs_gc_duration_seconds'))?.value.count ?? 0 };
       };
       const a = register();
       const b = register();
@@ -335,11 +340,15 @@ for (const mode of ['observable', 'push']) {
         },
       });
       handle = registerProcessMetrics({ meterProvider: { getMeter: (...args) => wrapMeter(real.getMeter(...args)) }, mode: '${mode}', pushIntervalMs: 0, metricGroups: ['process', 'gc'] });
-      const read = async () => {
+      const majorIn = async (name) => {
         const { resourceMetrics } = await reader.collect();
-        const metrics = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics);
-        const major = (name) => metrics.find((m) => m.descriptor.name === name)?.dataPoints.find((p) => p.attributes.kind === 'major');
-        return { runs: major('nodejs_gc_runs')?.value, pauses: major('nodejs_gc_duration_seconds')?.value.count ?? 0 };
+        return resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).find((m) => m.descriptor.name === name)?.dataPoints.find((p) => p.attributes.kind === 'major');
+      };
+      // Observable mode: the pauses a collection counts are in the next one's histogram.
+      const read = async () => {
+        const runs = (await majorIn('nodejs_gc_runs'))?.value;
+        if ('${mode}' === 'observable') await new Promise((resolve) => setImmediate(resolve));
+        return { runs, pauses: (await majorIn('nodejs_gc_duration_seconds'))?.value.count ?? 0 };
       };
       handle.update();
       await read();

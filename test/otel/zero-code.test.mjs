@@ -608,6 +608,8 @@ test('npm run demo: the service answers and its metrics endpoint serves the cata
     const metricsUrl = /metrics:\s+(\S+)/.exec(demo.output.stdout)[1];
     assert.equal(metricsUrl, `http://127.0.0.1:${port}/metrics`);
     assert.equal((await fetch(`${service}/work`)).status, 200);
+    // A scrape's GC pauses show in the histogram from the next scrape on.
+    await fetch(metricsUrl);
     const text = await (await fetch(metricsUrl)).text();
     for (const name of ['process_cpu_seconds_total', 'nodejs_eventloop_lag_p99_seconds', 'nodejs_gc_duration_seconds_bucket', 'nodejs_active_handles_total']) {
       assert.match(text, new RegExp(`^${name}\\{`, 'm'), name);
