@@ -41,7 +41,8 @@ export interface ProcessMetricsHandle {
    * the difference since the last update). Observable mode: collections
    * read; update() only records the GC pauses counted so far into the pause
    * histogram, so that a flush or shutdown of the provider right after it
-   * exports them all. Either mode, while waiting for the SDK's global
+   * exports them all, and puts the registration in the running for the
+   * process-wide metrics as a collection does. Either mode, while waiting for the SDK's global
    * MeterProvider: looks for it first. Never throws; a no-op after shutdown().
    */
   update(): void;

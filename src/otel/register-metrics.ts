@@ -517,12 +517,16 @@ function buildRegistration(
     return handle({
       // Records the GC pauses counted so far, outside any collection, so that
       // a flush or shutdown of the provider that follows exports them all
-      // (a collection holds the pauses of a kind new in its window until
-      // just after it: see pause-histogram.ts).
+      // (a collection's own are recorded just after it: see
+      // pause-histogram.ts).
+      // It also puts the registration in the running for the process
+      // metrics, as a collection would (the zero-code start does so at once,
+      // for the main thread's endpoint, which may be scraped only later).
       update() {
-        if (stopped || reading || pauseHistogramOfRegistration === undefined) return;
+        if (stopped || reading) return;
         try {
-          deliverPauses(collect(snapshot));
+          ownsProcess = claim?.tryOwn() ?? false;
+          if (pauseHistogramOfRegistration !== undefined) deliverPauses(collect(snapshot));
         } catch (error) {
           debug('update failed: %o', error);
         }

@@ -314,6 +314,10 @@ function startWithApi(settings: EnvironmentSettings, api: Api): ZeroCodeStart {
     return withoutOwnProvider(settings, registerProcessMetrics({ meterProvider: api.metrics.getMeterProvider(), naming: settings.naming }));
   }
   const metrics = registerProcessMetrics({ meterProvider: provider, naming: settings.naming });
+  // The main thread's registration reports the process metrics: it claims
+  // them now, before a worker's registration that collects before the
+  // first scrape of this endpoint (or the first export) could.
+  metrics.update();
   const endpoint = prometheus && serveMetrics(settings, prometheus);
 
   let stopping: Promise<void> | undefined;

@@ -204,6 +204,41 @@ test('worker threads inherit the preload, but only the main thread sets up a pro
   assert.doesNotMatch(app.output.stderr, /PROCMETER_PROMETHEUS_LISTEN|EADDRINUSE/);
 });
 
+test("the zero-code start's main thread reports the process metrics on its endpoint, also when a worker's registration collects before the first scrape", { timeout: 60_000 }, async () => {
+  const port = await freePort();
+  const app = start(
+    [
+      '--import', 'procmeter/register', '--input-type=module', '-e',
+      `import { Worker } from 'node:worker_threads';
+       // (The worker inherits --input-type=module: its code is a module too.)
+       const worker = new Worker(\`
+         (async () => {
+           const { parentPort } = await import('node:worker_threads');
+           const { registerProcessMetrics } = await import('procmeter');
+           const { MeterProvider, MetricReader } = await import('@opentelemetry/sdk-metrics');
+           class Reader extends MetricReader { async onForceFlush() {} async onShutdown() {} }
+           const reader = new Reader();
+           const handle = registerProcessMetrics({ meterProvider: new MeterProvider({ readers: [reader] }) });
+           await reader.collect();
+           parentPort.postMessage(handle.reportsProcessMetrics);
+           setInterval(() => reader.collect(), 50);
+         })();\`, { eval: true });
+       const workerReports = await new Promise((resolve) => worker.once('message', resolve));
+       let text = '';
+       for (let tries = 0; tries < 100 && text === ''; tries++) {
+         text = await fetch('http://127.0.0.1:${port}/metrics').then((r) => r.text(), () => new Promise((resolve) => setTimeout(() => resolve(''), 50)));
+       }
+       console.log(JSON.stringify({ workerReports, mainServes: /^process_cpu_seconds_total\\{/m.test(text) }));
+       await worker.terminate();`,
+    ],
+    { OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(port) },
+  );
+  const report = JSON.parse(await app.firstLine);
+  const { code } = await app.exited;
+  assert.equal(code, 0, app.output.stderr);
+  assert.deepEqual(report, { workerReports: false, mainServes: true });
+});
+
 test('OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf still exports (as JSON, which the Collector accepts) and says so', async () => {
   const receiver = await startOtlpReceiver();
   try {
