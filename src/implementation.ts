@@ -6,7 +6,7 @@ import { debuglog } from 'node:util';
 
 import { SLOT_COUNT } from './generated/layout';
 import { releaseClaimsOfEndedWorkers, sharedClaimCell, type ClaimCell } from './claim-cell';
-import { bindingState, loadNative, type BindingState, type LoadAttempt, type LoadedV8Binding, type NativeBinding } from './native-loader';
+import { BINARY_PATH_ENV, bindingState, loadNative, type BindingState, type LoadAttempt, type LoadedV8Binding, type NativeBinding } from './native-loader';
 import type { ProcessSource, RuntimeSource, Sampler } from './sampler';
 
 // The fallbacks are loaded only when used: with the native addon, loading
@@ -169,7 +169,7 @@ function choose(): { sampler: Sampler; diagnostics: LoadDiagnostics; binding?: N
       diagnostics: diagnosticsOf('fallback', 'fallback', undefined, [], `${FORCE_FALLBACK_ENV} is set`),
     };
   }
-  const { full, core, attempts } = loadNative(gcTracking);
+  const { full, core, attempts, explicit } = loadNative(gcTracking);
   if (full) {
     const reason = full.heapTrusted ? undefined : 'native heap figures disagreed with process.memoryUsage(); heap read from JavaScript';
     return { sampler: fullNativeSampler(full), diagnostics: diagnosticsOf('native', 'native', full.path, attempts, reason), binding: full.binding };
@@ -177,7 +177,15 @@ function choose(): { sampler: Sampler; diagnostics: LoadDiagnostics; binding?: N
   if (core) {
     return {
       sampler: combine(nativeSlots(core.binding), jsRuntimeSource()),
-      diagnostics: diagnosticsOf('native', 'fallback', core.path, attempts, 'no V8-specific binary fits this Node: GC and heap from JavaScript'),
+      diagnostics: diagnosticsOf(
+        'native',
+        'fallback',
+        core.path,
+        attempts,
+        explicit
+          ? `${BINARY_PATH_ENV} names the Node-API-only binary: GC and heap from JavaScript`
+          : 'no V8-specific binary fits this Node: GC and heap from JavaScript',
+      ),
       binding: core.binding,
     };
   }
@@ -190,10 +198,14 @@ function choose(): { sampler: Sampler; diagnostics: LoadDiagnostics; binding?: N
 function whyNoBinaryLoaded(attempts: readonly LoadAttempt[]): string {
   if (!attempts.some((attempt) => attempt.error?.startsWith('ERR_DLOPEN_DISABLED'))) return 'no native binary could be loaded';
   // Node's permission model refuses every addon unless --allow-addons is
-  // given; --no-addons refuses them outright. Only the permission model
-  // defines process.permission (typed as always there).
-  return process.permission !== undefined
-    ? "Node's permission model disables native addons (run with --allow-addons to use procmeter's)"
+  // given; --no-addons refuses them outright, whatever else is given. Only
+  // the permission model defines process.permission (typed as always there).
+  const flags = [...process.execArgv, ...(process.env['NODE_OPTIONS'] ?? '').split(/\s+/)];
+  const noAddons = flags.includes('--no-addons');
+  const permissionRefuses = process.permission !== undefined && !flags.includes('--allow-addons');
+  if (permissionRefuses && !noAddons) return "Node's permission model disables native addons (run with --allow-addons to use procmeter's)";
+  return permissionRefuses
+    ? "native addons are disabled in this process (--no-addons, and Node's permission model without --allow-addons)"
     : 'native addons are disabled in this process (--no-addons)';
 }
 
@@ -204,7 +216,9 @@ function diagnosticsOf(
   attempts: readonly LoadAttempt[],
   fallbackReason: string | undefined,
 ): LoadDiagnostics {
-  return { implementation, gcImplementation, binaryPath, attempts, fallbackReason, gcTracking };
+  // Frozen: loadDiagnostics() hands out this object itself.
+  const frozenAttempts = Object.freeze(attempts.map((attempt) => Object.freeze({ ...attempt })));
+  return Object.freeze({ implementation, gcImplementation, binaryPath, attempts: frozenAttempts, fallbackReason, gcTracking });
 }
 
 function isOff(value: string | undefined): boolean {

@@ -2,7 +2,7 @@
 import * as layout from './generated/layout';
 import { diagnostics, processClaimCell, nativeBinding, sampler, type Implementation, type LoadDiagnostics } from './implementation';
 import { prebuildNames } from './native-loader';
-import type { ProcessMetricsHandle, ProcessMetricsOptions } from './otel/options';
+import { METRIC_GROUPS, type ProcessMetricsHandle, type ProcessMetricsOptions } from './otel/options';
 
 export { collect, createSnapshot, diff, drainGcPauses, gcPauseRingCapacity } from './snapshot';
 export {
@@ -32,6 +32,18 @@ export {
   type ProcessMetricsOptions,
 } from './otel/options';
 export type { Implementation, LoadDiagnostics } from './implementation';
+
+// The exported tables are the ones procmeter reads: frozen, so that a
+// caller's sort() or edit cannot change what they tell procmeter and every
+// other caller (drainGcPauses() kinds are indexes into GC_KINDS).
+for (const table of [layout.GC_KINDS, layout.GC_KIND_DESCRIPTIONS, layout.GC_FIELD_INFO, layout.HEAP_SPACE_FIELD_INFO, layout.SLOTS, METRIC_GROUPS]) {
+  deepFreeze(table);
+}
+
+function deepFreeze(value: object): void {
+  Object.freeze(value);
+  for (const nested of Object.values(value)) if (typeof nested === 'object' && nested !== null) deepFreeze(nested);
+}
 export type { LoadAttempt } from './native-loader';
 
 /** 'native' when the addon reads the process, 'fallback' when JavaScript does. */

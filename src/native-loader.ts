@@ -89,6 +89,8 @@ export interface NativeLoadResult {
   /** The Node-API-only addon, tried only when no full addon fits. */
   readonly core: LoadedCoreBinding | undefined;
   readonly attempts: readonly LoadAttempt[];
+  /** The one binary tried was named by PROCMETER_BINARY_PATH. */
+  readonly explicit: boolean;
 }
 
 /** Environment variable naming one binary to load, e.g. for bundled apps. */
@@ -222,17 +224,17 @@ export function loadNative(trackGc: boolean, candidates: Candidates = nativeCand
     const loaded = tryLoad(file, (binding) =>
       binding.variant === 'v8' ? { full: acceptFull(file)(binding) } : { core: acceptCore(file)(binding) },
     );
-    return { full: loaded?.full, core: loaded?.core, attempts };
+    return { full: loaded?.full, core: loaded?.core, attempts, explicit: true };
   }
   for (const file of candidates.v8) {
     const full = tryLoad(file, acceptFull(file));
-    if (full) return { full, core: undefined, attempts };
+    if (full) return { full, core: undefined, attempts, explicit: false };
   }
   for (const file of candidates.core) {
     const core = tryLoad(file, acceptCore(file));
-    if (core) return { full: undefined, core, attempts };
+    if (core) return { full: undefined, core, attempts, explicit: false };
   }
-  return { full: undefined, core: undefined, attempts };
+  return { full: undefined, core: undefined, attempts, explicit: false };
 }
 
 function checkCommon(candidate: Partial<NativeBinding>): NativeBinding {

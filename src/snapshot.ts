@@ -12,7 +12,7 @@ import {
   type Snapshot,
 } from './generated/layout';
 import { sampler } from './implementation';
-import { describeValue, isObject } from './validate';
+import { describeValue, isObject, typedArrayLength } from './validate';
 
 const debug = debuglog('procmeter');
 const heapSpaceNames = sampler.heapSpaceNames;
@@ -34,7 +34,12 @@ export function collect(into?: Snapshot): Snapshot {
     target = createSnapshotOf(heapSpaceNames);
   } else if (isObject(into) && !ArrayBuffer.isView(into)) {
     target = into;
-    structured = hasStructure(target);
+    try {
+      structured = hasStructure(target);
+    } catch (error) {
+      // A getter of the caller's that throws.
+      throw new TypeError(`procmeter.collect(into): ${INTO_ACCEPTED}; reading it failed: ${(error as Error)?.message}`, { cause: error });
+    }
   } else {
     throw new TypeError(`procmeter.collect(into): ${INTO_ACCEPTED} or undefined; got ${describeValue(into)}`);
   }
@@ -78,15 +83,16 @@ export function sampleSlots(): Float64Array {
 const UNAVAILABLE = new Float64Array(SLOT_COUNT).fill(NaN);
 
 // A snapshot that came through JSON or from another Node version may lack the
-// nested objects, or list other heap spaces: repair it once.
+// nested objects, or list other heap spaces (or the same in another order):
+// repair it once.
 function hasStructure(target: Snapshot): boolean {
   const spaces = target.heapSpaces as unknown;
-  return (
-    isObject(target.gc) &&
-    Array.isArray(spaces) &&
-    spaces.length === heapSpaceNames.length &&
-    (spaces.length === 0 || isObject(spaces[0]) && spaces[0]['name'] === heapSpaceNames[0])
-  );
+  if (!isObject(target.gc) || !Array.isArray(spaces) || spaces.length !== heapSpaceNames.length) return false;
+  for (let i = 0; i < spaces.length; i++) {
+    const space: unknown = spaces[i];
+    if (!isObject(space) || space['name'] !== heapSpaceNames[i]) return false;
+  }
+  return true;
 }
 
 function giveStructure(target: Snapshot): void {
@@ -135,25 +141,32 @@ function sameSpaces(a: Snapshot['heapSpaces'], b: Snapshot['heapSpaces']): boole
 }
 
 function checkSnapshotArgument(name: string, value: unknown): asserts value is Snapshot {
-  const gc = isObject(value) ? value['gc'] : undefined;
-  const spaces = isObject(value) ? value['heapSpaces'] : undefined;
-  const valid =
-    isObject(value) &&
-    // null: NaN, in a snapshot that went through JSON
-    (typeof value['cpuUserSeconds'] === 'number' || value['cpuUserSeconds'] === null) &&
-    isObject(gc) &&
-    GC_KINDS.every((kind) => isObject(gc[kind])) &&
-    Array.isArray(spaces) &&
-    // Array.from() turns the holes of a sparse array into undefined, which
-    // every() would skip (as options.ts checks gcDurationBuckets).
-    Array.from(spaces as unknown[]).every(isObject);
-  if (!valid) {
+  const missing = missingSnapshotPart(value);
+  if (missing !== undefined) {
     throw new TypeError(
       `procmeter.diff(before, after, into?): ${name} must be a snapshot returned by collect(); got ${describeValue(value)}${
-        isObject(value) ? ' without snapshot fields' : ''
+        isObject(value) ? ` without ${missing}` : ''
       }`,
     );
   }
+}
+
+/** The first part of a snapshot that `value` lacks, or undefined. */
+function missingSnapshotPart(value: unknown): string | undefined {
+  if (!isObject(value)) return 'an object';
+  // null: NaN, in a snapshot that went through JSON
+  if (typeof value['cpuUserSeconds'] !== 'number' && value['cpuUserSeconds'] !== null) return 'cpuUserSeconds';
+  const gc = value['gc'];
+  if (!isObject(gc)) return 'gc';
+  const kind = GC_KINDS.find((k) => !isObject(gc[k]));
+  if (kind !== undefined) return `gc.${kind}`;
+  const spaces = value['heapSpaces'];
+  if (!Array.isArray(spaces)) return 'heapSpaces';
+  // Array.from() turns the holes of a sparse array into undefined, which
+  // findIndex() would see too, unlike every() (as options.ts checks
+  // gcDurationBuckets).
+  const index = Array.from(spaces as unknown[]).findIndex((space) => !isObject(space));
+  return index === -1 ? undefined : `heapSpaces[${index}]`;
 }
 
 /**
@@ -165,10 +178,10 @@ function checkSnapshotArgument(name: string, value: unknown): asserts value is S
  * ones were dropped and are counted in Snapshot.gcPausesDropped.
  */
 export function drainGcPauses(out: Float64Array): number {
-  if (!types.isFloat64Array(out) || out.length < 2) {
+  if (!types.isFloat64Array(out) || typedArrayLength(out) < 2) {
     throw new TypeError(
       `procmeter.drainGcPauses(out): out must be a Float64Array with room for at least one pause (length >= 2); got ${describeValue(out)}${
-        types.isFloat64Array(out) ? ` of length ${out.length}` : ''
+        types.isFloat64Array(out) ? ` of length ${typedArrayLength(out)}` : ''
       }`,
     );
   }

@@ -18,7 +18,8 @@ export function describeValue(value: unknown): string {
     case 'object': {
       // The built-in type (Float64Array, Map...), also from another realm.
       const tag = Object.prototype.toString.call(value).slice(8, -1);
-      return tag === 'Object' ? 'an object' : `${/^[AEIOU]/.test(tag) ? 'an' : 'a'} ${tag}`;
+      // 'a Uint8Array': every built-in name starting with U says "you".
+      return tag === 'Object' ? 'an object' : `${/^[AEIO]/.test(tag) ? 'an' : 'a'} ${tag}`;
     }
     default:
       return typeof value;
@@ -32,4 +33,15 @@ export function isObject(value: unknown): value is Record<string, unknown> {
   } catch {
     return false; // a revoked Proxy
   }
+}
+
+const typedArrayLengthGetter = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Int8Array.prototype), 'length')!.get!;
+
+/**
+ * A typed array's real length: the built-in getter's, not an own `length`
+ * property a caller may have put on the object (a buffer that says it has
+ * more room than it has would lose what is written past its end).
+ */
+export function typedArrayLength(view: ArrayBufferView): number {
+  return typedArrayLengthGetter.call(view) as number;
 }

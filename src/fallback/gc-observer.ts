@@ -5,6 +5,7 @@
 import { PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 
 import { GC_FIELD_COUNT, GC_KINDS, GC_SLOTS_BEGIN, SLOT } from '../generated/layout';
+import { typedArrayLength } from '../validate';
 
 // perf_hooks reports V8's GCType bit as detail.kind (2, minor mark-sweep, has
 // no named constant in older Node).
@@ -78,7 +79,7 @@ export class GcObserver {
 
   drainGcPauses(out: Float64Array): number {
     let moved = 0;
-    const room = out.length >> 1;
+    const room = typedArrayLength(out) >> 1;
     while (this.read !== this.written && moved < room) {
       const at = 2 * (this.read % PAUSE_RING_CAPACITY);
       out[2 * moved] = this.ring[at]!;

@@ -380,7 +380,8 @@ test('with only the Node-API addon, the process is native and GC/heap come from 
   }).json();
   assert.equal(report.implementation, 'native');
   assert.equal(report.diagnostics.gcImplementation, 'fallback');
-  assert.match(report.loadError, /no V8-specific binary fits this Node/);
+  // Named by PROCMETER_BINARY_PATH: no V8-specific binary was tried.
+  assert.match(report.loadError, /PROCMETER_BINARY_PATH names the Node-API-only binary/);
   assert.ok(report.rss > 0);
 });
 
@@ -664,6 +665,16 @@ test("under Node's permission model with --allow-addons, the native addon is use
   }).json();
   assert.equal(report.implementation, 'native');
   assert.equal(report.diagnostics.fallbackReason, undefined);
+});
+
+test("--no-addons under the permission model with --allow-addons: the reason names --no-addons, not the flag already given", () => {
+  const report = runNode(REPORT, {
+    nodeArgs: [PERMISSION_FLAG, `--allow-fs-read=${packageRoot}*`, '--allow-addons', '--no-addons', '--no-warnings'],
+    env: { PROCMETER_FORCE_FALLBACK: '' },
+    cwd: packageRoot,
+  }).json();
+  assert.equal(report.implementation, 'fallback');
+  assert.equal(report.diagnostics.fallbackReason, 'native addons are disabled in this process (--no-addons)');
 });
 
 test('--no-addons: the fallback, and the reason names --no-addons, not the permission model', () => {

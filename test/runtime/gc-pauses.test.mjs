@@ -26,6 +26,26 @@ test('drainGcPauses() takes a Float64Array from another realm (a vm context) and
   // Written into the foreign array: a GC kind index and a pause in seconds.
   assert.ok(Number.isInteger(foreign[0]) && foreign[0] >= 0 && foreign[1] > 0 && foreign[1] < 10, `first pause ${foreign[0]}, ${foreign[1]}`);
   assert.throws(() => drainGcPauses(new Float32Array(8)), /got a Float32Array/);
+  assert.throws(() => drainGcPauses(new Uint8Array(8)), /got a Uint8Array/);
+});
+
+test('drainGcPauses(out) goes by the array\'s real length, not a length property put on it: no pause is handed out without room for it', async () => {
+  const { runInNewContext } = await import('node:vm');
+  const { setFlagsFromString } = await import('node:v8');
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc');
+  const scratch = new Float64Array(2 * 64);
+  while (drainGcPauses(scratch) > 0); // an empty ring
+  for (let i = 0; i < 4; i++) gc();
+  await new Promise((resolve) => setTimeout(resolve, 20)); // the fallback's observer reports them on a later tick
+  const out = new Float64Array(2); // room for one pause
+  Object.defineProperty(out, 'length', { value: 100 });
+  let drained = 0;
+  for (let moved; (moved = drainGcPauses(out)) > 0; drained += moved) {
+    assert.equal(moved, 1, 'one pause at a time: the room there is');
+    assert.ok(out[1] > 0, `the pause written: ${out[1]}`);
+  }
+  assert.ok(drained >= 4, `${drained} pauses drained after 4 GCs`);
 });
 
 test('drained pauses are complete and never repeated', () => {

@@ -47,6 +47,40 @@ test('collect(into) accepts a snapshot that went through JSON', () => {
   assert.ok(copy.heapSpaces.every((space) => space.sizeBytes >= 0), JSON.stringify(copy.heapSpaces));
 });
 
+test('collect(into) with the same heap spaces in another order (from another Node) relabels them: each figure under its own space', () => {
+  const reordered = collect();
+  // Same length, same first space, the others reversed.
+  const [first, ...rest] = reordered.heapSpaces;
+  reordered.heapSpaces = [first, ...rest.reverse()];
+  collect(reordered);
+  const truth = collect();
+  assert.deepEqual(reordered.heapSpaces.map((space) => space.name), truth.heapSpaces.map((space) => space.name));
+  // Sizes move only when V8 grows or shrinks a space: equal between two reads.
+  assert.deepEqual(reordered.heapSpaces.map((space) => space.sizeBytes), truth.heapSpaces.map((space) => space.sizeBytes));
+});
+
+test('collect(into) whose getter throws gets the TypeError naming into', () => {
+  const into = collect();
+  Object.defineProperty(into, 'heapSpaces', { get() { throw new Error('no spaces today'); } });
+  assert.throws(() => collect(into), (error) => error instanceof TypeError && /collect\(into\): into must be a snapshot object .*reading it failed: no spaces today/.test(error.message));
+});
+
+test("the exported tables and loadDiagnostics() are procmeter's own: a caller cannot change them (drainGcPauses() kinds index GC_KINDS)", () => {
+  const { GC_KINDS, GC_KIND_DESCRIPTIONS, GC_FIELD_INFO, HEAP_SPACE_FIELD_INFO, METRIC_GROUPS, loadDiagnostics } = procmeter;
+  const kinds = [...GC_KINDS];
+  assert.throws(() => GC_KINDS.sort(), TypeError);
+  assert.deepEqual([...GC_KINDS], kinds);
+  assert.throws(() => { SLOTS[0].unit = 'x'; }, TypeError);
+  assert.throws(() => { GC_KIND_DESCRIPTIONS.scavenge = 'x'; }, TypeError);
+  assert.throws(() => GC_FIELD_INFO.pop(), TypeError);
+  assert.throws(() => { HEAP_SPACE_FIELD_INFO[0].description = 'x'; }, TypeError);
+  assert.throws(() => METRIC_GROUPS.push('x'), TypeError);
+  const diagnostics = loadDiagnostics();
+  assert.throws(() => { diagnostics.fallbackReason = 'x'; }, TypeError);
+  assert.throws(() => diagnostics.attempts.push({ path: 'x' }), TypeError);
+  assert.notEqual(loadDiagnostics().fallbackReason, 'x');
+});
+
 test('collect() rejects anything but a snapshot object with a TypeError naming the argument', () => {
   for (const bad of [42, 'snapshot', null, true, [], () => {}, new Float64Array(200)]) {
     assert.throws(() => collect(bad), (error) => {
@@ -84,15 +118,16 @@ test('diff() rejects missing or non-snapshot arguments with a TypeError', () => 
   const cases = [
     [[{}, null], /before must be a snapshot/],
     [[collect(), null], /after must be a snapshot.*got null/],
-    [[{}, good], /before must be a snapshot.*without snapshot fields/],
+    [[{}, good], /before must be a snapshot.*got an object without cpuUserSeconds$/],
     [[null, good], /before must be a snapshot.*got null/],
     [[good, 42], /after must be a snapshot.*got number 42/],
     [[good, good, 'x'], /into must be a snapshot/],
     [[good], /after must be a snapshot.*got undefined/],
-    [[{ ...good, gc: { scavenge: good.gc.scavenge } }, good], /before must be a snapshot.*without snapshot fields/],
-    [[good, { ...good, heapSpaces: [null] }], /after must be a snapshot.*without snapshot fields/],
+    // The first part missing is named: a snapshot of another version, say.
+    [[{ ...good, gc: { scavenge: good.gc.scavenge } }, good], /before must be a snapshot.*without gc\.minorMarkSweep$/],
+    [[good, { ...good, heapSpaces: [null] }], /after must be a snapshot.*without heapSpaces\[0\]$/],
     // A hole, which every() skips.
-    [[good, { ...good, heapSpaces: [, ...good.heapSpaces.slice(1)] }], /after must be a snapshot.*without snapshot fields/],
+    [[good, { ...good, heapSpaces: [, ...good.heapSpaces.slice(1)] }], /after must be a snapshot.*without heapSpaces\[0\]$/],
   ];
   for (const [args, message] of cases) {
     assert.throws(() => diff(...args), (error) => error instanceof TypeError && message.test(error.message));
