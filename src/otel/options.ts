@@ -168,8 +168,10 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     // Array.from() turns the holes of a sparse array into undefined, which
     // some() and every() would skip.
     const values: unknown[] | undefined = Array.isArray(buckets) ? Array.from(buckets) : undefined;
-    if (values === undefined || values.some((b) => typeof b !== 'number')) {
-      throw new TypeError(`${where}: options.gcDurationBuckets must be an array of numbers (seconds); got ${describeValue(buckets)}`);
+    const notNumber = values?.findIndex((b) => typeof b !== 'number') ?? -1;
+    if (values === undefined || notNumber !== -1) {
+      const got = values === undefined ? describeValue(buckets) : `an array with ${describeValue(values[notNumber])} at index ${notNumber}`;
+      throw new TypeError(`${where}: options.gcDurationBuckets must be an array of numbers (seconds); got ${got}`);
     }
     const numbers = values as number[];
     const ascending = numbers.every((b, i) => Number.isFinite(b) && b >= 0 && (i === 0 || b > numbers[i - 1]!));

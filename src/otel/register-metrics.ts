@@ -91,8 +91,11 @@ function makersOn(provider: MeterProvider): Map<Naming, InstrumentMaker> {
 function otherCopyInTheWay(maker: InstrumentMaker | undefined, resolved: ResolvedOptions): string | undefined {
   if (maker === undefined || maker.code === THIS_CODE) return undefined;
   if (maker.reporting) return 'and reports through them';
-  if (maker.mode === 'push' || resolved.mode === 'push') {
-    return `in '${maker.mode}' mode, whose totals the SDK keeps adding to (a registration of this copy in '${resolved.mode}' mode would export them twice)`;
+  if (maker.mode === 'push') {
+    return `in 'push' mode, whose totals the SDK keeps adding to (a registration of this copy in '${resolved.mode}' mode would export them twice)`;
+  }
+  if (resolved.mode === 'push') {
+    return "in 'observable' mode (a registration of this copy in 'push' mode would export the same metrics a second time, from instruments of another kind)";
   }
   return undefined;
 }

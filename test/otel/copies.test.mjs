@@ -326,6 +326,33 @@ test('a second copy registering on a MeterProvider where another copy made its i
   assert.ok(result.histogramMajorGcs <= result.majorGcsA, JSON.stringify(result));
 });
 
+test("a second copy in push mode on a MeterProvider where another copy registered in observable mode (since shut down) is refused, and the warning says why: the modes differ, not totals added to", { skip: !isNative && 'needs the native addon' }, (t) => {
+  const copy = secondCopy(t);
+  const result = runNode(
+    `
+    ${HELPERS}
+    const warnings = [];
+    process.on('warning', (warning) => warnings.push({ code: warning.code, message: warning.message }));
+    (async () => {
+      const a = require('procmeter');
+      const b = require(${JSON.stringify(copy)});
+      const meterProvider = new MeterProvider({ readers: [new Reader()] });
+      a.registerProcessMetrics({ meterProvider }).shutdown(); // its instruments stay in the SDK
+      const handleB = b.registerProcessMetrics({ meterProvider, mode: 'push', pushIntervalMs: 0 });
+      handleB.update();
+      await new Promise((resolve) => setImmediate(resolve));
+      console.log(JSON.stringify({ warnings, reports: handleB.reportsProcessMetrics }));
+      handleB.shutdown();
+    })();`,
+    { type: 'commonjs' },
+  ).json();
+  assert.deepEqual(result.warnings.map((w) => w.code), ['PROCMETER_OTHER_COPY']);
+  const [{ message }] = result.warnings;
+  assert.match(message, /in 'observable' mode/, message);
+  assert.doesNotMatch(message, /totals the SDK keeps adding to/, message);
+  assert.equal(result.reports, false);
+});
+
 test('after the first copy shuts down, a second copy takes over a MeterProvider in observable mode, but not where push mode was used', { skip: !isNative && 'needs the native addon' }, (t) => {
   const copy = secondCopy(t);
   const result = runNode(

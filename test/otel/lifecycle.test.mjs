@@ -19,9 +19,9 @@ test('bad options throw a TypeError or RangeError naming the option and what it 
     // eslint-disable-next-line no-sparse-arrays
     [{ metricGroups: [, 'gc'] }, TypeError, /options\.metricGroups\[0\] must be one of .*; got undefined/],
     [{ gcDurationBuckets: [0.1, 0.01] }, RangeError, /options\.gcDurationBuckets must be non-empty, finite, non-negative and strictly ascending/],
-    [{ gcDurationBuckets: ['1'] }, TypeError, /options\.gcDurationBuckets must be an array of numbers/],
+    [{ gcDurationBuckets: ['1'] }, TypeError, /options\.gcDurationBuckets must be an array of numbers \(seconds\); got an array with the string "1" at index 0/],
     // eslint-disable-next-line no-sparse-arrays
-    [{ gcDurationBuckets: [0.1, 1, ,] }, TypeError, /options\.gcDurationBuckets must be an array of numbers/],
+    [{ gcDurationBuckets: [0.1, 1, ,] }, TypeError, /options\.gcDurationBuckets must be an array of numbers \(seconds\); got an array with undefined at index 2/],
     [{ eventLoopDelayResolutionMs: 0 }, RangeError, /options\.eventLoopDelayResolutionMs must be an integer from 1 to 60000/],
     [{ eventLoopDelayStddev: 'yes' }, TypeError, /options\.eventLoopDelayStddev must be a boolean/],
     [{ pushIntervalMs: -5 }, RangeError, /options\.pushIntervalMs must be an integer from 0/],
