@@ -1,40 +1,50 @@
-// Records GC pauses into a registration's synchronous histogram so that no
-// exported point starts after it ends.
+// Records GC pauses into the registrations' synchronous histograms so that
+// no exported point starts after it ends.
 //
-// In observable mode the pauses are handed on during a collection, from the
+// In observable mode the pauses are handed on during a collection, from a
 // batch callback. The SDK stamps a collection's end time before it runs the
 // callbacks, and starts a histogram series that has nothing yet in the
-// current window at the record that opens it: a pause recorded inside the
-// callback would export a point whose start is after its end (in cumulative
-// temporality at a kind's first pause, in delta at every collection where a
-// kind had no pause in the window before), which OTLP backends may reject.
-// Nothing is recorded between collections in observable mode, so a series
-// never has anything in the window when the callback runs. So the pauses
-// handed on during a collection are recorded just after it (a setImmediate;
-// the SDK has taken the window by then) and exported at the next one.
-// Outside collections (push mode's updates, observable mode's update(), the
-// handing on when a registration comes) they are recorded at once.
+// current window at the record that opens it: a pause recorded during the
+// collection would export a point whose start is after its end (in
+// cumulative temporality at a kind's first pause, in delta at every
+// collection where a kind had no pause in the window before), which OTLP
+// backends may reject. Nothing is recorded between collections in
+// observable mode, so a series never has anything in the window then.
+//
+// So from the start of any registration's callback in the thread (every
+// sink gets every pause, and two registrations may share a provider) until
+// the next turn of the event loop (a setImmediate: the SDK has collected
+// procmeter's meter by then, in microtasks, its callbacks being
+// synchronous), pauses are held, and recorded then, for the next
+// collection to export. An explicit update() or shutdown() records them at
+// once: it comes from outside the collections, and a flush or shutdown of
+// the provider may follow it in the same turn. Outside collections (push
+// mode's updates, the handing on when a registration comes) every pause is
+// recorded at once.
 import { debuglog } from 'node:util';
+
+import { thisFile } from '../bundling';
+import { threadResident } from '../thread-resident';
 
 const debug = debuglog('procmeter');
 
 export interface PauseHistogram {
-  /** Records one pause, or holds it until the collection under way is over. */
+  /** Records one pause, or holds it while a collection is under way in the thread. */
   record(kindIndex: number, seconds: number): void;
-  /** The registration's batch callback started: a collection is under way. */
-  collectionStarted(): void;
-  /** The callback returned: records what it held once the collection is done. */
-  collectionEnded(): void;
-  /** Records what is held now, unless a collection is under way (then its end does). */
-  flush(): void;
 }
+
+// Shared with procmeter evaluated again in the thread, as gc-pauses.ts's
+// sinks are: one evaluation's callback hands pauses to the other's sinks.
+const state = threadResident(`otel pause histograms:${thisFile}`, () => ({
+  collecting: false,
+  afterCollectionScheduled: false,
+  // Histograms with pauses held, each with the function that records them.
+  holding: new Set<() => void>(),
+}));
 
 export function pauseHistogram(recordPause: (kindIndex: number, seconds: number) => void): PauseHistogram {
   // (kind index, seconds) pairs, in the order the ring gave them.
   let held: number[] = [];
-  let collecting = false;
-  let afterCollectionScheduled = false;
-
   const write = (kindIndex: number, seconds: number) => {
     try {
       recordPause(kindIndex, seconds);
@@ -49,31 +59,40 @@ export function pauseHistogram(recordPause: (kindIndex: number, seconds: number)
     held = [];
     for (let i = 0; i < pairs.length; i += 2) write(pairs[i]!, pairs[i + 1]!);
   };
-  const afterCollection = () => {
-    afterCollectionScheduled = false;
-    collecting = false;
-    recordHeld();
-  };
-
   return {
     record(kindIndex, seconds) {
-      if (collecting) held.push(kindIndex, seconds);
-      else write(kindIndex, seconds);
-    },
-    collectionStarted() {
-      collecting = true;
-    },
-    collectionEnded() {
-      // Also with nothing held: another registration's callback later in the
-      // same collection may hand pauses on. Not unref'd: it runs in the next
-      // turn and keeps nothing alive after it. The SDK's collection goes on
-      // in microtasks once the callbacks return, so it is over by then.
-      if (afterCollectionScheduled) return;
-      afterCollectionScheduled = true;
-      setImmediate(afterCollection);
-    },
-    flush() {
-      if (!collecting) recordHeld();
+      if (!state.collecting) {
+        write(kindIndex, seconds);
+        return;
+      }
+      held.push(kindIndex, seconds);
+      state.holding.add(recordHeld);
     },
   };
+}
+
+/** A registration's batch callback starts: pauses are held until the next turn. */
+export function collectionStarted(): void {
+  state.collecting = true;
+  if (state.afterCollectionScheduled) return;
+  state.afterCollectionScheduled = true;
+  // Unref'd: a collection in a beforeExit listener must not keep the
+  // process going (a new turn, then beforeExit again). A process that ends
+  // before it runs loses what was held: update() records it first.
+  setImmediate(() => {
+    state.afterCollectionScheduled = false;
+    recordHeldPauses();
+  }).unref();
+}
+
+/**
+ * Records the held pauses now: for an update() or shutdown() made outside
+ * the collections, which a flush of the provider may follow in this turn.
+ */
+export function recordHeldPauses(): void {
+  state.collecting = false;
+  for (const recordHeld of state.holding) {
+    state.holding.delete(recordHeld);
+    recordHeld();
+  }
 }

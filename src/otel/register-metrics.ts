@@ -20,7 +20,7 @@ import { catalogFor, type MetricSpec, type Reading } from './catalog';
 import { EventLoopMonitor } from './event-loop';
 import { registerOnceProviderIsSet } from './awaiting-provider';
 import { addPauseSink, deliverPauses } from './gc-pauses';
-import { pauseHistogram, type PauseHistogram } from './pause-histogram';
+import { collectionStarted, pauseHistogram, recordHeldPauses } from './pause-histogram';
 import { resolveOptions, settingsKey, type Mode, type Naming, type ProcessMetricsHandle, type ProcessMetricsOptions, type ResolvedOptions } from './options';
 import { claimProcessMetrics } from './process-claim';
 import { describeValue } from '../validate';
@@ -436,7 +436,6 @@ function buildRegistration(
     return { snapshot: snapshotRead, resources, eventLoop: eventLoopRead, nowSeconds: Date.now() / 1000 };
   };
 
-  let pauseHistogramOfRegistration: PauseHistogram | undefined;
   if (groups.has('gc')) {
     if (record) checkGcBucketsUnchanged(record, resolved);
     const spec = catalog.gcDuration;
@@ -448,8 +447,7 @@ function buildRegistration(
     const attributesByKind = spec.attributesByKind.map((a) => withThread(a, false));
     if (exported) {
       const pauses = pauseHistogram((kind, seconds) => histogram.record(seconds, attributesByKind[kind]));
-      pauseHistogramOfRegistration = pauses;
-      held.push(() => pauses.flush(), addPauseSink(pauses.record));
+      held.push(addPauseSink(pauses.record));
     }
   }
 
@@ -500,12 +498,10 @@ function buildRegistration(
   if (resolved.mode === 'observable') {
     const observer = createObserver(meter, api, specs, withThread, record?.observedSeries);
     const callback: BatchObservableCallback = (result: BatchObservableResult) => {
-      pauseHistogramOfRegistration?.collectionStarted();
-      try {
-        readAndReport('collection', (current) => observer.observe(result, current, ownsProcess));
-      } finally {
-        pauseHistogramOfRegistration?.collectionEnded();
-      }
+      // Also without the gc group: its reading hands pauses on to the other
+      // registrations' histograms, one of which may be on this provider.
+      collectionStarted();
+      readAndReport('collection', (current) => observer.observe(result, current, ownsProcess));
     };
     const stop = () => {
       stopped = true;
@@ -529,7 +525,8 @@ function buildRegistration(
         if (stopped || reading) return;
         try {
           ownsProcess = claim?.tryOwn() ?? false;
-          if (pauseHistogramOfRegistration !== undefined) deliverPauses(collect(snapshot));
+          recordHeldPauses();
+          if (groups.has('gc') && exported) deliverPauses(collect(snapshot));
         } catch (error) {
           debug('update failed: %o', error);
         }
@@ -538,8 +535,14 @@ function buildRegistration(
       middleware: () => passThrough,
       shutdown() {
         if (stopped) return;
-        if (reading) stopWhenRead = stop;
-        else stop();
+        if (reading) {
+          stopWhenRead = stop; // the pauses it holds are recorded on the next turn
+        } else {
+          // Outside a collection: the pauses held since the last one go into
+          // the histogram now, for a flush or shutdown of the provider next.
+          recordHeldPauses();
+          stop();
+        }
       },
     });
   }
@@ -550,7 +553,10 @@ function buildRegistration(
     if (last === undefined) pushedValues.set(spec.name, (last = new Map()));
     return { name: spec.name, processWide: spec.processWide, push: createPusher(meter, api, spec, withThread, last) };
   });
-  const update = () =>
+  const update = () => {
+    // An update is made outside the collections (unless called back from
+    // one): what a collection of another registration holds goes in first.
+    if (!reading && !stopped) recordHeldPauses();
     readAndReport('update', (current) => {
       for (const pusher of pushers) {
         if (!ownsProcess && pusher.processWide) continue;
@@ -563,6 +569,7 @@ function buildRegistration(
         }
       }
     });
+  };
   const timer = resolved.pushIntervalMs > 0 ? setInterval(update, resolved.pushIntervalMs) : undefined;
   timer?.unref();
   let requests = 0;

@@ -70,3 +70,87 @@ for (const temporality of ['cumulative', 'delta']) {
     });
   }
 }
+
+test('two registrations on one provider (both namings): no GC histogram point of either starts after it ends', () => {
+  // The first callback's reading hands pauses to the second registration's
+  // histogram too, before that one's own callback has run.
+  const report = runNode(
+    `import { AggregationTemporality, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+     import { registerProcessMetrics } from 'procmeter';
+     class Reader extends MetricReader {
+       constructor() { super({ aggregationTemporalitySelector: () => AggregationTemporality.DELTA }); }
+       onForceFlush() { return Promise.resolve(); }
+       onShutdown() { return Promise.resolve(); }
+     }
+     const reader = new Reader();
+     const meterProvider = new MeterProvider({ readers: [reader] });
+     process.on('warning', () => {}); // the namings-collide warning
+     const handles = [registerProcessMetrics({ meterProvider }), registerProcessMetrics({ meterProvider, naming: 'semconv' })];
+     const nanos = ([seconds, nanoseconds]) => BigInt(seconds) * 1_000_000_000n + BigInt(nanoseconds);
+     const backwards = [];
+     let points = 0;
+     for (let i = 0; i < 12; i++) {
+       Array.from({ length: 200_000 }, (_, j) => ({ j }));
+       if (i % 2 === 0) globalThis.gc();
+       await new Promise((resolve) => setTimeout(resolve, 3));
+       const { resourceMetrics } = await reader.collect();
+       for (const metric of resourceMetrics.scopeMetrics.flatMap((s) => s.metrics)) {
+         if (!['nodejs_gc_duration_seconds', 'v8js.gc.duration'].includes(metric.descriptor.name)) continue;
+         for (const point of metric.dataPoints) {
+           points += 1;
+           if (nanos(point.startTime) > nanos(point.endTime)) backwards.push({ collection: i, metric: metric.descriptor.name, byMs: Number(nanos(point.startTime) - nanos(point.endTime)) / 1e6 });
+         }
+       }
+     }
+     for (const handle of handles) handle.shutdown();
+     console.log(JSON.stringify({ points, backwards }));`,
+    { nodeArgs: ['--expose-gc'] },
+  ).json();
+  assert.ok(report.points >= 12, `only ${report.points} histogram points`);
+  assert.deepEqual(report.backwards, []);
+});
+
+test("observable update() right after a collection, in the same turn, records that collection's pauses: a provider shutdown next exports every major GC", () => {
+  const report = runNode(
+    `import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+     import { collect, registerProcessMetrics } from 'procmeter';
+     const exports = [];
+     class Reader extends MetricReader {
+       onForceFlush() { return Promise.resolve(); }
+       onShutdown() { return this.collect().then(({ resourceMetrics }) => void exports.push(resourceMetrics)); }
+     }
+     const reader = new Reader();
+     const provider = new MeterProvider({ readers: [reader] });
+     const handle = registerProcessMetrics({ meterProvider: provider, metricGroups: ['gc'] });
+     for (let i = 0; i < 3; i++) globalThis.gc();
+     await reader.collect(); // counts them; their pauses are held for the next turn
+     globalThis.gc();
+     handle.update(); // no turn since: records what the collection held, and the last GC's
+     await provider.shutdown();
+     const major = (name, value) => exports[0].scopeMetrics.flatMap((s) => s.metrics).find((m) => m.descriptor.name === name)?.dataPoints.find((p) => p.attributes.kind === 'major')?.[value];
+     console.log(JSON.stringify({ runs: major('nodejs_gc_runs', 'value'), pauses: major('nodejs_gc_duration_seconds', 'value')?.count ?? 0, counted: collect().gc.markSweepCompact.count }));`,
+    { nodeArgs: ['--expose-gc'] },
+  ).json();
+  // Major GCs here are the forced ones alone: exactly 4 counted, 4 recorded.
+  assert.deepEqual(report, { runs: 4, pauses: 4, counted: 4 });
+});
+
+test('a collection in a beforeExit listener does not keep the process going', () => {
+  const report = runNode(
+    `import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+     import { registerProcessMetrics } from 'procmeter';
+     class Reader extends MetricReader { onForceFlush() { return Promise.resolve(); } onShutdown() { return Promise.resolve(); } }
+     const reader = new Reader();
+     registerProcessMetrics({ meterProvider: new MeterProvider({ readers: [reader] }) });
+     let events = 0;
+     process.on('beforeExit', () => {
+       events += 1;
+       if (events > 50) { console.log(JSON.stringify({ events })); process.exit(0); }
+       void reader.collect();
+     });
+     process.on('exit', () => { if (events <= 50) console.log(JSON.stringify({ events })); });`,
+    { nodeArgs: ['--expose-gc'] },
+  ).json();
+  // One beforeExit for the collection's own promise turn at most, then exit.
+  assert.ok(report.events <= 2, `beforeExit came ${report.events} times`);
+});
