@@ -89,8 +89,10 @@ function hasStructure(target: Snapshot): boolean {
   const spaces = target.heapSpaces as unknown;
   if (!isObject(target.gc) || !Array.isArray(spaces) || spaces.length !== heapSpaceNames.length) return false;
   for (let i = 0; i < spaces.length; i++) {
+    // On the hot path: no isObject() (a revoked Proxy throws here, which
+    // collect() turns into its TypeError).
     const space: unknown = spaces[i];
-    if (!isObject(space) || space['name'] !== heapSpaceNames[i]) return false;
+    if (typeof space !== 'object' || space === null || (space as { name?: unknown }).name !== heapSpaceNames[i]) return false;
   }
   return true;
 }
