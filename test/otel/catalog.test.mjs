@@ -15,6 +15,7 @@ import { makeProcessBusy } from '../helpers/busy-process.mjs';
 import { kindOf, manualProvider, pointValue } from '../helpers/otel.mjs';
 import { busyLoop } from '../helpers/assertions.mjs';
 import { runNode } from '../helpers/child.mjs';
+import { openFileLimits, procStartTimeSeconds, statusField } from '../helpers/ground-truth.mjs';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc');
@@ -159,11 +160,12 @@ test('semconv attribute values are the ones the conventions define', async () =>
 test('prometheus naming: values agree with collect(), the v8 module and Node', async () => {
   const { metrics, handle, readBefore, readAfter, cpuBefore, cpuAfter } = await collected('prometheus');
   handle.shutdown();
-  const now = collect();
   const value = (name, attributes) => pointValue(metrics.get(name), attributes);
-  assert.equal(value('process_max_fds'), now.maxFds);
-  assert.equal(value('process_start_time_seconds'), now.startTimeSeconds);
-  assert.equal(value('process_threads'), now.threads);
+  // Ground truth from /proc (the test's own readers).
+  assert.equal(value('process_max_fds'), openFileLimits().soft);
+  // /proc/uptime and the start ticks have 10 ms steps, Date.now() moves on.
+  assert.ok(Math.abs(value('process_start_time_seconds') - procStartTimeSeconds()) <= 0.05, `start time ${value('process_start_time_seconds')} vs /proc ${procStartTimeSeconds()}`);
+  assert.equal(value('process_threads'), statusField('Threads'));
   assertBetween(value('process_open_fds'), Math.min(readBefore.openFds, readAfter.openFds), Math.max(readBefore.openFds, readAfter.openFds), 'process_open_fds');
   // process.cpuUsage() reads the same getrusage() counters.
   const seconds = (usage) => (usage.user + usage.system) / 1e6;

@@ -305,3 +305,43 @@ test('push mode: a registration made after shutdown() on the same provider, with
 function heapUsedBySpace() {
   return new Map(getHeapSpaceStatistics().map((space) => [space.space_name, space.space_used_size]));
 }
+
+test("semconv push mode: the up-down counters follow the value up and down across updates (fds opened and closed, old space grown), by the /proc listing and the v8 module", async () => {
+  const { openSync, closeSync } = await import('node:fs');
+  const { provider, collect } = manualProvider();
+  const handle = registerProcessMetrics({ meterProvider: provider, naming: 'semconv', mode: 'push', pushIntervalMs: 0 });
+  const read = async () => {
+    const metrics = await collect();
+    const oldSpace = metrics.get('v8js.memory.heap.used').dataPoints.find((p) => p.attributes['v8js.heap.space.name'] === 'old_space').value;
+    return { fds: pointValue(metrics.get('process.unix.file_descriptor.count')), oldSpace };
+  };
+  const oldSpaceUsed = () => getHeapSpaceStatistics().find((s) => s.space_name === 'old_space').space_used_size;
+  let kept = [];
+  try {
+    handle.update();
+    const first = await read();
+    // procmeter leaves its kept /proc/self/fd directory fd out of the count.
+    assert.equal(first.fds, listedOpenFds() - 1, 'first update');
+
+    const fds = Array.from({ length: 25 }, () => openSync('/dev/null', 'r'));
+    // Objects that survive two scavenges end in old space: several MB of them.
+    kept = Array.from({ length: 200_000 }, (_, i) => ({ i, s: `x${i}` }));
+    for (let i = 0; i < 3; i++) Array.from({ length: 100_000 }, (_, j) => ({ j }));
+    const oldBefore = oldSpaceUsed();
+    handle.update();
+    const oldAfter = oldSpaceUsed();
+    const grown = await read();
+    assert.equal(grown.fds, listedOpenFds() - 1, 'after opening 25 fds');
+    assert.equal(grown.fds - first.fds, 25);
+    assert.ok(oldAfter - first.oldSpace > 4 * 1024 * 1024, `the premise: old space grew by ${oldAfter - first.oldSpace} bytes`);
+    assert.ok(grown.oldSpace >= Math.min(oldBefore, oldAfter) && grown.oldSpace <= Math.max(oldBefore, oldAfter), `old space ${grown.oldSpace}, v8 module ${oldBefore} -> ${oldAfter}`);
+
+    for (const fd of fds) closeSync(fd);
+    handle.update();
+    assert.equal((await read()).fds, listedOpenFds() - 1, 'after closing them');
+  } finally {
+    handle.shutdown();
+    await provider.shutdown();
+    kept = null;
+  }
+});
