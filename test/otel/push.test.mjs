@@ -324,9 +324,14 @@ test("semconv push mode: the up-down counters follow the value up and down acros
     assert.equal(first.fds, listedOpenFds() - 1, 'first update');
 
     const fds = Array.from({ length: 25 }, () => openSync('/dev/null', 'r'));
-    // Objects that survive two scavenges end in old space: several MB of them.
+    // Several MB that full GCs move to old space.
     kept = Array.from({ length: 200_000 }, (_, i) => ({ i, s: `x${i}` }));
-    for (let i = 0; i < 3; i++) Array.from({ length: 100_000 }, (_, j) => ({ j }));
+    const { setFlagsFromString } = await import('node:v8');
+    const { runInNewContext } = await import('node:vm');
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc');
+    gc();
+    gc();
     const oldBefore = oldSpaceUsed();
     handle.update();
     const oldAfter = oldSpaceUsed();
