@@ -32,6 +32,7 @@ export {
   type ProcessMetricsOptions,
 } from './otel/options';
 export type { Implementation, LoadDiagnostics } from './implementation';
+export type { LoadAttempt } from './native-loader';
 
 // The exported tables are the ones procmeter reads: frozen, so that a
 // caller's sort() or edit cannot change what they tell procmeter and every
@@ -44,7 +45,6 @@ function deepFreeze(value: object): void {
   Object.freeze(value);
   for (const nested of Object.values(value)) if (typeof nested === 'object' && nested !== null) deepFreeze(nested);
 }
-export type { LoadAttempt } from './native-loader';
 
 /** 'native' when the addon reads the process, 'fallback' when JavaScript does. */
 export const implementation: Implementation = diagnostics.implementation;

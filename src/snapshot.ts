@@ -164,10 +164,9 @@ function missingSnapshotPart(value: unknown): string | undefined {
   if (kind !== undefined) return `gc.${kind}`;
   const spaces = value['heapSpaces'];
   if (!Array.isArray(spaces)) return 'heapSpaces';
-  // Array.from() turns the holes of a sparse array into undefined, which
-  // findIndex() would see too, unlike every() (as options.ts checks
-  // gcDurationBuckets).
-  const index = Array.from(spaces as unknown[]).findIndex((space) => !isObject(space));
+  // findIndex() visits the holes of a sparse array (as undefined), which
+  // every() would skip.
+  const index = (spaces as unknown[]).findIndex((space) => !isObject(space));
   return index === -1 ? undefined : `heapSpaces[${index}]`;
 }
 

@@ -25,49 +25,41 @@ import { debuglog } from 'node:util';
 
 import { thisFile } from '../bundling';
 import { threadResident } from '../thread-resident';
+import type { PauseSink } from './gc-pauses';
 
 const debug = debuglog('procmeter');
-
-export interface PauseHistogram {
-  /** Records one pause, or holds it while a collection is under way in the thread. */
-  record(kindIndex: number, seconds: number): void;
-}
 
 // Shared with procmeter evaluated again in the thread, as gc-pauses.ts's
 // sinks are: one evaluation's callback hands pauses to the other's sinks.
 const state = threadResident(`otel pause histograms:${thisFile}`, () => ({
   collecting: false,
   afterCollectionScheduled: false,
-  // Histograms with pauses held, each with the function that records them.
+  // Per histogram with pauses held, the function that records them.
   holding: new Set<() => void>(),
 }));
 
-export function pauseHistogram(recordPause: (kindIndex: number, seconds: number) => void): PauseHistogram {
+/** `recordPause`, holding each pause while a collection is under way in the thread. */
+export function holdingDuringCollections(recordPause: PauseSink): PauseSink {
   // (kind index, seconds) pairs, in the order the ring gave them.
   let held: number[] = [];
-  const write = (kindIndex: number, seconds: number) => {
-    try {
-      recordPause(kindIndex, seconds);
-    } catch (error) {
-      // An application's MeterProvider that throws; from a setImmediate it
-      // would reach the application as an uncaught exception.
-      debug('recording a GC pause failed: %o', error);
-    }
-  };
   const recordHeld = () => {
     const pairs = held;
     held = [];
-    for (let i = 0; i < pairs.length; i += 2) write(pairs[i]!, pairs[i + 1]!);
-  };
-  return {
-    record(kindIndex, seconds) {
-      if (!state.collecting) {
-        write(kindIndex, seconds);
-        return;
+    for (let i = 0; i < pairs.length; i += 2) {
+      try {
+        recordPause(pairs[i]!, pairs[i + 1]!);
+      } catch (error) {
+        // An application's MeterProvider that throws: from the setImmediate
+        // it would reach the application as an uncaught exception.
+        debug('recording a GC pause failed: %o', error);
       }
-      held.push(kindIndex, seconds);
-      state.holding.add(recordHeld);
-    },
+    }
+  };
+  return (kindIndex, seconds) => {
+    // At once (deliverPauses() catches what a sink throws), unless held.
+    if (!state.collecting) return recordPause(kindIndex, seconds);
+    held.push(kindIndex, seconds);
+    state.holding.add(recordHeld);
   };
 }
 

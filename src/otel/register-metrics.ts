@@ -20,7 +20,7 @@ import { catalogFor, type MetricSpec, type Reading } from './catalog';
 import { EventLoopMonitor } from './event-loop';
 import { registerOnceProviderIsSet } from './awaiting-provider';
 import { addPauseSink, deliverPauses } from './gc-pauses';
-import { collectionStarted, pauseHistogram, recordHeldPauses } from './pause-histogram';
+import { collectionStarted, holdingDuringCollections, recordHeldPauses } from './pause-histogram';
 import { resolveOptions, settingsKey, type Mode, type Naming, type ProcessMetricsHandle, type ProcessMetricsOptions, type ResolvedOptions } from './options';
 import { claimProcessMetrics } from './process-claim';
 import { describeValue } from '../validate';
@@ -445,10 +445,7 @@ function buildRegistration(
       advice: { explicitBucketBoundaries: [...resolved.gcDurationBuckets] },
     });
     const attributesByKind = spec.attributesByKind.map((a) => withThread(a, false));
-    if (exported) {
-      const pauses = pauseHistogram((kind, seconds) => histogram.record(seconds, attributesByKind[kind]));
-      held.push(addPauseSink(pauses.record));
-    }
+    if (exported) held.push(addPauseSink(holdingDuringCollections((kind, seconds) => histogram.record(seconds, attributesByKind[kind]))));
   }
 
   let stopped = false;
@@ -515,12 +512,11 @@ function buildRegistration(
     meter.addBatchObservableCallback(callback, observer.observables);
     return handle({
       // Records the GC pauses counted so far, outside any collection, so that
-      // a flush or shutdown of the provider that follows exports them all
-      // (a collection's own are recorded just after it: see
-      // pause-histogram.ts).
-      // It also puts the registration in the running for the process
-      // metrics, as a collection would (the zero-code start does so at once,
-      // for the main thread's endpoint, which may be scraped only later).
+      // a flush or shutdown of the provider that follows exports them all (a
+      // collection's own are recorded just after it: see pause-histogram.ts);
+      // and puts the registration in the running for the process metrics, as
+      // a collection would (the zero-code start does so at once, for the main
+      // thread's endpoint, which may be scraped only later).
       update() {
         if (stopped || reading) return;
         try {
