@@ -15,11 +15,11 @@ namespace procmeter {
 // validates user input first; this only keeps a misuse of the raw binding
 // from touching bad memory.
 inline void* TypedArrayData(Napi::Env env, napi_value value, napi_typedarray_type expected_type, size_t min_length,
-                            const char* message, size_t* length_out) {
+                            const char* message, size_t* length_out, napi_value* buffer_out = nullptr) {
   napi_typedarray_type type;
   size_t length = 0;
   void* data = nullptr;
-  if (napi_get_typedarray_info(env, value, &type, &length, &data, nullptr, nullptr) != napi_ok ||
+  if (napi_get_typedarray_info(env, value, &type, &length, &data, buffer_out, nullptr) != napi_ok ||
       type != expected_type || length < min_length || data == nullptr) {
     Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
     return nullptr;
@@ -29,10 +29,10 @@ inline void* TypedArrayData(Napi::Env env, napi_value value, napi_typedarray_typ
 }
 
 inline double* Float64ArrayData(Napi::Env env, napi_value value, size_t min_length,
-                                size_t* length_out = nullptr) {
+                                size_t* length_out = nullptr, napi_value* buffer_out = nullptr) {
   return static_cast<double*>(TypedArrayData(env, value, napi_float64_array, min_length,
                                              "procmeter binding: expected a Float64Array of the snapshot layout's length",
-                                             length_out));
+                                             length_out, buffer_out));
 }
 
 // The data of a BigInt64Array on a SharedArrayBuffer (the process claim's

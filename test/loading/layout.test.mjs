@@ -40,22 +40,54 @@ test('the native addon refuses a buffer of the wrong type or length instead of t
   assert.ok(exact.subarray(0, layout.PROCESS_SLOT_COUNT).every((value) => !Number.isNaN(value)));
 });
 
-test('sample() without a buffer fills the attached array, and needs one', () => {
-  // A fresh copy of the Node-API addon, not the one procmeter itself attached.
+// Fresh copies of both addons, not the ones procmeter itself attached.
+function withAddonCopies(run) {
   const { mkdtempSync, copyFileSync, rmSync } = require('node:fs');
   const dir = mkdtempSync(`${require('node:os').tmpdir()}/procmeter-attach-`);
   try {
-    const copy = `${dir}/procmeter_core.node`;
-    copyFileSync(`${root}build/Release/procmeter_core.node`, copy);
-    const binding = require(copy);
-    assert.throws(() => binding.sample(), { name: 'TypeError', message: /attach\(buffer\) first/ });
-    assert.throws(() => binding.attach(new Float64Array(3)), TypeError);
-    const slots = new Float64Array(layout.SLOT_COUNT);
-    binding.attach(slots);
-    binding.sample();
-    assert.ok(slots.subarray(0, layout.PROCESS_SLOT_COUNT).every((value) => !Number.isNaN(value)));
-    assert.equal(slots[layout.SLOT.openFds] >= 3, true);
+    const sources = { core: `${root}build/Release/procmeter_core.node`, v8: require('procmeter').loadDiagnostics().binaryPath };
+    for (const [name, source] of Object.entries(sources)) {
+      const copy = `${dir}/procmeter_${name}_copy.node`;
+      copyFileSync(source, copy);
+      run(name, require(copy));
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+test('sample() without a buffer fills the attached array, and needs one', () => {
+  withAddonCopies((name, binding) => {
+    assert.throws(() => binding.sample(), { name: 'TypeError', message: /attach\(buffer\) first/ }, name);
+    assert.throws(() => binding.attach(new Float64Array(3)), TypeError, name);
+    const slots = new Float64Array(layout.SLOT_COUNT);
+    binding.attach(slots);
+    binding.sample();
+    assert.ok(slots.subarray(0, layout.PROCESS_SLOT_COUNT).every((value) => !Number.isNaN(value)), name);
+    assert.equal(slots[layout.SLOT.openFds] >= 3, true, name);
+  });
+});
+
+// The addon keeps a pointer to the attached array's memory: a buffer that
+// could shrink is refused, and one detached since (transferred: its memory
+// is the receiver's now) is not written to.
+test('the attached array cannot be resized, and once detached is never written to', () => {
+  withAddonCopies((name, binding) => {
+    const bytes = layout.SLOT_COUNT * Float64Array.BYTES_PER_ELEMENT;
+    const resizable = new ArrayBuffer(bytes, { maxByteLength: 2 * bytes });
+    assert.throws(() => binding.attach(new Float64Array(resizable)), { name: 'TypeError', message: /cannot be resized/ }, name);
+    assert.throws(() => binding.attach(new Float64Array(resizable, 0, layout.SLOT_COUNT)), TypeError, name);
+
+    const slots = new Float64Array(layout.SLOT_COUNT);
+    binding.attach(slots);
+    const received = new Float64Array(structuredClone(slots.buffer, { transfer: [slots.buffer] })).fill(-1);
+    assert.equal(slots.length, 0, name);
+    assert.throws(() => binding.sample(), { name: 'TypeError', message: /detached/ }, name);
+    assert.ok(received.every((value) => value === -1), `${name}: the transferred memory was written to`);
+
+    const next = new Float64Array(layout.SLOT_COUNT);
+    binding.attach(next);
+    binding.sample();
+    assert.ok(next.subarray(0, layout.PROCESS_SLOT_COUNT).every((value) => !Number.isNaN(value)), name);
+  });
 });
