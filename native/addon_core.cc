@@ -15,6 +15,7 @@ class CoreAddon : public ProcessAddon<CoreAddon> {
         InstanceMethod("attach", &CoreAddon::Attach),
         InstanceMethod("sample", &CoreAddon::Sample),
         InstanceMethod("close", &CoreAddon::Close),
+        InstanceMethod("setFallbackStartTime", &CoreAddon::SetFallbackStartTime),
         InstanceMethod("shareClaimCell", &CoreAddon::ShareClaimCell),
         InstanceMethod("claimProcessMetrics", &CoreAddon::ClaimProcess),
         InstanceMethod("releaseProcessMetrics", &CoreAddon::ReleaseProcess),

@@ -40,6 +40,7 @@ class V8Addon : public ProcessAddon<V8Addon> {
         InstanceMethod("drainGcPauses", &V8Addon::DrainGcPauses),
         InstanceMethod("distrustHeap", &V8Addon::DistrustHeap),
         InstanceMethod("close", &V8Addon::CloseAll),
+        InstanceMethod("setFallbackStartTime", &V8Addon::SetFallbackStartTime),
         InstanceMethod("shareClaimCell", &V8Addon::ShareClaimCell),
         InstanceMethod("claimProcessMetrics", &V8Addon::ClaimProcess),
         InstanceMethod("releaseProcessMetrics", &V8Addon::ReleaseProcess),

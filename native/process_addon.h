@@ -34,6 +34,13 @@ class ProcessAddon : public Napi::Addon<Derived> {
     return Napi::Value();
   }
 
+  // setFallbackStartTime(seconds): the start time to report where
+  // /proc/self/stat cannot be read at all (see ProcessSampler).
+  Napi::Value SetFallbackStartTime(const Napi::CallbackInfo& info) {
+    if (info.Length() > 0 && info[0].IsNumber()) sampler_.SetFallbackStartTime(info[0].As<Napi::Number>().DoubleValue());
+    return Napi::Value();
+  }
+
   // shareClaimCell(cell: BigInt64Array on a SharedArrayBuffer): joins the
   // claim every copy of procmeter in the process shares (see ProcessClaim).
   // The first cell is kept alive by a reference until the environment ends,

@@ -36,6 +36,13 @@ int FstatRaw(int fd, struct stat* st) {
   return static_cast<int>(syscall(SYS_fstat, fd, st));
 }
 
+// A failure that may clear up on a later try: the fd table (or the
+// system's) full, memory short. Any other (no /proc, no permission) will
+// not, and is not retried on every sample.
+bool TransientOpenError(int error) {
+  return error == EMFILE || error == ENFILE || error == ENOMEM || error == EAGAIN;
+}
+
 int OpenReadOnly(const char* path, int extra_flags) {
   int fd;
   do {
@@ -67,10 +74,15 @@ double TimespecSeconds(const struct timespec& ts) {
 // Start time in Unix seconds: field 22 of /proc/self/stat is the start in
 // clock ticks since boot; the boot instant is CLOCK_REALTIME - CLOCK_BOOTTIME.
 // (/proc/stat's btime is the same instant truncated to whole seconds, which
-// would throw away the sub-second part.)
-double ReadStartTimeSeconds() {
+// would throw away the sub-second part.) NaN if it cannot be read, with
+// *transient telling whether a later try may succeed.
+double ReadStartTimeSeconds(bool* transient) {
+  *transient = false;
   const int fd = OpenReadOnly("/proc/self/stat", 0);
-  if (fd < 0) return kNaN;
+  if (fd < 0) {
+    *transient = TransientOpenError(errno);
+    return kNaN;
+  }
   char text[1024];
   const ssize_t n = PreadFully(fd, text, sizeof text);
   close(fd);
@@ -134,12 +146,16 @@ ProcessSampler::ProcessSampler(FdCounting counting, ForkWatch::Mode fork_watch)
     : fork_watch_(fork_watch),
       page_size_bytes_(static_cast<double>(sysconf(_SC_PAGESIZE))),
       start_time_seconds_(kNaN),
+      start_time_fallback_seconds_(kNaN),
       fd_directory_size_is_count_(counting == FdCounting::kAuto && FdDirectorySizeIsCount()) {}
 
 void KeptFd::Open(const char* proc_self_path, int extra_flags) {
   path = proc_self_path;
   fd = OpenReadOnly(proc_self_path, extra_flags);
-  if (fd < 0) return;
+  if (fd < 0) {
+    unavailable = !TransientOpenError(errno);
+    return;
+  }
   struct stat st;
   if (FstatRaw(fd, &st) != 0) {
     // Without its identity it could never be told from a stranger's.
@@ -185,6 +201,9 @@ void ProcessSampler::Close() {
   statm_.Close(owner_pid_);
   fd_dir_.Close(owner_pid_);
   task_dir_.Close(owner_pid_);
+  // Tried again by the next sample: a forked child may see another /proc.
+  statm_.unavailable = fd_dir_.unavailable = task_dir_.unavailable = false;
+  start_time_unreadable_ = false;
   owner_pid_ = -1;
 }
 
@@ -197,12 +216,17 @@ void ProcessSampler::EnsureOpen(pid_t pid) {
   // The start time first: its files are open only while it is read, so with
   // the fd table full but for the kept fds just closed (a fork's child
   // inherits its parent's table) it takes their numbers and gives them back.
-  if (std::isnan(start_time_seconds_)) start_time_seconds_ = ReadStartTimeSeconds();
-  // A source that failed to open (say, at EMFILE) is retried on the next
-  // sample; once open, it keeps working whatever happens to the fd table.
-  if (statm_.fd < 0) statm_.Open("/proc/self/statm", 0);
-  if (fd_dir_.fd < 0) fd_dir_.Open("/proc/self/fd", O_DIRECTORY);
-  if (task_dir_.fd < 0) task_dir_.Open("/proc/self/task", O_DIRECTORY);
+  if (std::isnan(start_time_seconds_) && !start_time_unreadable_) {
+    bool transient = false;
+    start_time_seconds_ = ReadStartTimeSeconds(&transient);
+    start_time_unreadable_ = std::isnan(start_time_seconds_) && !transient;
+  }
+  // A source that failed to open for a while (say, at EMFILE) is retried on
+  // the next sample; once open, it keeps working whatever happens to the fd
+  // table. One that cannot be opened at all (no /proc) is not retried.
+  if (statm_.fd < 0 && !statm_.unavailable) statm_.Open("/proc/self/statm", 0);
+  if (fd_dir_.fd < 0 && !fd_dir_.unavailable) fd_dir_.Open("/proc/self/fd", O_DIRECTORY);
+  if (task_dir_.fd < 0 && !task_dir_.unavailable) task_dir_.Open("/proc/self/task", O_DIRECTORY);
 }
 
 void ProcessSampler::Sample(double* slots) {
@@ -245,7 +269,7 @@ void ProcessSampler::Sample(double* slots) {
     slots[MAX_FDS] = slots[MAX_FDS_HARD] = kNaN;
   }
 
-  slots[START_TIME_SECONDS] = start_time_seconds_;
+  slots[START_TIME_SECONDS] = start_time_unreadable_ ? start_time_fallback_seconds_ : start_time_seconds_;
 }
 
 bool ProcessSampler::StatmCheckDue() {

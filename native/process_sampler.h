@@ -17,6 +17,8 @@ struct KeptFd {
   dev_t device = 0;
   ino_t inode = 0;
   const char* path = nullptr;  // a /proc/self/... literal
+  // The last open failed in a way a retry would not mend (no /proc, say).
+  bool unavailable = false;
 
   // Leaves fd at -1 if the file cannot be opened or its identity read.
   void Open(const char* proc_self_path, int extra_flags);
@@ -58,6 +60,11 @@ class ProcessSampler {
   // Closes the kept descriptors; Sample() reopens them if called again.
   void Close();
 
+  // The start time to report where /proc/self/stat cannot be read at all
+  // (Node's time origin, from JavaScript, as the fallback reports). NaN
+  // until set.
+  void SetFallbackStartTime(double seconds) { start_time_fallback_seconds_ = seconds; }
+
  private:
   // Kept descriptors point at the process that opened them, so after a
   // fork() the child must reopen them (and re-read its own start time).
@@ -76,6 +83,8 @@ class ProcessSampler {
   KeptFd task_dir_;
   double page_size_bytes_;
   double start_time_seconds_;
+  bool start_time_unreadable_ = false;  // not a transient failure: not retried
+  double start_time_fallback_seconds_;
   double next_statm_check_seconds_ = 0;  // CLOCK_MONOTONIC_COARSE
   // Linux >= 6.2: st_size of /proc/self/fd counts the open fds.
   bool fd_directory_size_is_count_;

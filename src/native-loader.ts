@@ -17,6 +17,8 @@ export interface NativeBinding {
   /** Fills the attached array, or `buffer` when given. */
   sample(buffer?: Float64Array): void;
   close(): void;
+  /** The start time to report where /proc/self/stat cannot be read at all. */
+  setFallbackStartTime?(seconds: number): void;
   /** Joins the process-metrics claim every copy of procmeter shares (src/claim-cell.ts). */
   shareClaimCell(cells: BigInt64Array): void;
   /** True if the evaluation with this token now reports the process-wide metrics (see otel/process-claim). */
@@ -246,6 +248,9 @@ function checkCommon(candidate: Partial<NativeBinding>): NativeBinding {
     throw new Error('built from a different snapshot layout than this version of procmeter (stale binary)');
   }
   const binding = candidate as NativeBinding;
+  // Node's time origin (process-wide, a little after the start), as the
+  // fallback reports where procfs has no start time.
+  binding.setFallbackStartTime?.(performance.timeOrigin / 1000);
   binding.sample(new Float64Array(SLOT_COUNT));
   return binding;
 }

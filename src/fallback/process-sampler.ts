@@ -32,10 +32,18 @@ export interface FallbackOptions {
   forceDirectoryScan?: boolean;
 }
 
-// Node's permission model refuses a path for the life of the process. Asked
-// again at every sample, each refusal would cost an exception with its stack
-// (collect() took 4x as long): the first refusal is kept and thrown again.
+// A path that cannot be opened for good: refused by Node's permission model
+// (for the life of the process), or missing or forbidden (no procfs in this
+// sandbox or chroot). Asked again at every sample, each failure would cost a
+// system call and an exception with its stack (collect() took 4x as long):
+// the first is kept and thrown again. Running out of fds passes, and is not
+// kept.
+const PERMANENT_FAILURES = new Set(['ERR_ACCESS_DENIED', 'ENOENT', 'ENOTDIR', 'EACCES', 'EPERM']);
 const refusals = new Map<string, unknown>();
+
+function isPermanentFailure(error: unknown): boolean {
+  return PERMANENT_FAILURES.has((error as NodeJS.ErrnoException | undefined)?.code ?? '');
+}
 
 function unlessRefused<T>(path: string, access: () => T): T {
   const refusal = refusals.get(path);
@@ -43,7 +51,7 @@ function unlessRefused<T>(path: string, access: () => T): T {
   try {
     return access();
   } catch (error) {
-    if ((error as NodeJS.ErrnoException | undefined)?.code === 'ERR_ACCESS_DENIED') refusals.set(path, error);
+    if (isPermanentFailure(error)) refusals.set(path, error);
     throw error;
   }
 }
@@ -339,15 +347,19 @@ export class FallbackProcessSampler implements ProcessSource {
 
 /**
  * process.memoryUsage.rss(): libuv reads /proc/self/stat in C, which the
- * permission model does not check; NaN where it fails (out of fds).
+ * permission model does not check; NaN where it fails (out of fds), and
+ * from then on where it cannot work at all (no procfs).
  */
 function residentBytesFromNode(): number {
+  if (nodeRssUnavailable) return NaN;
   try {
     return process.memoryUsage.rss();
-  } catch {
+  } catch (error) {
+    nodeRssUnavailable = isPermanentFailure(error);
     return NaN;
   }
 }
+let nodeRssUnavailable = false;
 
 // The once-read figures are read again later only when fds ran out: a file
 // that is missing or unreadable (a kernel without smaps, a sandbox) stays so,

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -132,6 +132,50 @@ test('startTimeSeconds follows the wall clock as it is at the first read, also w
   ).json();
   assert.ok(report.truth - report.before > 3599, `the shim did not step the clock: ${JSON.stringify(report)}`);
   assertClose(report.ours, report.truth, 0.5, 'start time after a clock step');
+});
+
+// A mount namespace without procfs (a bare chroot or sandbox): what only
+// /proc tells is NaN, the start time is Node's time origin, and a source that
+// cannot be opened at all is not tried again on every call (strace counts
+// the opens of /proc files around 1,000 calls).
+test('without /proc: startTimeSeconds is Node\'s time origin, procfs fields NaN, and no reopening on every call', (t) => {
+  if (process.getuid?.() !== 0 || spawnSync('unshare', ['--version']).error || spawnSync('strace', ['-V']).error) {
+    // .ci/run, as root with strace installed, fails here rather than skip.
+    assert.notEqual(process.env.PROCMETER_REQUIRE_NO_PROC_NAMESPACE, '1', 'needs root, unshare and strace');
+    t.skip('needs root, unshare and strace');
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'procmeter-noproc-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const trace = join(dir, 'trace');
+  const source = `const { collect } = await import('procmeter');
+    const snapshot = collect();
+    // Only the calls between the markers are counted.
+    const { openSync } = await import('node:fs');
+    const mark = (name) => { try { openSync('/procmeter-marker-' + name); } catch {} };
+    mark('start');
+    for (let i = 0; i < 1000; i++) collect(snapshot);
+    mark('end');
+    console.log(JSON.stringify({ ...snapshot, gc: undefined, heapSpaces: undefined, timeOrigin: performance.timeOrigin / 1000, procMounted: (await import('node:fs')).existsSync('/proc/self') }));`;
+  const child = spawnSync(
+    'unshare',
+    ['--mount', '--propagation', 'private', 'bash', '-c', `umount -l /proc && exec strace -f -qq -e trace=open,openat -o ${trace} "$@"`, 'bash', process.execPath, '--input-type=module', '-e', source],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
+  assert.equal(child.status, 0, child.stderr);
+  const report = JSON.parse(child.stdout);
+  assert.equal(report.procMounted, false);
+  assert.equal(report.startTimeSeconds, report.timeOrigin, 'start time without /proc/self/stat');
+  for (const field of ['residentMemoryBytes', 'virtualMemoryBytes', 'dataBytes', 'openFds', 'threads']) {
+    assert.equal(report[field], null, `${field} without /proc`); // NaN, through JSON
+  }
+  assert.ok(report.cpuUserSeconds > 0, 'getrusage needs no /proc');
+  const lines = readFileSync(trace, 'utf8').split('\n');
+  const start = lines.findIndex((line) => line.includes('/procmeter-marker-start'));
+  const end = lines.findIndex((line) => line.includes('/procmeter-marker-end'));
+  assert.ok(start >= 0 && end > start, 'markers in the trace');
+  const procOpens = lines.slice(start + 1, end).filter((line) => line.includes('"/proc/'));
+  assert.ok(procOpens.length < 10, `${procOpens.length} opens of /proc files in 1,000 calls: ${procOpens.slice(0, 4).join(' | ')}`);
 });
 
 test('CPU seconds lie between process.cpuUsage() read just before and just after (same getrusage, microseconds) and rise after a busy loop', () => {
