@@ -43,8 +43,12 @@ export function registerOnceProviderIsSet(awaited: AwaitedProvider): ProcessMetr
   };
 
   let toldUnusable = false;
+  // True while the registration is being made: an instrument of the
+  // application's provider that calls update() back from in there must not
+  // make a second one (which nothing could ever shut down).
+  let registering = false;
   function lookForProvider(): ProcessMetricsHandle | undefined {
-    if (registered !== undefined || stopped) return registered;
+    if (registered !== undefined || stopped || registering) return registered;
     try {
       const provider = awaited.globalProvider();
       if (provider === undefined) {
@@ -52,8 +56,15 @@ export function registerOnceProviderIsSet(awaited: AwaitedProvider): ProcessMetr
         return undefined;
       }
       stopLooking();
-      registered = awaited.register(provider);
+      registering = true;
+      try {
+        registered = awaited.register(provider);
+      } finally {
+        registering = false;
+      }
       debug('registered with the global MeterProvider, set after registerProcessMetrics() was called');
+      // shutdown() called back from in there found nothing to shut down yet.
+      if (stopped) registered.shutdown();
     } catch (error) {
       // Too late to throw to the caller: the application is told once.
       stopped = true;

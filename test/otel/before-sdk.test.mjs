@@ -230,3 +230,56 @@ test('a global provider that throws, even something that is not an Error, when p
   assert.deepEqual(report.warnings, ['PROCMETER_LATE_REGISTRATION_FAILED']);
   assert.ok(report.calls >= 1, 'procmeter asked the provider for its meter');
 });
+
+// An instrument of the application's provider that calls back into the
+// waiting handle (say, a wrapper asking for fresh values) while procmeter
+// makes its instruments on that provider: the callback must not make a
+// second registration, which nothing could shut down and which would record
+// every GC pause again.
+test('update() called back while the late registration is being made makes no second registration', () => {
+  const report = runNode(
+    `${PRELUDE}
+     const { provider, collect } = manualProvider();
+     let handle;
+     let calledBack = 0;
+     const calling = {
+       getMeter(...args) {
+         const meter = provider.getMeter(...args);
+         return new Proxy(meter, {
+           get(target, property) {
+             const value = Reflect.get(target, property);
+             if (property !== 'createCounter') return typeof value === 'function' ? value.bind(target) : value;
+             return (...counterArgs) => {
+               const counter = target.createCounter(...counterArgs);
+               if (calledBack++ === 0) handle.update();
+               return counter;
+             };
+           },
+         });
+       },
+     };
+     handle = registerProcessMetrics({ mode: 'push', pushIntervalMs: 0, metricGroups: ['gc'] });
+     metrics.setGlobalMeterProvider(calling);
+     handle.update(); // finds the provider and registers
+     global.gc();
+     global.gc();
+     handle.update();
+     const sum = (metric, value) => metric.dataPoints.reduce((total, point) => total + value(point), 0);
+     const exported = await collect();
+     const runs = sum(exported.get('nodejs_gc_runs'), (point) => point.value);
+     const pauses = sum(exported.get('nodejs_gc_duration_seconds'), (point) => point.value.count);
+     handle.shutdown();
+     global.gc();
+     const other = manualProvider();
+     const otherHandle = registerProcessMetrics({ meterProvider: other.provider, mode: 'push', pushIntervalMs: 0, metricGroups: ['gc'] });
+     otherHandle.update(); // hands the pause since on to every registration still there
+     const pausesAfterShutdown = sum((await collect()).get('nodejs_gc_duration_seconds'), (point) => point.value.count);
+     otherHandle.shutdown();
+     console.log(JSON.stringify({ calledBack: calledBack > 0, runs, pauses, pausesAfterShutdown }));`,
+    { nodeArgs: ['--expose-gc'] },
+  ).json();
+  assert.equal(report.calledBack, true, 'the provider called back');
+  assert.ok(report.runs >= 2, `runs ${report.runs}`);
+  assert.equal(report.pauses, report.runs, 'one pause per GC run');
+  assert.equal(report.pausesAfterShutdown, report.pauses, 'nothing recorded after shutdown()');
+});
