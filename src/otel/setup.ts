@@ -2,6 +2,7 @@
 // from the standard OpenTelemetry environment variables, then procmeter's
 // instruments. If the application already registered a global
 // MeterProvider, only the instruments are added to it.
+import type { MeterProvider } from '@opentelemetry/api';
 import { createServer, type Server } from 'node:http';
 import { debuglog } from 'node:util';
 import { isMainThread } from 'node:worker_threads';
@@ -32,6 +33,8 @@ export interface EnvironmentSettings {
   readonly exitFlushTimeoutMs: number;
   readonly prometheusHost: string;
   readonly prometheusPort: number;
+  /** OTEL_LOG_LEVEL, upper case: the OpenTelemetry diagnostics to print; undefined when unset (none). */
+  readonly logLevel: LogLevel | undefined;
   /** What procmeter gives the OTLP exporter beyond what it reads from the environment itself (see otlpExporterConfig()). */
   readonly otlpExporterConfig: { readonly url?: string; readonly timeoutMillis?: number };
   /**
@@ -105,6 +108,10 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): E
   const readerTimeoutMs = exportTimeoutMs === 0 ? exportIntervalMs : Math.min(exportTimeoutMs ?? DEFAULT_EXPORT_TIMEOUT_MS, exportIntervalMs);
   // Only 'true' disables (the specification's Boolean type); anything but
   // 'false' or nothing is likely a mistake worth a word.
+  const rawLogLevel = (env['OTEL_LOG_LEVEL'] ?? '').trim().toUpperCase();
+  const logLevelKnown = (LOG_LEVELS as readonly string[]).includes(rawLogLevel);
+  // As the OpenTelemetry SDK does with a level it does not know.
+  if (rawLogLevel && !logLevelKnown) invalid.push(`OTEL_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}; got '${rawLogLevel}', using INFO`);
   const sdkDisabled = (env['OTEL_SDK_DISABLED'] ?? '').trim().toLowerCase();
   if (sdkDisabled !== '' && sdkDisabled !== 'true' && sdkDisabled !== 'false') {
     invalid.push(`OTEL_SDK_DISABLED is '${sdkDisabled}', which counts as false: only 'true' disables`);
@@ -124,9 +131,14 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): E
     // A metrics endpoint stays on the loopback interface unless asked.
     prometheusHost: (env['OTEL_EXPORTER_PROMETHEUS_HOST'] ?? '').trim() || '127.0.0.1',
     prometheusPort: positiveInteger('OTEL_EXPORTER_PROMETHEUS_PORT', DEFAULT_PROMETHEUS_PORT, 65535),
+    logLevel: rawLogLevel ? (logLevelKnown ? (rawLogLevel as LogLevel) : 'INFO') : undefined,
     invalid,
   };
 }
+
+/** OTEL_LOG_LEVEL's values: the names of the API's DiagLogLevel. */
+const LOG_LEVELS = ['NONE', 'ERROR', 'WARN', 'INFO', 'DEBUG', 'VERBOSE', 'ALL'] as const;
+type LogLevel = (typeof LOG_LEVELS)[number];
 
 // The OpenTelemetry defaults, and procmeter's for the flush at exit.
 const DEFAULT_OTLP_TIMEOUT_MS = 10_000;
@@ -287,17 +299,31 @@ export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): Zero
   }
 }
 
+/**
+ * The main thread's registration reports the process metrics: it claims
+ * them now, before a worker's registration that collects before the first
+ * scrape of the endpoint (or the first export) could.
+ */
+function registerClaimingProcess(meterProvider: MeterProvider, settings: EnvironmentSettings): ProcessMetricsHandle {
+  const metrics = registerProcessMetrics({ meterProvider, naming: settings.naming });
+  metrics.update();
+  return metrics;
+}
+
 function startWithApi(settings: EnvironmentSettings, api: Api): ZeroCodeStart {
   const existing = api.metrics.getMeterProvider();
   // With no provider registered, the api package hands out its no-op one.
-  if (!isNoopMeter(api, procmeterMeter(existing))) {
-    return withoutOwnProvider(settings, registerProcessMetrics({ meterProvider: existing, naming: settings.naming }));
-  }
+  if (!isNoopMeter(api, procmeterMeter(existing))) return withoutOwnProvider(settings, registerClaimingProcess(existing, settings));
 
   // OTEL_METRICS_EXPORTER=none: no provider of procmeter's, which would take
   // the global place an application's own SDK set-up comes for later.
   if (settings.exporters.length === 0) return withoutOwnProvider(settings, undefined);
 
+  // The diagnostics of the SDK procmeter sets up (an export that fails, say),
+  // printed as the OpenTelemetry Node SDK prints them.
+  if (settings.logLevel !== undefined) {
+    api.diag.setLogger(new api.DiagConsoleLogger(), { logLevel: api.DiagLogLevel[settings.logLevel], suppressOverrideMessage: true });
+  }
   const sdk = loadPeer<SdkMetrics>('@opentelemetry/sdk-metrics', 'no metrics are exported');
   const resources = sdk && loadPeer<Resources>('@opentelemetry/resources', 'no metrics are exported');
   if (!sdk || !resources) return withoutOwnProvider(settings, undefined);
@@ -311,13 +337,9 @@ function startWithApi(settings: EnvironmentSettings, api: Api): ZeroCodeStart {
   if (!api.metrics.setGlobalMeterProvider(provider)) {
     // Someone registered a provider in between: join theirs instead.
     provider.shutdown().catch((error: unknown) => debug('shutting down the unused provider failed: %o', error));
-    return withoutOwnProvider(settings, registerProcessMetrics({ meterProvider: api.metrics.getMeterProvider(), naming: settings.naming }));
+    return withoutOwnProvider(settings, registerClaimingProcess(api.metrics.getMeterProvider(), settings));
   }
-  const metrics = registerProcessMetrics({ meterProvider: provider, naming: settings.naming });
-  // The main thread's registration reports the process metrics: it claims
-  // them now, before a worker's registration that collects before the
-  // first scrape of this endpoint (or the first export) could.
-  metrics.update();
+  const metrics = registerClaimingProcess(provider, settings);
   const endpoint = prometheus && serveMetrics(settings, prometheus);
 
   let stopping: Promise<void> | undefined;

@@ -204,10 +204,14 @@ test('worker threads inherit the preload, but only the main thread sets up a pro
   assert.doesNotMatch(app.output.stderr, /PROCMETER_PROMETHEUS_LISTEN|EADDRINUSE/);
 });
 
-test("the zero-code start's main thread reports the process metrics on its endpoint, also when a worker's registration collects before the first scrape", { timeout: 60_000 }, async () => {
+// With procmeter's own provider, and joining the application's (set up by a
+// preload that runs first).
+for (const joined of [false, true]) {
+  test(`the zero-code start's main thread reports the process metrics on ${joined ? "the application's" : 'its'} endpoint, also when a worker's registration collects before the first scrape`, { timeout: 60_000 }, async () => {
   const port = await freePort();
   const app = start(
     [
+      ...(joined ? ['--import', './test/fixtures/own-sdk.mjs'] : []),
       '--import', 'procmeter/register', '--input-type=module', '-e',
       `import { Worker } from 'node:worker_threads';
        // (The worker inherits --input-type=module: its code is a module too.)
@@ -231,13 +235,16 @@ test("the zero-code start's main thread reports the process metrics on its endpo
        console.log(JSON.stringify({ workerReports, mainServes: /^process_cpu_seconds_total\\{/m.test(text) }));
        await worker.terminate();`,
     ],
-    { OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(port) },
+    joined ? { OTEL_METRICS_EXPORTER: 'none', OWN_SDK_PORT: String(port) } : { OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(port) },
   );
   const report = JSON.parse(await app.firstLine);
-  const { code } = await app.exited;
-  assert.equal(code, 0, app.output.stderr);
+  if (joined) app.child.kill(); // the application's endpoint is not unref'd
+  const { code, signal } = await app.exited;
+  if (!joined) assert.equal(code, 0, app.output.stderr);
+  else assert.equal(signal, 'SIGTERM', app.output.stderr);
   assert.deepEqual(report, { workerReports: false, mainServes: true });
-});
+  });
+}
 
 test('OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf still exports (as JSON, which the Collector accepts) and says so', async () => {
   const receiver = await startOtlpReceiver();
@@ -296,6 +303,23 @@ test('with the application’s own global MeterProvider, procmeter only adds its
   }
 });
 
+test('OTEL_LOG_LEVEL prints the SDK\'s diagnostics, a failing export among them, as the OpenTelemetry Node SDK does; unset, nothing is printed', { timeout: 60_000 }, async () => {
+  const nobodyListens = await freePort();
+  const stderrWith = async (env) => {
+    const app = start(APPS.cjs, {
+      OTEL_METRICS_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${nobodyListens}`,
+      OTEL_METRIC_EXPORT_INTERVAL: '300',
+      APP_SECONDS: '1.5',
+      ...env,
+    });
+    assert.equal((await app.exited).code, 0, app.output.stderr);
+    return app.output.stderr;
+  };
+  assert.match(await stderrWith({ OTEL_LOG_LEVEL: 'error' }), /export.*ECONNREFUSED|ECONNREFUSED.*export/is);
+  assert.doesNotMatch(await stderrWith({}), /ECONNREFUSED/);
+});
+
 test('an invalid setting is reported, naming the variable, and replaced by its default (or what needed it left out)', () => {
   const { settingsFromEnvironment } = require('../../dist/cjs/otel/index.js');
   const defaults = settingsFromEnvironment({});
@@ -329,6 +353,7 @@ test('an invalid setting is reported, naming the variable, and replaced by its d
     ],
     [{ OTEL_EXPORTER_OTLP_PROTOCOL: 'http' }, /OTEL_EXPORTER_OTLP_PROTOCOL is 'http', not one of/, { exporters: ['otlp'], otlpProtocol: 'http/json' }],
     [{ OTEL_SDK_DISABLED: 'yes' }, /OTEL_SDK_DISABLED is 'yes', which counts as false: only 'true' disables/, { sdkDisabled: false }],
+    [{ OTEL_LOG_LEVEL: 'loud' }, /OTEL_LOG_LEVEL must be one of NONE, ERROR, WARN, INFO, DEBUG, VERBOSE, ALL; got 'LOUD', using INFO/, { logLevel: 'INFO' }],
     // Without a scheme the exporter would fail at every export, silently.
     [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }, /OTEL_EXPORTER_OTLP_ENDPOINT must be an http:\/\/ or https:\/\/ URL .*got 'collector:4318'; metrics are not exported over OTLP/, { exporters: [] }],
     [{ OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'not a url' }, /OTEL_EXPORTER_OTLP_METRICS_ENDPOINT must be an http:\/\/ or https:\/\/ URL/, { exporters: [] }],
