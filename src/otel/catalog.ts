@@ -45,6 +45,17 @@ export interface MetricSpec {
   read(reading: Reading, emit: Emit): void;
 }
 
+/**
+ * False when the source `spec` reads from failed for this reading (it is
+ * then undefined): its series, varying ones included, are left as they
+ * were rather than reported gone.
+ */
+export function sourceRead(spec: MetricSpec, reading: Reading): boolean {
+  if (spec.group === 'resources') return reading.resources !== undefined;
+  if (spec.group === 'eventLoop') return reading.eventLoop !== undefined;
+  return true;
+}
+
 export interface HistogramSpec {
   readonly name: string;
   readonly description: string;

@@ -16,7 +16,7 @@ import { debuglog } from 'node:util';
 import { isMainThread, threadId } from 'node:worker_threads';
 
 import { createSnapshot, collect } from '../index';
-import { catalogFor, type MetricSpec, type Reading } from './catalog';
+import { catalogFor, sourceRead, type MetricSpec, type Reading } from './catalog';
 import { EventLoopMonitor } from './event-loop';
 import { registerOnceProviderIsSet } from './awaiting-provider';
 import { addPauseSink, deliverPauses } from './gc-pauses';
@@ -427,12 +427,14 @@ function buildRegistration(
   // counts would release pauses other registrations must wait for).
   const readsSnapshot = groups.has('process') || groups.has('gc') || groups.has('heap');
   const snapshot = createSnapshot();
+  // A source that fails is left out of this reading; the others report.
+  // (collect() never throws: what it cannot read is NaN.)
   const read = (): Reading => {
     const snapshotRead = readsSnapshot ? collect(snapshot) : snapshot;
-    const resources = groups.has('resources') ? readActiveResources() : undefined;
+    const resources = groups.has('resources') ? readingOrUndefined('reading the active resources', readActiveResources) : undefined;
     // Last: it starts a new delay window, which a failure of the reads
     // before it would otherwise throw away unreported.
-    const eventLoopRead = eventLoop?.read();
+    const eventLoopRead = eventLoop && readingOrUndefined('reading the event loop', () => eventLoop.read());
     return { snapshot: snapshotRead, resources, eventLoop: eventLoopRead, nowSeconds: Date.now() / 1000 };
   };
 
@@ -605,6 +607,15 @@ function buildRegistration(
   });
 }
 
+function readingOrUndefined<T>(what: string, read: () => T): T | undefined {
+  try {
+    return read();
+  } catch (error) {
+    debug('%s failed: %o', what, error);
+    return undefined;
+  }
+}
+
 function passThrough(_request: unknown, _response: unknown, next?: (error?: unknown) => void): void {
   next?.();
 }
@@ -668,7 +679,7 @@ export function createObserver(
     /** Observes `reading`; the process-wide metrics only if `processWide` is true. */
     observe(result: BatchObservableResult, reading: Reading, processWide = true): void {
       specs.forEach((spec, i) => {
-        if (spec.processWide && !processWide) return;
+        if ((spec.processWide && !processWide) || !sourceRead(spec, reading)) return;
         const observable = observables[i]!;
         try {
           const observed = spec.varyingSeries ? new Set<Attributes | undefined>() : undefined;
@@ -769,6 +780,7 @@ export function createPusher(
           });
       }
       return (reading) => {
+        if (!sourceRead(spec, reading)) return;
         const seen = new Set<Attributes | undefined>();
         spec.read(reading, (value, attributes) => {
           if (!Number.isFinite(value)) return;

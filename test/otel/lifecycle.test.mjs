@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import * as api from '@opentelemetry/api';
 
 import { collect as collectSnapshot, registerProcessMetrics } from 'procmeter';
-import { manualProvider } from '../helpers/otel.mjs';
+import { manualProvider, pointValue } from '../helpers/otel.mjs';
 import { runNode } from '../helpers/child.mjs';
 
 test('bad options throw a TypeError or RangeError naming the option and what it accepts', () => {
@@ -233,24 +233,42 @@ test('a value the platform cannot provide is left out, never exported as 0 or Na
   assert.ok(!result.names.includes('nodejs_gc_reclaimed_bytes'), `reclaimed bytes exported: ${result.names}`);
 });
 
-test('a failure while collecting stays inside procmeter: no exception reaches the application or the SDK', async () => {
+test('a source that fails while collecting stays inside procmeter: no exception reaches the application or the SDK, the other sources report, and its series keep their values', async () => {
   const original = process.getActiveResourcesInfo;
-  process.getActiveResourcesInfo = () => {
-    throw new Error('broken runtime API');
-  };
   const uncaught = [];
   const onUncaught = (error) => uncaught.push(error);
   process.on('uncaughtException', onUncaught);
+  const timer = setInterval(() => {}, 60_000); // a resource type that stays
   try {
     for (const mode of ['observable', 'push']) {
-      const { provider, reader } = manualProvider();
+      const { provider, reader, collect } = manualProvider();
       const handle = registerProcessMetrics({ meterProvider: provider, mode, pushIntervalMs: 0 });
+      handle.update();
+      const before = await collect();
+      const timersBefore = pointValue(before.get('nodejs_active_resources'), { type: 'Timeout' });
+      assert.ok(timersBefore >= 1, `${mode}: timers before`);
+      process.getActiveResourcesInfo = () => {
+        throw new Error('broken runtime API');
+      };
+      const cpuBefore = pointValue(before.get('process_cpu_seconds'));
+      // Turns of the event loop for its group to have something to report.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const busyUntil = Date.now() + 30;
+      while (Date.now() < busyUntil);
       handle.update();
       const { errors } = await reader.collect();
       assert.deepEqual(errors, [], `${mode}: the SDK saw errors`);
+      const after = await collect();
+      process.getActiveResourcesInfo = original;
+      // Read at the failing collection: the process group still reported.
+      assert.ok(pointValue(after.get('process_cpu_seconds')) > cpuBefore, `${mode}: CPU seconds moved on`);
+      assert.ok(after.get('nodejs_eventloop_lag_seconds'), `${mode}: the event loop group reported`);
+      // The failed source's series are not reported gone (0).
+      assert.equal(pointValue(after.get('nodejs_active_resources'), { type: 'Timeout' }), timersBefore, `${mode}: timers after the failed read`);
       handle.shutdown();
     }
   } finally {
+    clearInterval(timer);
     process.getActiveResourcesInfo = original;
     process.removeListener('uncaughtException', onUncaught);
   }
