@@ -26,10 +26,21 @@ export interface ProcessClaim {
    */
   tryOwn(): boolean;
   release(): void;
+  /**
+   * After release(): true if no other thread has taken the claim since, for
+   * one last report of what was read before (taken for that moment, and
+   * given back unless another registration of this thread holds it).
+   */
+  lastReport(): boolean;
 }
 
 function take(): boolean {
   return nativeBinding ? nativeBinding.claimProcessMetrics(processClaimCell.token) : claimCell(processClaimCell);
+}
+
+function giveBack(): void {
+  if (nativeBinding) nativeBinding.releaseProcessMetrics(processClaimCell.token);
+  else releaseCell(processClaimCell);
 }
 
 // This evaluation's live registrations in this thread that have collected
@@ -56,9 +67,12 @@ export function claimProcessMetrics(): ProcessClaim {
       released = true;
       if (!counted) return;
       registrations -= 1;
-      if (registrations > 0) return;
-      if (nativeBinding) nativeBinding.releaseProcessMetrics(processClaimCell.token);
-      else releaseCell(processClaimCell);
+      if (registrations === 0) giveBack();
+    },
+    lastReport() {
+      if (!released || !counted || !take()) return false;
+      if (registrations === 0) giveBack();
+      return true;
     },
   };
 }

@@ -496,19 +496,37 @@ function buildRegistration(
 
   if (resolved.mode === 'observable') {
     const observer = createObserver(meter, api, specs, withThread, record?.observedSeries);
+    // shutdown()'s own reading, observed by the provider's next collections
+    // (its flush or shutdown, say) until the callback is gone: what grew
+    // since the last collection is not lost when procmeter is shut down
+    // before the provider.
+    let lastReading: { reading: Reading; processWide: boolean } | undefined;
     const callback: BatchObservableCallback = (result: BatchObservableResult) => {
+      if (stopped) {
+        // Process-wide only if no other thread has taken them over since.
+        if (lastReading) observer.observe(result, lastReading.reading, lastReading.processWide && (claim?.lastReport() ?? false));
+        removeCallbackSoon();
+        return;
+      }
       // Also without the gc group: its reading hands pauses on to the other
       // registrations' histograms, one of which may be on this provider.
       collectionStarted();
       readAndReport('collection', (current) => observer.observe(result, current, ownsProcess));
     };
+    // Never from inside a collection: the SDK is going through its list of
+    // callbacks, and removing one there would skip the next one's.
+    let removal: NodeJS.Immediate | undefined;
+    const removeCallbackSoon = () => {
+      removal ??= setImmediate(() => {
+        try {
+          meter.removeBatchObservableCallback(callback, observer.observables);
+        } catch (error) {
+          debug('removing the callback failed: %o', error);
+        }
+      }).unref();
+    };
     const stop = () => {
       stopped = true;
-      try {
-        meter.removeBatchObservableCallback(callback, observer.observables);
-      } catch (error) {
-        debug('removing the callback failed: %o', error); // it does nothing once stopped
-      }
       releaseHeld(held);
     };
     meter.addBatchObservableCallback(callback, observer.observables);
@@ -534,13 +552,27 @@ function buildRegistration(
       shutdown() {
         if (stopped) return;
         if (reading) {
-          stopWhenRead = stop; // the pauses it holds are recorded on the next turn
-        } else {
-          // Outside a collection: the pauses held since the last one go into
-          // the histogram now, for a flush or shutdown of the provider next.
-          recordHeldPauses();
-          stop();
+          // The collection under way is the last one (the pauses it holds
+          // are recorded on the next turn).
+          stopWhenRead = () => {
+            stop();
+            removeCallbackSoon();
+          };
+          return;
         }
+        // Outside a collection: a last reading, with the GC pauses it counts
+        // (and those held since the last collection) recorded now.
+        try {
+          ownsProcess = claim?.tryOwn() ?? false;
+          recordHeldPauses();
+          const last = read();
+          if (readsSnapshot) deliverPauses(last.snapshot);
+          lastReading = { reading: last, processWide: ownsProcess };
+        } catch (error) {
+          debug('the last reading failed: %o', error);
+        }
+        stop();
+        if (!exported) removeCallbackSoon(); // the API's no-op meter never collects
       },
     });
   }
