@@ -197,10 +197,10 @@ await record('no prebuilds: compiled in place with the README’s lines, then na
   const readme = readFileSync(join(root, 'README.md'), 'utf8');
   const steps = /compile it in place[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)?.[1];
   if (!steps) throw new Error('no build-in-place block after "compile it in place" in the README');
-  // This machine's compiler, and its Node's own headers: CI cannot download them.
-  const headers = join(dirname(process.execPath), '..');
-  const nodedir = existsSync(join(headers, 'include', 'node', 'node.h')) ? { npm_config_nodedir: headers } : {};
-  run('bash', ['-euo', 'pipefail', '-c', steps], { cwd: dir, env: { ...process.env, ...nodedir } });
+  // This machine's compiler; the lines point node-gyp at this Node's own
+  // headers (CI cannot download them), with the node first on PATH.
+  const path = `${dirname(process.execPath)}:${process.env['PATH'] ?? ''}`;
+  run('bash', ['-euo', 'pipefail', '-c', steps], { cwd: dir, env: { ...process.env, PATH: path } });
   const detail = checkProject(dir);
   if (!detail.includes('build/Release/')) throw new Error(`not the local build: ${detail}`);
   return detail;

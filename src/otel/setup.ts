@@ -3,6 +3,7 @@
 // instruments. If the application already registered a global
 // MeterProvider, only the instruments are added to it.
 import type { MeterProvider } from '@opentelemetry/api';
+import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { debuglog } from 'node:util';
 import { isMainThread } from 'node:worker_threads';
@@ -57,15 +58,18 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): E
   const invalid: string[] = [];
   // The value of `name`, or undefined when it is unset or invalid (then
   // `fallback` is used instead, which the report says).
-  const setPositiveInteger = (name: string, fallback: number, max = 2 ** 31 - 1): number | undefined => {
+  // `used` false: nothing reads the variable in this set-up, so a wrong
+  // value is not worth a warning.
+  const setPositiveInteger = (name: string, fallback: number, max = 2 ** 31 - 1, used = true): number | undefined => {
     const raw = env[name]?.trim();
     if (!raw) return undefined;
     const value = Number(raw);
     if (Number.isInteger(value) && value > 0 && value <= max) return value;
-    invalid.push(`${name} must be a positive integer up to ${max}; got '${raw}', using ${fallback}`);
+    if (used) invalid.push(`${name} must be a positive integer up to ${max}; got '${raw}', using ${fallback}`);
     return undefined;
   };
-  const positiveInteger = (name: string, fallback: number, max?: number): number => setPositiveInteger(name, fallback, max) ?? fallback;
+  const positiveInteger = (name: string, fallback: number, max?: number, used?: boolean): number =>
+    setPositiveInteger(name, fallback, max, used) ?? fallback;
 
   // The OpenTelemetry default for OTEL_METRICS_EXPORTER is otlp. Enum
   // values are case-insensitive (the environment-variable specification).
@@ -100,10 +104,14 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): E
   // A timeout of 0 is no limit (the specification's Timeout type): the
   // periodic export may then take up to the interval, the most the SDK
   // allows; the flush at exit keeps its own bound.
-  const exportIntervalMs = positiveInteger('OTEL_METRIC_EXPORT_INTERVAL', DEFAULT_EXPORT_INTERVAL_MS);
+  // Only the exporters read periodically (and flushed at exit) use these.
+  const periodic = active.some((exporter) => exporter !== 'prometheus');
+  const exportIntervalMs = positiveInteger('OTEL_METRIC_EXPORT_INTERVAL', DEFAULT_EXPORT_INTERVAL_MS, undefined, periodic);
   const rawTimeout = env['OTEL_METRIC_EXPORT_TIMEOUT']?.trim();
   const exportTimeoutMs =
-    rawTimeout && Number(rawTimeout) === 0 ? 0 : setPositiveInteger('OTEL_METRIC_EXPORT_TIMEOUT', Math.min(DEFAULT_EXPORT_TIMEOUT_MS, exportIntervalMs));
+    rawTimeout && Number(rawTimeout) === 0
+      ? 0
+      : setPositiveInteger('OTEL_METRIC_EXPORT_TIMEOUT', Math.min(DEFAULT_EXPORT_TIMEOUT_MS, exportIntervalMs), undefined, periodic);
   // The periodic reader's: at most the interval, as the SDK requires.
   const readerTimeoutMs = exportTimeoutMs === 0 ? exportIntervalMs : Math.min(exportTimeoutMs ?? DEFAULT_EXPORT_TIMEOUT_MS, exportIntervalMs);
   // Only 'true' disables (the specification's Boolean type); anything but
@@ -258,6 +266,13 @@ export interface ZeroCodeStart {
   flush(): Promise<void>;
 }
 
+/** npm, npx, yarn, pnpm or corepack: their bin names and CLI files. */
+const PACKAGE_MANAGER = /(?:^|[\\/])(?:npm|npx|npm-cli|npx-cli|yarn|yarnpkg|pnpm|pnpx|corepack)(?:\.[cm]?js)?$/;
+
+function isPackageManager(mainScript: string | undefined): boolean {
+  return mainScript !== undefined && PACKAGE_MANAGER.test(mainScript);
+}
+
 /** A start that joined someone else's MeterProvider, or did nothing. */
 function withoutOwnProvider(settings: EnvironmentSettings, metrics: ProcessMetricsHandle | undefined): ZeroCodeStart {
   return {
@@ -280,6 +295,13 @@ function withoutOwnProvider(settings: EnvironmentSettings, metrics: ProcessMetri
  */
 export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): ZeroCodeStart {
   const settings = settingsFromEnvironment(env);
+  if (isPackageManager(process.argv[1])) {
+    // NODE_OPTIONS='--import procmeter/register' npm start: npm is a Node
+    // process too, and comes first; set up there, it would take the
+    // Prometheus port from the application and export npm's own metrics.
+    debug('not started in a package manager (%s)', process.argv[1]);
+    return withoutOwnProvider(settings, undefined);
+  }
   if (settings.sdkDisabled || !isMainThread) {
     // Worker threads inherit the -r / --import preload. A provider of their
     // own would mean an exporter per thread (and a second server on the
@@ -441,6 +463,10 @@ function prometheusReader(): PrometheusExporter | undefined {
 function processResource(resources: Resources) {
   const defaults = resources.defaultResource().merge(
     resources.resourceFromAttributes({
+      // Processes of one service (cluster workers, replicas) each get their
+      // own: the Collector makes it the Prometheus instance label, without
+      // which their series would be one. OTEL_RESOURCE_ATTRIBUTES may set it.
+      'service.instance.id': randomUUID(),
       'process.pid': process.pid,
       'process.runtime.name': 'nodejs',
       'process.runtime.version': process.versions.node,

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -77,7 +78,8 @@ for (const [kind, args] of Object.entries(APPS)) {
         OTEL_EXPORTER_OTLP_ENDPOINT: receiver.base,
         OTEL_METRIC_EXPORT_INTERVAL: '60000', // only the flush at exit exports
         OTEL_SERVICE_NAME: `zero-code-${kind}`,
-        OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=test',
+        // The CommonJS app names its instance; the ESM app gets a random one.
+        OTEL_RESOURCE_ATTRIBUTES: `deployment.environment.name=test${kind === 'cjs' ? ',service.instance.id=pod-7' : ''}`,
         PROCMETER_NAMING: 'semconv',
         APP_SECONDS: '0.5',
       });
@@ -94,6 +96,10 @@ for (const [kind, args] of Object.entries(APPS)) {
       assert.equal(cpu.resource['deployment.environment.name'], 'test');
       assert.equal(cpu.resource['process.runtime.name'], 'nodejs');
       assert.equal(cpu.resource['process.runtime.version'], process.versions.node);
+      // What tells processes of one service apart once the Collector turns
+      // the resource into Prometheus labels (instance).
+      if (kind === 'cjs') assert.equal(cpu.resource['service.instance.id'], 'pod-7');
+      else assert.match(cpu.resource['service.instance.id'], /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     } finally {
       await receiver.close();
     }
@@ -246,6 +252,41 @@ for (const joined of [false, true]) {
   });
 }
 
+// NODE_OPTIONS reaches every Node process, npm's own included, which starts
+// first: the endpoint must be the application's, with its metrics.
+test("preloaded through NODE_OPTIONS under npm, the application's start serves its metrics, not npm's", { timeout: 60_000 }, async () => {
+  const port = await freePort();
+  const app = spawn('npm', ['exec', '--offline', '--', 'node', 'test/fixtures/app.cjs'], {
+    cwd: root,
+    env: { ...process.env, NODE_OPTIONS: '-r procmeter/register', OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(port), APP_SECONDS: '30' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true, // its own process group: npm, the shell it runs, and the application
+  });
+  let stdout = '';
+  let stderr = '';
+  app.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
+  app.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+  const exited = once(app, 'exit');
+  try {
+    const deadline = Date.now() + 30_000;
+    while (!stdout.includes('\n') && Date.now() < deadline && app.exitCode === null) await new Promise((resolve) => setTimeout(resolve, 50));
+    const report = JSON.parse(stdout.split('\n')[0]);
+    assert.equal(report.prometheusUrl, `http://127.0.0.1:${port}/metrics`, stderr);
+    const text = await (await fetch(report.prometheusUrl)).text();
+    // The application's process (started by npm, through a shell), not npm's.
+    const parentOf = (pid) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
+    const served = Number(/^target_info\{[^}]*process_pid="(\d+)"/m.exec(text)?.[1]);
+    assert.notEqual(served, app.pid, 'npm serves the endpoint');
+    const ancestors = [];
+    for (let pid = served; pid > 1 && ancestors.length < 5; pid = parentOf(pid)) ancestors.push(pid);
+    assert.ok(ancestors.includes(app.pid), `the endpoint's process ${served} is not started by npm (${app.pid}): ${ancestors}`);
+    assert.doesNotMatch(stderr, /PROCMETER_PROMETHEUS_LISTEN/);
+  } finally {
+    process.kill(-app.pid, 'SIGKILL');
+    await exited;
+  }
+});
+
 test('OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf still exports (as JSON, which the Collector accepts) and says so', async () => {
   const receiver = await startOtlpReceiver();
   try {
@@ -364,6 +405,10 @@ test('an invalid setting is reported, naming the variable, and replaced by its d
     assert.deepEqual({ ...settings, ...expected, invalid: [] }, { ...defaults, ...expected }, JSON.stringify(env));
     assert.deepEqual(Object.fromEntries(Object.keys(expected).map((key) => [key, settings[key]])), expected, JSON.stringify(env));
   }
+  // Read by no exporter in use (only the periodic ones have an interval):
+  // no warning about it.
+  const scraped = settingsFromEnvironment({ OTEL_METRICS_EXPORTER: 'prometheus', OTEL_METRIC_EXPORT_INTERVAL: '30s', OTEL_METRIC_EXPORT_TIMEOUT: 'soon' });
+  assert.deepEqual(scraped.invalid, []);
 });
 
 test('OTEL_METRIC_EXPORT_TIMEOUT=0 is no limit: the export may take the whole interval; the timeout never exceeds the interval', () => {
