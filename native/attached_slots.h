@@ -5,9 +5,9 @@
 // The array's memory is V8's, kept alive by a strong reference to its
 // buffer. procmeter's own array is a slice of Node's Buffer pool, never on
 // the V8 heap (its data does not move), and untransferable. The raw binding
-// takes any Float64Array, though, so a buffer that could change under the
-// cached pointer is refused (resizable) or checked on every use (detached by
-// a transfer): a misuse of the binding gets a TypeError, never a write into
+// takes any Float64Array, though, so every use checks that the buffer still
+// holds the slots where they were (a transfer detaches it, a resizable one
+// can shrink): a misuse of the binding gets a TypeError, never a write into
 // memory that is no longer the array's. (An external buffer over
 // addon-owned memory would need no check, but Node 24 detaches external
 // buffers at exit, which aborts the process when such a buffer is marked
@@ -35,45 +35,48 @@ class AttachedSlots {
     if (reference_ != nullptr) napi_delete_reference(env_, reference_);
   }
 
-  // attach(array): keeps `array` (a Float64Array of at least `min_length`,
-  // on a buffer that cannot be resized) as the target of sample() without
-  // arguments.
+  // attach(array): keeps `array` (a Float64Array of at least `min_length`)
+  // as the target of sample() without arguments.
   void Attach(const Napi::CallbackInfo& info, size_t min_length) {
     Napi::Env env = info.Env();
     napi_value buffer = nullptr;
     double* data = Float64ArrayData(env, info[0], min_length, nullptr, &buffer);
     if (data == nullptr) return;
-    napi_value resizable_value = nullptr;
-    if (napi_get_named_property(env, buffer, "resizable", &resizable_value) != napi_ok) return;  // a getter threw
-    bool resizable = false;  // stays false where the property is not a boolean (Node without resizable buffers)
-    napi_get_value_bool(env, resizable_value, &resizable);
-    if (resizable) {
-      // It could shrink below the layout, or to nothing, after this check.
-      Napi::TypeError::New(env, "procmeter binding: attach() needs a Float64Array on a buffer that cannot be resized")
-          .ThrowAsJavaScriptException();
-      return;
-    }
+    // A SharedArrayBuffer can neither be detached nor shrink: nothing to
+    // check. (Node-API's ArrayBuffer functions refuse one.)
+    bool unshared = false;
+    if (napi_is_arraybuffer(env, buffer, &unshared) != napi_ok) return;
+    void* base = nullptr;
+    size_t byte_length = 0;
+    if (unshared && napi_get_arraybuffer_info(env, buffer, &base, &byte_length) != napi_ok) return;
     napi_ref reference;
     if (napi_create_reference(env, buffer, 1, &reference) != napi_ok) return;
     if (reference_ != nullptr) napi_delete_reference(env, reference_);
     env_ = env;
     reference_ = reference;
     data_ = data;
+    checked_ = unshared;
+    base_ = base;
+    end_offset_ = static_cast<size_t>(reinterpret_cast<char*>(data) - static_cast<char*>(base)) + min_length * sizeof(double);
   }
 
   // The attached data, or nullptr (with a TypeError thrown) if none, or if
-  // its buffer has been detached since (its memory may be another's now).
+  // its buffer no longer holds it: detached (its memory may be another's
+  // now) or shrunk.
   double* data(Napi::Env env) const {
     if (data_ == nullptr) {
       Napi::TypeError::New(env, "procmeter binding: sample() without a buffer needs attach(buffer) first")
           .ThrowAsJavaScriptException();
       return nullptr;
     }
+    if (!checked_) return data_;
     napi_value buffer = nullptr;
-    bool detached = true;
+    void* base = nullptr;
+    size_t byte_length = 0;
     if (napi_get_reference_value(env, reference_, &buffer) != napi_ok || buffer == nullptr ||
-        napi_is_detached_arraybuffer(env, buffer, &detached) != napi_ok || detached) {
-      Napi::TypeError::New(env, "procmeter binding: the attached array's buffer was detached; attach(buffer) a new one")
+        napi_get_arraybuffer_info(env, buffer, &base, &byte_length) != napi_ok || base != base_ ||
+        byte_length < end_offset_) {
+      Napi::TypeError::New(env, "procmeter binding: the attached array's buffer was detached or shrunk; attach(buffer) a new one")
           .ThrowAsJavaScriptException();
       return nullptr;
     }
@@ -82,8 +85,11 @@ class AttachedSlots {
 
  private:
   napi_env env_ = nullptr;
-  napi_ref reference_ = nullptr;
+  napi_ref reference_ = nullptr;  // to the array's buffer
   double* data_ = nullptr;
+  bool checked_ = false;  // an ArrayBuffer (not shared): checked at every use
+  void* base_ = nullptr;  // the buffer's data when attached
+  size_t end_offset_ = 0;  // where the slots end, in bytes from base_
 };
 
 }  // namespace procmeter

@@ -68,26 +68,31 @@ test('sample() without a buffer fills the attached array, and needs one', () => 
   });
 });
 
-// The addon keeps a pointer to the attached array's memory: a buffer that
-// could shrink is refused, and one detached since (transferred: its memory
-// is the receiver's now) is not written to.
-test('the attached array cannot be resized, and once detached is never written to', () => {
+// The addon keeps a pointer to the attached array's memory: once its buffer
+// no longer holds the slots there (detached by a transfer, its memory the
+// receiver's now; or shrunk), sample() refuses to write.
+test('the attached array is never written once its buffer is detached or shrunk', () => {
   withAddonCopies((name, binding) => {
     const bytes = layout.SLOT_COUNT * Float64Array.BYTES_PER_ELEMENT;
     const resizable = new ArrayBuffer(bytes, { maxByteLength: 2 * bytes });
-    assert.throws(() => binding.attach(new Float64Array(resizable)), { name: 'TypeError', message: /cannot be resized/ }, name);
-    assert.throws(() => binding.attach(new Float64Array(resizable, 0, layout.SLOT_COUNT)), TypeError, name);
+    // An own property cannot make it pass for a fixed-length buffer.
+    Object.defineProperty(resizable, 'resizable', { value: false });
+    binding.attach(new Float64Array(resizable, 0, layout.SLOT_COUNT));
+    binding.sample();
+    resizable.resize(bytes - 8);
+    assert.throws(() => binding.sample(), { name: 'TypeError', message: /detached or shrunk/ }, `${name}: shrunk`);
 
     const slots = new Float64Array(layout.SLOT_COUNT);
     binding.attach(slots);
     const received = new Float64Array(structuredClone(slots.buffer, { transfer: [slots.buffer] })).fill(-1);
     assert.equal(slots.length, 0, name);
-    assert.throws(() => binding.sample(), { name: 'TypeError', message: /detached/ }, name);
+    assert.throws(() => binding.sample(), { name: 'TypeError', message: /detached or shrunk/ }, `${name}: detached`);
     assert.ok(received.every((value) => value === -1), `${name}: the transferred memory was written to`);
 
-    const next = new Float64Array(layout.SLOT_COUNT);
-    binding.attach(next);
+    // A shared buffer can be neither: taken as it is.
+    const shared = new Float64Array(new SharedArrayBuffer(bytes)).fill(NaN);
+    binding.attach(shared);
     binding.sample();
-    assert.ok(next.subarray(0, layout.PROCESS_SLOT_COUNT).every((value) => !Number.isNaN(value)), name);
+    assert.ok(shared.subarray(0, layout.PROCESS_SLOT_COUNT).every((value) => !Number.isNaN(value)), name);
   });
 });
