@@ -27,9 +27,9 @@ export interface ProcessClaim {
   tryOwn(): boolean;
   release(): void;
   /**
-   * After release(): true if no other thread has taken the claim since, for
-   * one last report of what was read before (taken for that moment, and
-   * given back unless another registration of this thread holds it).
+   * After release(): true if no other thread holds the claim now, for one
+   * last report of what was read before (taken for that moment, and given
+   * back unless another registration of this thread holds it).
    */
   lastReport(): boolean;
 }
@@ -70,9 +70,13 @@ export function claimProcessMetrics(): ProcessClaim {
       if (registrations === 0) giveBack();
     },
     lastReport() {
-      if (!released || !counted || !take()) return false;
+      if (!released || !counted) return false;
+      const owned = take();
+      // Also when the take failed: the native addon keeps the claim of its
+      // own copy of procmeter even then, which would keep it from the other
+      // threads of this copy for good.
       if (registrations === 0) giveBack();
-      return true;
+      return owned;
     },
   };
 }

@@ -117,6 +117,42 @@ test('two copies of procmeter in one thread, and in worker threads beside it (na
   assert.deepEqual(result.workersLater.map(reported), [[true, true], [false, false]]);
 });
 
+// A registration shut down while it reported the process metrics hands its
+// last reading to its provider's next collection, process-wide part
+// included only if no other thread holds them then. Asking must not leave
+// the addon holding its copy's claim: the copy's other threads could never
+// take the process metrics over again.
+test('a last reading after shutdown() while another copy reports the process metrics leaves them free for this copy\'s other threads', { skip: !isNative && 'needs the native addon' }, (t) => {
+  const copy = secondCopy(t);
+  const result = runNode(
+    `
+    ${HELPERS}
+    const { Worker } = require('node:worker_threads');
+    (async () => {
+      const a = require('procmeter');
+      const b = require(${JSON.stringify(copy)});
+      const first = await registerAndCollect(a);
+      const second = await registerAndCollect(b);
+      first.handle.shutdown(); // a reported; its last reading waits for its provider's next collection
+      const takenOver = await second.collectOnce();
+      await first.collectOnce(); // the other copy holds them now: left out of the last reading
+      second.handle.shutdown(); // nobody holds them
+      const worker = new Worker(\`
+        const { parentPort } = require('node:worker_threads');
+        ${HELPERS.replace(/`/g, '\\`')}
+        registerAndCollect(require('procmeter')).then(({ first, handle }) => { parentPort.postMessage(first); handle.shutdown(); });
+      \`, { eval: true });
+      const inWorker = await new Promise((resolve) => worker.once('message', resolve));
+      await worker.terminate();
+      console.log(JSON.stringify({ takenOver: takenOver.reports, inWorker }));
+    })();`,
+    { type: 'commonjs' },
+  ).json();
+  assert.equal(result.takenOver, true, JSON.stringify(result));
+  assert.deepEqual(result.inWorker, { reports: true, processMetrics: result.inWorker.processMetrics }, JSON.stringify(result));
+  assert.ok(result.inWorker.processMetrics > 0, JSON.stringify(result));
+});
+
 test('native: a worker terminated by a thread that never loaded procmeter gives the process metrics back', { skip: !isNative && 'needs the native addon' }, () => {
   // The main thread registers procmeter without the process group (which
   // makes the shared claim cell, so that workers inherit it) and with it
