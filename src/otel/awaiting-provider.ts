@@ -4,8 +4,8 @@
 // export nothing, for good. Without options.meterProvider, procmeter waits
 // for the global provider instead and registers with it once one is set:
 // checked on the next turn of the event loop (an SDK started later in the
-// same synchronous start-up), at every update(), and then once a second; in
-// push mode also at shutdown(), whose last update must not be lost.
+// same synchronous start-up), at every update(), and then once a second;
+// also at shutdown(), whose last reading must not be lost.
 import type { MeterProvider } from '@opentelemetry/api';
 import { debuglog } from 'node:util';
 
@@ -105,10 +105,9 @@ export function registerOnceProviderIsSet(awaited: AwaitedProvider): ProcessMetr
       middleware(request, response, next);
     },
     shutdown() {
-      // Push mode's shutdown() takes a last update: one more look, so that
-      // what the SDK set up since the last look gets it. (Observable mode
-      // has nothing to hand over, and would only tie the provider to its mode.)
-      if (awaited.mode === 'push') lookForProvider();
+      // shutdown() takes a last reading: one more look, so that an SDK set
+      // up since the last look gets it.
+      lookForProvider();
       stopped = true;
       stopLooking();
       registered?.shutdown();

@@ -21,7 +21,7 @@ import { EventLoopMonitor } from './event-loop';
 import { registerOnceProviderIsSet } from './awaiting-provider';
 import { addPauseSink, deliverPauses } from './gc-pauses';
 import { collectionStarted, holdingDuringCollections, recordHeldPauses } from './pause-histogram';
-import { resolveOptions, settingsKey, type Mode, type Naming, type ProcessMetricsHandle, type ProcessMetricsOptions, type ResolvedOptions } from './options';
+import { resolveOptions, settingsKey, type MetricGroup, type Mode, type Naming, type ProcessMetricsHandle, type ProcessMetricsOptions, type ResolvedOptions } from './options';
 import { claimProcessMetrics } from './process-claim';
 import { describeValue } from '../validate';
 import { readActiveResources } from './resources';
@@ -220,6 +220,8 @@ function registerWith(provider: MeterProvider, resolved: ResolvedOptions, api: O
     // Before the instruments are made: a registration that fails part-way
     // (the application's MeterProvider throws) leaves those it made in the SDK.
     record?.modes.set(resolved.naming, resolved.mode);
+    const waiting = record?.lastReadings.get(resolved.naming);
+    if (waiting && [...waiting.groups].every((group) => used.metricGroups.has(group))) waiting.supersede();
     const handle = createRegistration(used, api, meter, record);
     const maker: InstrumentMaker = {
       code: THIS_CODE,
@@ -259,13 +261,22 @@ interface ProviderRecord {
   readonly gcBuckets: Map<Naming, readonly number[]>;
   /** Observable mode's attribute sets last observed, by instrument name (see createObserver). */
   readonly observedSeries: ObservedSeries;
+  /**
+   * Per naming, a shut-down observable registration whose callback still
+   * waits to hand its last reading to a collection: a registration made
+   * after it with (at least) its metric groups reads all that anew, so it
+   * goes at once (supersede()).
+   */
+  readonly lastReadings: Map<Naming, { readonly groups: ReadonlySet<MetricGroup>; supersede(): void }>;
 }
 
 const providerRecords = threadResident(`otel provider records:${thisFile}`, () => new WeakMap<MeterProvider, ProviderRecord>());
 
 function recordOf(provider: MeterProvider): ProviderRecord {
   let record = providerRecords.get(provider);
-  if (record === undefined) providerRecords.set(provider, (record = { modes: new Map(), pushedValues: new Map(), gcBuckets: new Map(), observedSeries: new Map() }));
+  if (record === undefined) {
+    providerRecords.set(provider, (record = { modes: new Map(), pushedValues: new Map(), gcBuckets: new Map(), observedSeries: new Map(), lastReadings: new Map() }));
+  }
   return record;
 }
 
@@ -417,9 +428,12 @@ function buildRegistration(
   if (claim) held.push(() => claim.release());
   let ownsProcess = false;
   const specs = catalog.metrics.filter((s) => groups.has(s.group));
-  const eventLoop =
+  let eventLoop =
     groups.has('eventLoop') && exported ? new EventLoopMonitor(resolved.eventLoopDelayResolutionMs, resolved.eventLoopDelayStddev) : undefined;
-  if (eventLoop) held.push(() => eventLoop.stop());
+  if (eventLoop) {
+    const monitor = eventLoop;
+    held.push(() => monitor.stop());
+  }
   eventLoop?.probeLagFromNextTurn(); // so the first collection has a lag to report
   // Only the process, gc and heap groups report from the snapshot. Without
   // them a collection reads neither procfs nor V8's statistics: the snapshot
@@ -434,7 +448,8 @@ function buildRegistration(
     const resources = groups.has('resources') ? readingOrUndefined('reading the active resources', readActiveResources) : undefined;
     // Last: it starts a new delay window, which a failure of the reads
     // before it would otherwise throw away unreported.
-    const eventLoopRead = eventLoop && readingOrUndefined('reading the event loop', () => eventLoop.read());
+    const monitor = eventLoop;
+    const eventLoopRead = monitor && readingOrUndefined('reading the event loop', () => monitor.read());
     return { snapshot: snapshotRead, resources, eventLoop: eventLoopRead, nowSeconds: Date.now() / 1000 };
   };
 
@@ -503,7 +518,9 @@ function buildRegistration(
     let lastReading: { reading: Reading; processWide: boolean } | undefined;
     const callback: BatchObservableCallback = (result: BatchObservableResult) => {
       if (stopped) {
-        // Process-wide only if no other thread has taken them over since.
+        // Process-wide only if no other thread holds them now. Observed by
+        // every collection until the removal runs (several readers collect
+        // one after the other).
         if (lastReading) observer.observe(result, lastReading.reading, lastReading.processWide && (claim?.lastReport() ?? false));
         removeCallbackSoon();
         return;
@@ -517,7 +534,9 @@ function buildRegistration(
     // callbacks, and removing one there would skip the next one's.
     let removal: NodeJS.Immediate | undefined;
     const removeCallbackSoon = () => {
+      if (record?.lastReadings.get(resolved.naming) === waiting) record.lastReadings.delete(resolved.naming);
       removal ??= setImmediate(() => {
+        lastReading = undefined;
         try {
           meter.removeBatchObservableCallback(callback, observer.observables);
         } catch (error) {
@@ -525,9 +544,18 @@ function buildRegistration(
         }
       }).unref();
     };
+    // What a registration made after this one's shutdown() reads anew.
+    const waiting = {
+      groups,
+      supersede() {
+        lastReading = undefined;
+        removeCallbackSoon();
+      },
+    };
     const stop = () => {
       stopped = true;
       releaseHeld(held);
+      eventLoop = undefined; // its histogram's native memory goes with the wrapper, not with the callback
     };
     meter.addBatchObservableCallback(callback, observer.observables);
     return handle({
@@ -573,6 +601,7 @@ function buildRegistration(
         }
         stop();
         if (!exported) removeCallbackSoon(); // the API's no-op meter never collects
+        else record?.lastReadings.set(resolved.naming, waiting);
       },
     });
   }
