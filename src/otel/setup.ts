@@ -266,8 +266,14 @@ export interface ZeroCodeStart {
   flush(): Promise<void>;
 }
 
-/** npm, npx, yarn, pnpm or corepack: their bin names and CLI files. */
-const PACKAGE_MANAGER = /(?:^|[\\/])(?:npm|npx|npm-cli|npx-cli|yarn|yarnpkg|pnpm|pnpx|corepack)(?:\.[cm]?js)?$/;
+/** Whether a diag logger is registered with the OpenTelemetry API (any copy of it). */
+function diagLoggerSet(): boolean {
+  const registry = (globalThis as Record<symbol, { diag?: unknown } | undefined>)[Symbol.for('opentelemetry.js.api.1')];
+  return registry?.diag !== undefined;
+}
+
+/** npm, npx, yarn, pnpm or corepack: their bin names and CLI files (Yarn 2+ runs a project's .yarn/releases/yarn-<version>.cjs). */
+const PACKAGE_MANAGER = /(?:^|[\\/])(?:(?:npm|npx|npm-cli|npx-cli|yarn|yarnpkg|pnpm|pnpx|corepack)(?:\.[cm]?js)?|\.yarn[\\/]releases[\\/]yarn-[^\\/]+\.[cm]?js)$/;
 
 function isPackageManager(mainScript: string | undefined): boolean {
   return mainScript !== undefined && PACKAGE_MANAGER.test(mainScript);
@@ -341,11 +347,6 @@ function startWithApi(settings: EnvironmentSettings, api: Api): ZeroCodeStart {
   // the global place an application's own SDK set-up comes for later.
   if (settings.exporters.length === 0) return withoutOwnProvider(settings, undefined);
 
-  // The diagnostics of the SDK procmeter sets up (an export that fails, say),
-  // printed as the OpenTelemetry Node SDK prints them.
-  if (settings.logLevel !== undefined) {
-    api.diag.setLogger(new api.DiagConsoleLogger(), { logLevel: api.DiagLogLevel[settings.logLevel], suppressOverrideMessage: true });
-  }
   const sdk = loadPeer<SdkMetrics>('@opentelemetry/sdk-metrics', 'no metrics are exported');
   const resources = sdk && loadPeer<Resources>('@opentelemetry/resources', 'no metrics are exported');
   if (!sdk || !resources) return withoutOwnProvider(settings, undefined);
@@ -361,23 +362,27 @@ function startWithApi(settings: EnvironmentSettings, api: Api): ZeroCodeStart {
     provider.shutdown().catch((error: unknown) => debug('shutting down the unused provider failed: %o', error));
     return withoutOwnProvider(settings, registerClaimingProcess(api.metrics.getMeterProvider(), settings));
   }
+  // The diagnostics of the SDK procmeter set up (an export that fails, say),
+  // printed as the OpenTelemetry Node SDK prints them; a diag logger the
+  // application (or another preload) set already is left in place.
+  if (settings.logLevel !== undefined && !diagLoggerSet()) {
+    api.diag.setLogger(new api.DiagConsoleLogger(), { logLevel: api.DiagLogLevel[settings.logLevel] });
+  }
   const metrics = registerClaimingProcess(provider, settings);
   const endpoint = prometheus && serveMetrics(settings, prometheus);
 
   let stopping: Promise<void> | undefined;
   const shutdown = () => {
     stopping ??= (async () => {
+      // procmeter's last reading first (with every GC pause it counts),
+      // which the provider's own shutdown then exports as it flushes the
+      // periodic readers.
+      metrics.shutdown();
       try {
-        // Flushes the periodic readers, with procmeter's callback still
-        // registered so the last export has everything: update() first
-        // records the GC pauses so far (observable mode holds some back
-        // during a collection).
-        metrics.update();
         await provider.shutdown();
       } catch (error) {
         debug('shutdown failed: %o', error);
       }
-      metrics.shutdown();
       endpoint?.server.close();
     })();
     return stopping;

@@ -5,9 +5,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { freePort } from '../helpers/net.mjs';
@@ -359,6 +361,50 @@ test('OTEL_LOG_LEVEL prints the SDK\'s diagnostics, a failing export among them,
   };
   assert.match(await stderrWith({ OTEL_LOG_LEVEL: 'error' }), /export.*ECONNREFUSED|ECONNREFUSED.*export/is);
   assert.doesNotMatch(await stderrWith({}), /ECONNREFUSED/);
+});
+
+test("OTEL_LOG_LEVEL leaves a diag logger the application set up first in place", { timeout: 60_000 }, async () => {
+  const nobodyListens = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'procmeter-diag-'));
+  try {
+    const ownLogger = join(dir, 'own-logger.cjs');
+    writeFileSync(
+      ownLogger,
+      `const { diag, DiagLogLevel } = require(${JSON.stringify(require.resolve('@opentelemetry/api'))});
+       const seen = [];
+       const log = (...args) => seen.push(args.join(' '));
+       diag.setLogger({ error: log, warn: log, info: log, debug: log, verbose: log }, DiagLogLevel.ERROR);
+       process.on('exit', () => process.stdout.write('\\nOWN LOGGER ' + JSON.stringify(seen.some((line) => /ECONNREFUSED/.test(line))) + '\\n'));`,
+    );
+    const app = start(['-r', ownLogger, ...APPS.cjs], {
+      OTEL_METRICS_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${nobodyListens}`,
+      OTEL_METRIC_EXPORT_INTERVAL: '300',
+      OTEL_LOG_LEVEL: 'error',
+      APP_SECONDS: '1.5',
+    });
+    assert.equal((await app.exited).code, 0, app.output.stderr);
+    assert.match(app.output.stdout, /OWN LOGGER true/, 'the application\'s logger got the failed export');
+    assert.doesNotMatch(app.output.stderr, /ECONNREFUSED/, 'procmeter set a console logger over it');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the start stays out of Yarn 2+, which runs the project\'s .yarn/releases/yarn-<version>.cjs with the same NODE_OPTIONS', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'procmeter-yarn-'));
+  try {
+    mkdirSync(join(dir, '.yarn', 'releases'), { recursive: true });
+    const release = join(dir, '.yarn', 'releases', 'yarn-4.5.1.cjs');
+    // Stands in for Yarn: what the preload set up in it.
+    writeFileSync(release, `require(${JSON.stringify(join(root, 'dist/cjs/register.js'))}).started.prometheusUrl.then((url) => console.log(JSON.stringify({ url: url ?? null })));`);
+    const port = await freePort();
+    const yarn = start(['-r', 'procmeter/register', release], { OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(port) });
+    assert.deepEqual(JSON.parse(await yarn.firstLine), { url: null });
+    assert.equal((await yarn.exited).code, 0, yarn.output.stderr);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('an invalid setting is reported, naming the variable, and replaced by its default (or what needed it left out)', () => {
