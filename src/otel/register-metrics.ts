@@ -220,9 +220,8 @@ function registerWith(provider: MeterProvider, resolved: ResolvedOptions, api: O
     // Before the instruments are made: a registration that fails part-way
     // (the application's MeterProvider throws) leaves those it made in the SDK.
     record?.modes.set(resolved.naming, resolved.mode);
-    const waiting = record?.lastReadings.get(resolved.naming);
-    if (waiting && [...waiting.groups].every((group) => used.metricGroups.has(group))) waiting.supersede();
     const handle = createRegistration(used, api, meter, record);
+    for (const waiting of record?.lastReadings.get(resolved.naming) ?? []) waiting.narrow(used.metricGroups);
     const maker: InstrumentMaker = {
       code: THIS_CODE,
       mode: resolved.mode,
@@ -262,12 +261,13 @@ interface ProviderRecord {
   /** Observable mode's attribute sets last observed, by instrument name (see createObserver). */
   readonly observedSeries: ObservedSeries;
   /**
-   * Per naming, a shut-down observable registration whose callback still
-   * waits to hand its last reading to a collection: a registration made
-   * after it with (at least) its metric groups reads all that anew, so it
-   * goes at once (supersede()).
+   * Per naming, the shut-down observable registrations whose callbacks still
+   * hand their last readings to the collections (until their removal runs).
+   * A registration made after them reads its metric groups anew: those are
+   * left to it (narrow()), since an older, lower total observed after its
+   * own would make the SDK take a monotonic sum for reset and add it again.
    */
-  readonly lastReadings: Map<Naming, { readonly groups: ReadonlySet<MetricGroup>; supersede(): void }>;
+  readonly lastReadings: Map<Naming, Set<{ narrow(groupsReadAnew: ReadonlySet<MetricGroup>): void }>>;
 }
 
 const providerRecords = threadResident(`otel provider records:${thisFile}`, () => new WeakMap<MeterProvider, ProviderRecord>());
@@ -516,12 +516,14 @@ function buildRegistration(
     // since the last collection is not lost when procmeter is shut down
     // before the provider.
     let lastReading: { reading: Reading; processWide: boolean } | undefined;
+    // The metric groups it still hands on (see ProviderRecord.lastReadings).
+    const groupsLeft = new Set(groups);
     const callback: BatchObservableCallback = (result: BatchObservableResult) => {
       if (stopped) {
         // Process-wide only if no other thread holds them now. Observed by
         // every collection until the removal runs (several readers collect
         // one after the other).
-        if (lastReading) observer.observe(result, lastReading.reading, lastReading.processWide && (claim?.lastReport() ?? false));
+        if (lastReading) observer.observe(result, lastReading.reading, lastReading.processWide && (claim?.lastReport() ?? false), groupsLeft);
         removeCallbackSoon();
         return;
       }
@@ -530,27 +532,25 @@ function buildRegistration(
       collectionStarted();
       readAndReport('collection', (current) => observer.observe(result, current, ownsProcess));
     };
+    const waiting = {
+      narrow(groupsReadAnew: ReadonlySet<MetricGroup>) {
+        for (const group of groupsReadAnew) groupsLeft.delete(group);
+        if (groupsLeft.size === 0) removeCallbackSoon();
+      },
+    };
     // Never from inside a collection: the SDK is going through its list of
     // callbacks, and removing one there would skip the next one's.
     let removal: NodeJS.Immediate | undefined;
     const removeCallbackSoon = () => {
-      if (record?.lastReadings.get(resolved.naming) === waiting) record.lastReadings.delete(resolved.naming);
       removal ??= setImmediate(() => {
         lastReading = undefined;
+        record?.lastReadings.get(resolved.naming)?.delete(waiting);
         try {
           meter.removeBatchObservableCallback(callback, observer.observables);
         } catch (error) {
           debug('removing the callback failed: %o', error);
         }
       }).unref();
-    };
-    // What a registration made after this one's shutdown() reads anew.
-    const waiting = {
-      groups,
-      supersede() {
-        lastReading = undefined;
-        removeCallbackSoon();
-      },
     };
     const stop = () => {
       stopped = true;
@@ -600,8 +600,13 @@ function buildRegistration(
           debug('the last reading failed: %o', error);
         }
         stop();
-        if (!exported) removeCallbackSoon(); // the API's no-op meter never collects
-        else record?.lastReadings.set(resolved.naming, waiting);
+        if (!exported || !record) {
+          removeCallbackSoon(); // the API's no-op meter never collects
+        } else {
+          let waitingHere = record.lastReadings.get(resolved.naming);
+          if (waitingHere === undefined) record.lastReadings.set(resolved.naming, (waitingHere = new Set()));
+          waitingHere.add(waiting);
+        }
       },
     });
   }
@@ -653,6 +658,7 @@ function buildRegistration(
         stopped = true;
         if (timer) clearInterval(timer);
         releaseHeld(held);
+        eventLoop = undefined; // a kept handle or middleware() must not keep its histogram
       };
       // Called during an update, that update is the last one. Otherwise a
       // last update, so that what grew since the previous one reaches the
@@ -737,10 +743,13 @@ export function createObserver(
   // it went while procmeter was shut down and registered again.
   return {
     observables,
-    /** Observes `reading`; the process-wide metrics only if `processWide` is true. */
-    observe(result: BatchObservableResult, reading: Reading, processWide = true): void {
+    /**
+     * Observes `reading`; the process-wide metrics only if `processWide` is
+     * true, and only the metric groups in `groups` when given.
+     */
+    observe(result: BatchObservableResult, reading: Reading, processWide = true, groups?: ReadonlySet<MetricGroup>): void {
       specs.forEach((spec, i) => {
-        if ((spec.processWide && !processWide) || !sourceRead(spec, reading)) return;
+        if ((spec.processWide && !processWide) || (groups && !groups.has(spec.group)) || !sourceRead(spec, reading)) return;
         const observable = observables[i]!;
         try {
           const observed = spec.varyingSeries ? new Set<Attributes | undefined>() : undefined;

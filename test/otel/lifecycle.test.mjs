@@ -232,6 +232,63 @@ test('observable: register and shut down 1,000 times on a provider never collect
   assert.ok(report.grownBytes < 4 * 2 ** 20, `the heap grew ${(report.grownBytes / 2 ** 20).toFixed(1)} MB`);
 });
 
+// A shut-down observable registration hands its last reading on until its
+// callback's removal runs; a registration made on the same provider in the
+// meantime reads the same metrics anew. Observed after the new one's higher
+// totals, the older ones would look like a counter reset to the SDK, which
+// would add them again: exported totals must stay at or below the truth.
+for (const groups of ['all', 'fewer']) {
+  test(`observable: re-registered (${groups} groups) on a provider while the last reading of the one shut down is still handed on, two readers export totals that never exceed the truth or go back`, () => {
+    const report = runNode(
+      `import { registerProcessMetrics, collect, createSnapshot } from 'procmeter';
+       import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+       class Reader extends MetricReader { onShutdown() { return Promise.resolve(); } onForceFlush() { return Promise.resolve(); } }
+       const snapshot = createSnapshot();
+       const truth = () => {
+         collect(snapshot);
+         const usage = process.cpuUsage();
+         return { runs: Object.values(snapshot.gc).reduce((total, kind) => total + kind.count, 0), cpu: (usage.user + usage.system) / 1e6 };
+       };
+       const a = new Reader();
+       const b = new Reader();
+       const provider = new MeterProvider({ readers: [a, b] });
+       const exported = async (reader) => {
+         const { resourceMetrics } = await reader.collect();
+         const metrics = resourceMetrics.scopeMetrics.filter((scope) => scope.scope.name === 'procmeter').flatMap((scope) => scope.metrics);
+         const sum = (name) => metrics.find((m) => m.descriptor.name === name)?.dataPoints.reduce((total, point) => total + point.value, 0);
+         return { runs: sum('nodejs_gc_runs'), cpu: sum('process_cpu_seconds'), truth: truth() };
+       };
+       const work = () => { const until = Date.now() + 100; while (Date.now() < until); for (let i = 0; i < 3; i++) globalThis.gc(); };
+       const seen = [];
+       const first = registerProcessMetrics({ meterProvider: provider });
+       seen.push(await exported(a), await exported(b));
+       work();
+       first.shutdown();
+       seen.push(await exported(a)); // the last reading goes to a
+       work();
+       const again = registerProcessMetrics({ meterProvider: provider, ${groups === 'fewer' ? "metricGroups: ['gc']" : ''} });
+       seen.push(await exported(b), await exported(a), await exported(b)); // one turn: the removal has not run
+       await new Promise((resolve) => setImmediate(resolve));
+       work();
+       seen.push(await exported(a), await exported(b));
+       again.shutdown();
+       console.log(JSON.stringify(seen));`,
+      { nodeArgs: ['--expose-gc'] },
+    ).json();
+    const byReader = [report.filter((_, i) => [0, 2, 4, 6].includes(i)), report.filter((_, i) => [1, 3, 5, 7].includes(i))];
+    for (const [name, points] of byReader.entries()) {
+      for (const [i, point] of points.entries()) {
+        assert.ok(point.runs <= point.truth.runs, `reader ${name}, export ${i}: ${point.runs} GC runs exported, ${point.truth.runs} counted`);
+        assert.ok(point.cpu <= point.truth.cpu + 0.002, `reader ${name}, export ${i}: ${point.cpu} CPU seconds exported, ${point.truth.cpu} used`);
+        if (i > 0) assert.ok(point.runs >= points[i - 1].runs && point.cpu >= points[i - 1].cpu, `reader ${name}: export ${i} went back: ${JSON.stringify(points)}`);
+      }
+    }
+    // The GC runs keep up: the re-registration reads them anew.
+    const last = report.at(-1);
+    assert.equal(last.runs, last.truth.runs, JSON.stringify(report));
+  });
+}
+
 test('after shutdown() the callbacks are gone, and a process that registered exits on its own', async () => {
   const { provider, collect } = manualProvider();
   const observable = registerProcessMetrics({ meterProvider: provider });
