@@ -347,6 +347,13 @@ function startWithApi(settings: EnvironmentSettings, api: Api): ZeroCodeStart {
   // the global place an application's own SDK set-up comes for later.
   if (settings.exporters.length === 0) return withoutOwnProvider(settings, undefined);
 
+  // The diagnostics of the SDK procmeter sets up (a setting an exporter
+  // refuses, an export that fails), printed as the OpenTelemetry Node SDK
+  // prints them; a diag logger the application (or another preload) set
+  // already is left in place.
+  if (settings.logLevel !== undefined && !diagLoggerSet()) {
+    api.diag.setLogger(new api.DiagConsoleLogger(), { logLevel: api.DiagLogLevel[settings.logLevel] });
+  }
   const sdk = loadPeer<SdkMetrics>('@opentelemetry/sdk-metrics', 'no metrics are exported');
   const resources = sdk && loadPeer<Resources>('@opentelemetry/resources', 'no metrics are exported');
   if (!sdk || !resources) return withoutOwnProvider(settings, undefined);
@@ -361,12 +368,6 @@ function startWithApi(settings: EnvironmentSettings, api: Api): ZeroCodeStart {
     // Someone registered a provider in between: join theirs instead.
     provider.shutdown().catch((error: unknown) => debug('shutting down the unused provider failed: %o', error));
     return withoutOwnProvider(settings, registerClaimingProcess(api.metrics.getMeterProvider(), settings));
-  }
-  // The diagnostics of the SDK procmeter set up (an export that fails, say),
-  // printed as the OpenTelemetry Node SDK prints them; a diag logger the
-  // application (or another preload) set already is left in place.
-  if (settings.logLevel !== undefined && !diagLoggerSet()) {
-    api.diag.setLogger(new api.DiagConsoleLogger(), { logLevel: api.DiagLogLevel[settings.logLevel] });
   }
   const metrics = registerClaimingProcess(provider, settings);
   const endpoint = prometheus && serveMetrics(settings, prometheus);

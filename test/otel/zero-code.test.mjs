@@ -361,6 +361,8 @@ test('OTEL_LOG_LEVEL prints the SDK\'s diagnostics, a failing export among them,
   };
   assert.match(await stderrWith({ OTEL_LOG_LEVEL: 'error' }), /export.*ECONNREFUSED|ECONNREFUSED.*export/is);
   assert.doesNotMatch(await stderrWith({}), /ECONNREFUSED/);
+  // What the exporter says while it is made, too.
+  assert.match(await stderrWith({ OTEL_LOG_LEVEL: 'warn', OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: 'bogus' }), /OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE/);
 });
 
 test("OTEL_LOG_LEVEL leaves a diag logger the application set up first in place", { timeout: 60_000 }, async () => {
