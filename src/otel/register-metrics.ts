@@ -87,6 +87,28 @@ function makersOn(provider: MeterProvider): Map<Naming, InstrumentMaker> {
   return makers;
 }
 
+/**
+ * The shut-down observable registrations whose callbacks still hand their
+ * last readings to the collections (until their removal runs), per
+ * provider and naming, shared by every copy of procmeter in the thread. A
+ * registration made after them, by any copy, reads its metric groups anew:
+ * those are left to it (narrow()), since an older, lower total observed
+ * after its own would make the SDK take a monotonic sum for reset and add it
+ * again.
+ */
+interface WaitingReading {
+  narrow(groupsReadAnew: ReadonlySet<string>): void;
+}
+const waitingReadings = threadResident('otel waiting last readings v1', () => new WeakMap<object, Map<string, Set<WaitingReading>>>());
+
+function waitingReadingsOn(provider: MeterProvider, naming: Naming): Set<WaitingReading> {
+  let byNaming = waitingReadings.get(provider);
+  if (byNaming === undefined) waitingReadings.set(provider, (byNaming = new Map()));
+  let waiting = byNaming.get(naming);
+  if (waiting === undefined) byNaming.set(naming, (waiting = new Set()));
+  return waiting;
+}
+
 /** Why another copy's instruments on this provider rule a registration out, if they do. */
 function otherCopyInTheWay(maker: InstrumentMaker | undefined, resolved: ResolvedOptions): string | undefined {
   if (maker === undefined || maker.code === THIS_CODE) return undefined;
@@ -220,8 +242,10 @@ function registerWith(provider: MeterProvider, resolved: ResolvedOptions, api: O
     // Before the instruments are made: a registration that fails part-way
     // (the application's MeterProvider throws) leaves those it made in the SDK.
     record?.modes.set(resolved.naming, resolved.mode);
-    const handle = createRegistration(used, api, meter, record);
-    for (const waiting of record?.lastReadings.get(resolved.naming) ?? []) waiting.narrow(used.metricGroups);
+    // The API's no-op meter never collects: nothing waits there.
+    const waiting = record ? waitingReadingsOn(provider, resolved.naming) : undefined;
+    const handle = createRegistration(used, api, meter, record, waiting);
+    for (const reading of waiting ?? []) reading.narrow(used.metricGroups);
     const maker: InstrumentMaker = {
       code: THIS_CODE,
       mode: resolved.mode,
@@ -260,14 +284,6 @@ interface ProviderRecord {
   readonly gcBuckets: Map<Naming, readonly number[]>;
   /** Observable mode's attribute sets last observed, by instrument name (see createObserver). */
   readonly observedSeries: ObservedSeries;
-  /**
-   * Per naming, the shut-down observable registrations whose callbacks still
-   * hand their last readings to the collections (until their removal runs).
-   * A registration made after them reads its metric groups anew: those are
-   * left to it (narrow()), since an older, lower total observed after its
-   * own would make the SDK take a monotonic sum for reset and add it again.
-   */
-  readonly lastReadings: Map<Naming, Set<{ narrow(groupsReadAnew: ReadonlySet<MetricGroup>): void }>>;
 }
 
 const providerRecords = threadResident(`otel provider records:${thisFile}`, () => new WeakMap<MeterProvider, ProviderRecord>());
@@ -275,7 +291,7 @@ const providerRecords = threadResident(`otel provider records:${thisFile}`, () =
 function recordOf(provider: MeterProvider): ProviderRecord {
   let record = providerRecords.get(provider);
   if (record === undefined) {
-    providerRecords.set(provider, (record = { modes: new Map(), pushedValues: new Map(), gcBuckets: new Map(), observedSeries: new Map(), lastReadings: new Map() }));
+    providerRecords.set(provider, (record = { modes: new Map(), pushedValues: new Map(), gcBuckets: new Map(), observedSeries: new Map() }));
   }
   return record;
 }
@@ -393,10 +409,16 @@ function releaseHeld(held: Held): void {
 }
 
 // `record` is undefined for the API's no-op meter.
-function createRegistration(resolved: ResolvedOptions, api: OtelApi, meter: Meter, record: ProviderRecord | undefined): ProcessMetricsHandle {
+function createRegistration(
+  resolved: ResolvedOptions,
+  api: OtelApi,
+  meter: Meter,
+  record: ProviderRecord | undefined,
+  waitingReadings: Set<WaitingReading> | undefined,
+): ProcessMetricsHandle {
   const held: Held = [];
   try {
-    return buildRegistration(resolved, api, meter, record, held);
+    return buildRegistration(resolved, api, meter, record, waitingReadings, held);
   } catch (error) {
     releaseHeld(held);
     throw error;
@@ -408,6 +430,7 @@ function buildRegistration(
   api: OtelApi,
   meter: Meter,
   record: ProviderRecord | undefined,
+  waitingReadings: Set<WaitingReading> | undefined,
   held: Held,
 ): ProcessMetricsHandle {
   const catalog = catalogFor(resolved.naming, resolved.eventLoopDelayStddev);
@@ -516,14 +539,17 @@ function buildRegistration(
     // since the last collection is not lost when procmeter is shut down
     // before the provider.
     let lastReading: { reading: Reading; processWide: boolean } | undefined;
-    // The metric groups it still hands on (see ProviderRecord.lastReadings).
-    const groupsLeft = new Set(groups);
+    // The metric groups it still hands on (see WaitingReading).
+    const groupsLeft = new Set<MetricGroup>(groups);
     const callback: BatchObservableCallback = (result: BatchObservableResult) => {
       if (stopped) {
         // Process-wide only if no other thread holds them now. Observed by
         // every collection until the removal runs (several readers collect
         // one after the other).
-        if (lastReading) observer.observe(result, lastReading.reading, lastReading.processWide && (claim?.lastReport() ?? false), groupsLeft);
+        if (lastReading) {
+          const processWide = lastReading.processWide && groupsLeft.has('process') && (claim?.lastReport() ?? false);
+          observer.observe(result, lastReading.reading, processWide, groupsLeft);
+        }
         removeCallbackSoon();
         return;
       }
@@ -532,9 +558,9 @@ function buildRegistration(
       collectionStarted();
       readAndReport('collection', (current) => observer.observe(result, current, ownsProcess));
     };
-    const waiting = {
-      narrow(groupsReadAnew: ReadonlySet<MetricGroup>) {
-        for (const group of groupsReadAnew) groupsLeft.delete(group);
+    const waiting: WaitingReading = {
+      narrow(groupsReadAnew) {
+        for (const group of groupsReadAnew) groupsLeft.delete(group as MetricGroup);
         if (groupsLeft.size === 0) removeCallbackSoon();
       },
     };
@@ -544,7 +570,7 @@ function buildRegistration(
     const removeCallbackSoon = () => {
       removal ??= setImmediate(() => {
         lastReading = undefined;
-        record?.lastReadings.get(resolved.naming)?.delete(waiting);
+        waitingReadings?.delete(waiting);
         try {
           meter.removeBatchObservableCallback(callback, observer.observables);
         } catch (error) {
@@ -600,13 +626,8 @@ function buildRegistration(
           debug('the last reading failed: %o', error);
         }
         stop();
-        if (!exported || !record) {
-          removeCallbackSoon(); // the API's no-op meter never collects
-        } else {
-          let waitingHere = record.lastReadings.get(resolved.naming);
-          if (waitingHere === undefined) record.lastReadings.set(resolved.naming, (waitingHere = new Set()));
-          waitingHere.add(waiting);
-        }
+        if (waitingReadings) waitingReadings.add(waiting);
+        else removeCallbackSoon(); // the API's no-op meter never collects
       },
     });
   }

@@ -153,6 +153,45 @@ test('a last reading after shutdown() while another copy reports the process met
   assert.ok(result.inWorker.processMetrics > 0, JSON.stringify(result));
 });
 
+// Another copy taking a provider over reads anew what the first copy's last
+// reading still hands on: that reading must leave those metrics to it, as a
+// registration of the same copy would (the semconv event-loop time is one
+// both copies count from the same clock).
+test('another copy taking over a provider while the first copy\'s last reading is still handed on: exported totals stay at the truth', (t) => {
+  const copy = secondCopy(t);
+  const result = runNode(
+    `
+    const { MeterProvider, MetricReader } = require('@opentelemetry/sdk-metrics');
+    class Reader extends MetricReader { onShutdown() { return Promise.resolve(); } onForceFlush() { return Promise.resolve(); } }
+    const a = new Reader();
+    const b = new Reader();
+    const provider = new MeterProvider({ readers: [a, b] });
+    const exported = async (reader) => {
+      const { resourceMetrics } = await reader.collect();
+      const metric = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).find((m) => m.descriptor.name === 'nodejs.eventloop.time');
+      const elu = require('node:perf_hooks').performance.eventLoopUtilization();
+      return { exported: metric.dataPoints.reduce((total, point) => total + point.value, 0), truth: (elu.active + elu.idle) / 1000 };
+    };
+    (async () => {
+      const first = require('procmeter').registerProcessMetrics({ meterProvider: provider, naming: 'semconv' });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const seen = [await exported(a)];
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      first.shutdown();
+      const until = Date.now() + 200;
+      while (Date.now() < until);
+      const second = require(${JSON.stringify(copy)}).registerProcessMetrics({ meterProvider: provider, naming: 'semconv' });
+      seen.push(await exported(b), await exported(a), await exported(b)); // one turn: the first copy's reading still waits
+      second.shutdown();
+      console.log(JSON.stringify(seen));
+    })();`,
+    { type: 'commonjs' },
+  ).json();
+  for (const [i, point] of result.entries()) {
+    assert.ok(point.exported <= point.truth + 0.001, `export ${i}: ${point.exported} s of event-loop time exported, ${point.truth} s elapsed: ${JSON.stringify(result)}`);
+  }
+});
+
 test('native: a worker terminated by a thread that never loaded procmeter gives the process metrics back', { skip: !isNative && 'needs the native addon' }, () => {
   // The main thread registers procmeter without the process group (which
   // makes the shared claim cell, so that workers inherit it) and with it
