@@ -350,10 +350,20 @@ function startWithApi(settings: EnvironmentSettings, api: Api): ZeroCodeStart {
   // The diagnostics of the SDK procmeter sets up (a setting an exporter
   // refuses, an export that fails), printed as the OpenTelemetry Node SDK
   // prints them; a diag logger the application (or another preload) set
-  // already is left in place.
-  if (settings.logLevel !== undefined && !diagLoggerSet()) {
-    api.diag.setLogger(new api.DiagConsoleLogger(), { logLevel: api.DiagLogLevel[settings.logLevel] });
+  // already is left in place. Set before the provider is made, for what the
+  // exporters say then; taken back if procmeter ends up with no provider.
+  const ownLoggerLevel = diagLoggerSet() ? undefined : settings.logLevel;
+  if (ownLoggerLevel !== undefined) api.diag.setLogger(new api.DiagConsoleLogger(), { logLevel: api.DiagLogLevel[ownLoggerLevel] });
+  let start: ZeroCodeStart | undefined;
+  try {
+    start = startOwnProvider(settings, api);
+  } finally {
+    if (ownLoggerLevel !== undefined && !start?.ownsMeterProvider) api.diag.disable();
   }
+  return start;
+}
+
+function startOwnProvider(settings: EnvironmentSettings, api: Api): ZeroCodeStart {
   const sdk = loadPeer<SdkMetrics>('@opentelemetry/sdk-metrics', 'no metrics are exported');
   const resources = sdk && loadPeer<Resources>('@opentelemetry/resources', 'no metrics are exported');
   if (!sdk || !resources) return withoutOwnProvider(settings, undefined);

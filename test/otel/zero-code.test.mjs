@@ -393,6 +393,42 @@ test("OTEL_LOG_LEVEL leaves a diag logger the application set up first in place"
   }
 });
 
+test('OTEL_LOG_LEVEL sets no console logger for good when procmeter ends up with no provider of its own (its exporter package missing)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'procmeter-nologger-'));
+  try {
+    const hideExporter = join(dir, 'hide-exporter.cjs');
+    writeFileSync(
+      hideExporter,
+      `const Module = require('node:module');
+       const load = Module._load;
+       Module._load = function (request, ...rest) {
+         if (request === '@opentelemetry/exporter-metrics-otlp-http') throw Object.assign(new Error('not installed'), { code: 'MODULE_NOT_FOUND' });
+         return load.call(this, request, ...rest);
+       };`,
+    );
+    const app = join(dir, 'app.cjs');
+    writeFileSync(
+      app,
+      `const { started } = require(${JSON.stringify(join(root, 'dist/cjs/register.js'))}); // the preloaded one
+       const { diag, DiagLogLevel } = require(${JSON.stringify(require.resolve('@opentelemetry/api'))});
+       // The application's own logger, set later (as its SDK would): it takes over quietly.
+       const seen = [];
+       diag.setLogger({ error: (m) => seen.push(m), warn: (m) => seen.push(m), info: (m) => seen.push(m), debug: () => {}, verbose: () => {} }, DiagLogLevel.INFO);
+       console.log(JSON.stringify({ owns: started.ownsMeterProvider, seen }));`,
+    );
+    const child = spawnSync(process.execPath, ['-r', hideExporter, '-r', 'procmeter/register', app], {
+      cwd: root,
+      encoding: 'utf8',
+      env: { ...process.env, OTEL_METRICS_EXPORTER: 'otlp', OTEL_LOG_LEVEL: 'info' },
+    });
+    assert.equal(child.status, 0, child.stderr);
+    assert.deepEqual(JSON.parse(child.stdout), { owns: false, seen: [] });
+    assert.doesNotMatch(child.stderr, /Current logger will/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('the start stays out of Yarn 2+, which runs the project\'s .yarn/releases/yarn-<version>.cjs with the same NODE_OPTIONS', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'procmeter-yarn-'));
   try {
