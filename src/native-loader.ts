@@ -248,10 +248,13 @@ function checkCommon(candidate: Partial<NativeBinding>): NativeBinding {
     throw new Error('built from a different snapshot layout than this version of procmeter (stale binary)');
   }
   const binding = candidate as NativeBinding;
-  // Node's time origin (process-wide, a little after the start), as the
-  // fallback reports where procfs has no start time.
-  binding.setFallbackStartTime?.(performance.timeOrigin / 1000);
-  binding.sample(new Float64Array(SLOT_COUNT));
+  // The first sample reads the start time, once.
+  const slots = new Float64Array(SLOT_COUNT);
+  binding.sample(slots);
+  // Where procfs has none: Node's time origin (process-wide, a little after
+  // the start), as the fallback reports. Only then: the global performance
+  // loads perf_hooks (12 M instructions, a good part of loading procmeter).
+  if (Number.isNaN(slots[SLOT.startTimeSeconds])) binding.setFallbackStartTime?.(performance.timeOrigin / 1000);
   return binding;
 }
 
