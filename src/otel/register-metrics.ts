@@ -451,12 +451,9 @@ function buildRegistration(
   if (claim) held.push(() => claim.release());
   let ownsProcess = false;
   const specs = catalog.metrics.filter((s) => groups.has(s.group));
-  let eventLoop =
+  const eventLoop =
     groups.has('eventLoop') && exported ? new EventLoopMonitor(resolved.eventLoopDelayResolutionMs, resolved.eventLoopDelayStddev) : undefined;
-  if (eventLoop) {
-    const monitor = eventLoop;
-    held.push(() => monitor.stop());
-  }
+  if (eventLoop) held.push(() => eventLoop.stop());
   eventLoop?.probeLagFromNextTurn(); // so the first collection has a lag to report
   // Only the process, gc and heap groups report from the snapshot. Without
   // them a collection reads neither procfs nor V8's statistics: the snapshot
@@ -471,8 +468,7 @@ function buildRegistration(
     const resources = groups.has('resources') ? readingOrUndefined('reading the active resources', readActiveResources) : undefined;
     // Last: it starts a new delay window, which a failure of the reads
     // before it would otherwise throw away unreported.
-    const monitor = eventLoop;
-    const eventLoopRead = monitor && readingOrUndefined('reading the event loop', () => monitor.read());
+    const eventLoopRead = eventLoop && readingOrUndefined('reading the event loop', () => eventLoop.read());
     return { snapshot: snapshotRead, resources, eventLoop: eventLoopRead, nowSeconds: Date.now() / 1000 };
   };
 
@@ -581,7 +577,6 @@ function buildRegistration(
     const stop = () => {
       stopped = true;
       releaseHeld(held);
-      eventLoop = undefined; // its histogram's native memory goes with the wrapper, not with the callback
     };
     meter.addBatchObservableCallback(callback, observer.observables);
     return handle({
@@ -679,7 +674,6 @@ function buildRegistration(
         stopped = true;
         if (timer) clearInterval(timer);
         releaseHeld(held);
-        eventLoop = undefined; // a kept handle or middleware() must not keep its histogram
       };
       // Called during an update, that update is the last one. Otherwise a
       // last update, so that what grew since the previous one reaches the
