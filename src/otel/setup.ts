@@ -40,9 +40,18 @@ export interface EnvironmentSettings {
   readonly otlpExporterConfig: { readonly url?: string; readonly timeoutMillis?: number };
   /**
    * What was wrong with the variables, one message each, naming the
-   * variable and what was done instead (a default, or an exporter left out).
+   * variable and what was done instead (a default, or an exporter left out):
+   * the variables that count however procmeter starts (PROCMETER_NAMING,
+   * OTEL_SDK_DISABLED).
    */
   readonly invalid: readonly string[];
+  /**
+   * The same for the variables only the MeterProvider and exporters
+   * procmeter sets up itself read (exporters, OTLP, interval, timeout,
+   * Prometheus port, log level): not worth a warning when procmeter joins
+   * the application's provider, which never reads them.
+   */
+  readonly invalidForOwnProvider: readonly string[];
 }
 
 /**
@@ -56,6 +65,7 @@ export interface EnvironmentSettings {
  */
 export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): EnvironmentSettings {
   const invalid: string[] = [];
+  const invalidForOwnProvider: string[] = [];
   // The value of `name`, or undefined when it is unset or invalid (then
   // `fallback` is used instead, which the report says).
   // `used` false: nothing reads the variable in this set-up, so a wrong
@@ -65,7 +75,7 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): E
     if (!raw) return undefined;
     const value = Number(raw);
     if (Number.isInteger(value) && value > 0 && value <= max) return value;
-    if (used) invalid.push(`${name} must be a positive integer up to ${max}; got '${raw}', using ${fallback}`);
+    if (used) invalidForOwnProvider.push(`${name} must be a positive integer up to ${max}; got '${raw}', using ${fallback}`);
     return undefined;
   };
   const positiveInteger = (name: string, fallback: number, max?: number, used?: boolean): number =>
@@ -77,7 +87,7 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): E
   const listed = named.length > 0 ? [...new Set(named)] : ['otlp'];
   const known = listed.filter((exporter): exporter is ExporterName => (EXPORTERS as readonly string[]).includes(exporter));
   for (const exporter of listed.filter((e) => !(known as string[]).includes(e))) {
-    invalid.push(`OTEL_METRICS_EXPORTER lists '${exporter}', which is left out; accepted: ${EXPORTERS.join(', ')} (comma-separated)`);
+    invalidForOwnProvider.push(`OTEL_METRICS_EXPORTER lists '${exporter}', which is left out; accepted: ${EXPORTERS.join(', ')} (comma-separated)`);
   }
   const rawNaming = (env['PROCMETER_NAMING'] ?? '').trim().toLowerCase() || 'prometheus';
   const namingKnown = (NAMINGS as readonly string[]).includes(rawNaming);
@@ -90,14 +100,14 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): E
     // The metrics endpoint, when set, replaces the generic one, which is then
     // left to the other signals and not checked.
     const endpointVariable = env['OTEL_EXPORTER_OTLP_METRICS_ENDPOINT']?.trim() ? 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT' : 'OTEL_EXPORTER_OTLP_ENDPOINT';
-    const protocol = readOtlpProtocol(env, invalid);
+    const protocol = readOtlpProtocol(env, invalidForOwnProvider);
     const problem = checkEndpoint(env, endpointVariable) ?? protocol.problem;
     if (problem === undefined) {
       otlpProtocol = protocol.value;
     } else {
       // Metrics sent where the user did not mean them, or in a form the
       // receiver cannot read, help nobody: no OTLP export at all.
-      invalid.push(`${problem}; metrics are not exported over OTLP`);
+      invalidForOwnProvider.push(`${problem}; metrics are not exported over OTLP`);
       active = active.filter((exporter) => exporter !== 'otlp');
     }
   }
@@ -119,7 +129,7 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): E
   const rawLogLevel = (env['OTEL_LOG_LEVEL'] ?? '').trim().toUpperCase();
   const logLevelKnown = (LOG_LEVELS as readonly string[]).includes(rawLogLevel);
   // As the OpenTelemetry SDK does with a level it does not know.
-  if (rawLogLevel && !logLevelKnown) invalid.push(`OTEL_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}; got '${rawLogLevel}', using INFO`);
+  if (rawLogLevel && !logLevelKnown) invalidForOwnProvider.push(`OTEL_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}; got '${rawLogLevel}', using INFO`);
   const sdkDisabled = (env['OTEL_SDK_DISABLED'] ?? '').trim().toLowerCase();
   if (sdkDisabled !== '' && sdkDisabled !== 'true' && sdkDisabled !== 'false') {
     invalid.push(`OTEL_SDK_DISABLED is '${sdkDisabled}', which counts as false: only 'true' disables`);
@@ -138,9 +148,10 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): E
     otlpExporterConfig: otlpExporterConfig(env, exportIntervalMs, readerTimeoutMs),
     // A metrics endpoint stays on the loopback interface unless asked.
     prometheusHost: (env['OTEL_EXPORTER_PROMETHEUS_HOST'] ?? '').trim() || '127.0.0.1',
-    prometheusPort: positiveInteger('OTEL_EXPORTER_PROMETHEUS_PORT', DEFAULT_PROMETHEUS_PORT, 65535),
+    prometheusPort: positiveInteger('OTEL_EXPORTER_PROMETHEUS_PORT', DEFAULT_PROMETHEUS_PORT, 65535, active.includes('prometheus')),
     logLevel: rawLogLevel ? (logLevelKnown ? (rawLogLevel as LogLevel) : 'INFO') : undefined,
     invalid,
+    invalidForOwnProvider,
   };
 }
 
@@ -342,6 +353,7 @@ function startWithApi(settings: EnvironmentSettings, api: Api): ZeroCodeStart {
   const existing = api.metrics.getMeterProvider();
   // With no provider registered, the api package hands out its no-op one.
   if (!isNoopMeter(api, procmeterMeter(existing))) return withoutOwnProvider(settings, registerClaimingProcess(existing, settings));
+  for (const message of settings.invalidForOwnProvider) warn(message, 'PROCMETER_INVALID_SETTING');
 
   // OTEL_METRICS_EXPORTER=none: no provider of procmeter's, which would take
   // the global place an application's own SDK set-up comes for later.
@@ -452,10 +464,10 @@ function periodicReader(settings: EnvironmentSettings, sdk: SdkMetrics, exporter
   );
   if (!otlp) return undefined;
   if (settings.otlpProtocol === 'http/protobuf') {
-    process.emitWarning(
-      'procmeter/register exports OTLP/HTTP with JSON bodies, not protobuf ones; the OpenTelemetry Collector accepts both. ' +
+    warn(
+      'OTLP/HTTP is exported with JSON bodies, not protobuf ones; the OpenTelemetry Collector accepts both. ' +
         'To send protobuf, set up the SDK with @opentelemetry/exporter-metrics-otlp-proto and call registerProcessMetrics().',
-      { code: 'PROCMETER_OTLP_JSON' },
+      'PROCMETER_OTLP_JSON',
     );
   }
   // The exporter reads OTEL_EXPORTER_OTLP_(METRICS_)ENDPOINT, headers and

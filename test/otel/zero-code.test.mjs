@@ -302,7 +302,7 @@ test('OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf still exports (as JSON, which th
     assert.equal((await app.exited).code, 0, app.output.stderr);
     await receiver.waitFor((requests) => requests.length > 0, 5000);
     assert.ok(otlpMetrics(receiver.requests).some((m) => m.name === 'process_cpu_seconds'));
-    assert.match(app.output.stderr, /\[PROCMETER_OTLP_JSON\] Warning: procmeter\/register exports OTLP\/HTTP with JSON bodies/);
+    assert.match(app.output.stderr, /\[PROCMETER_OTLP_JSON\] Warning: procmeter\/register: OTLP\/HTTP is exported with JSON bodies/);
   } finally {
     await receiver.close();
   }
@@ -344,6 +344,29 @@ test('with the application’s own global MeterProvider, procmeter only adds its
     app.child.kill('SIGKILL');
     await app.exited;
   }
+});
+
+test('joining the application’s MeterProvider, only the variables procmeter still reads are checked: no warnings about exporter settings nobody uses', async () => {
+  const ownPort = await freePort();
+  const warningsWith = async (env) => {
+    const app = start(['--import', './test/fixtures/own-sdk.mjs', ...APPS.esm], { OWN_SDK_PORT: String(ownPort), APP_SECONDS: '0.3', ...env });
+    assert.deepEqual(JSON.parse(await app.firstLine), { prometheusUrl: null, owns: false });
+    assert.equal((await app.exited).code, 0, app.output.stderr);
+    return app.output.stderr.match(/\[PROCMETER_[A-Z_]+\] Warning: [^\n]*/g) ?? [];
+  };
+  // Set for the application's own SDK, or for other signals (gRPC traces, say).
+  const exporterSettings = {
+    OTEL_METRICS_EXPORTER: 'otlp,zipkin',
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+    OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4317',
+    OTEL_METRIC_EXPORT_INTERVAL: '30s',
+    OTEL_EXPORTER_PROMETHEUS_PORT: 'http',
+    OTEL_LOG_LEVEL: 'loud',
+  };
+  assert.deepEqual(await warningsWith(exporterSettings), []);
+  const naming = await warningsWith({ ...exporterSettings, PROCMETER_NAMING: 'otel' });
+  assert.equal(naming.length, 1, naming.join('\n'));
+  assert.match(naming[0], /\[PROCMETER_INVALID_SETTING\] .*PROCMETER_NAMING must be one of prometheus, semconv/);
 });
 
 test('OTEL_LOG_LEVEL prints the SDK\'s diagnostics, a failing export among them, as the OpenTelemetry Node SDK does; unset, nothing is printed', { timeout: 60_000 }, async () => {
@@ -448,12 +471,16 @@ test('the start stays out of Yarn 2+, which runs the project\'s .yarn/releases/y
 test('an invalid setting is reported, naming the variable, and replaced by its default (or what needed it left out)', () => {
   const { settingsFromEnvironment } = require('../../dist/cjs/otel/index.js');
   const defaults = settingsFromEnvironment({});
-  assert.deepEqual(defaults.invalid, []);
+  assert.deepEqual([defaults.invalid, defaults.invalidForOwnProvider], [[], []]);
   for (const [env, message, expected] of [
     [{ OTEL_METRICS_EXPORTER: 'prometheus,zipkin' }, /OTEL_METRICS_EXPORTER lists 'zipkin', which is left out; accepted: otlp, prometheus, console, none/, { exporters: ['prometheus'] }],
     [{ OTEL_METRICS_EXPORTER: 'zipkin' }, /OTEL_METRICS_EXPORTER lists 'zipkin'/, { exporters: [] }],
-    [{ OTEL_EXPORTER_PROMETHEUS_PORT: 'http' }, /OTEL_EXPORTER_PROMETHEUS_PORT must be a positive integer up to 65535; got 'http', using 9464/, { prometheusPort: 9464 }],
-    [{ OTEL_EXPORTER_PROMETHEUS_PORT: '70000' }, /OTEL_EXPORTER_PROMETHEUS_PORT must be a positive integer/, { prometheusPort: 9464 }],
+    [
+      { OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: 'http' },
+      /OTEL_EXPORTER_PROMETHEUS_PORT must be a positive integer up to 65535; got 'http', using 9464/,
+      { exporters: ['prometheus'], prometheusPort: 9464 },
+    ],
+    [{ OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: '70000' }, /OTEL_EXPORTER_PROMETHEUS_PORT must be a positive integer/, { exporters: ['prometheus'], prometheusPort: 9464 }],
     [{ OTEL_METRIC_EXPORT_INTERVAL: '30s' }, /OTEL_METRIC_EXPORT_INTERVAL must be a positive integer .*got '30s', using 60000/, { exportIntervalMs: 60_000 }],
     [{ OTEL_METRIC_EXPORT_TIMEOUT: '-1' }, /OTEL_METRIC_EXPORT_TIMEOUT must be a positive integer .*got '-1', using 30000/, { exportTimeoutMs: 30_000 }],
     // The default timeout is capped at the interval, and the warning names the value used.
@@ -484,21 +511,27 @@ test('an invalid setting is reported, naming the variable, and replaced by its d
     [{ OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'not a url' }, /OTEL_EXPORTER_OTLP_METRICS_ENDPOINT must be an http:\/\/ or https:\/\/ URL/, { exporters: [] }],
   ]) {
     const settings = settingsFromEnvironment(env);
-    assert.equal(settings.invalid.length, 1, `${JSON.stringify(env)}: ${settings.invalid.join(' | ')}`);
-    assert.match(settings.invalid[0], message);
-    assert.deepEqual({ ...settings, ...expected, invalid: [] }, { ...defaults, ...expected }, JSON.stringify(env));
+    const reported = [...settings.invalid, ...settings.invalidForOwnProvider];
+    assert.equal(reported.length, 1, `${JSON.stringify(env)}: ${reported.join(' | ')}`);
+    assert.match(reported[0], message);
+    // Only PROCMETER_NAMING and OTEL_SDK_DISABLED matter when procmeter joins an application's provider.
+    assert.equal(settings.invalid.length, /^(PROCMETER_NAMING|OTEL_SDK_DISABLED) /.test(reported[0]) ? 1 : 0, reported[0]);
+    assert.deepEqual({ ...settings, ...expected, invalid: [], invalidForOwnProvider: [] }, { ...defaults, ...expected }, JSON.stringify(env));
     assert.deepEqual(Object.fromEntries(Object.keys(expected).map((key) => [key, settings[key]])), expected, JSON.stringify(env));
   }
   // Read by no exporter in use (only the periodic ones have an interval):
   // no warning about it.
   const scraped = settingsFromEnvironment({ OTEL_METRICS_EXPORTER: 'prometheus', OTEL_METRIC_EXPORT_INTERVAL: '30s', OTEL_METRIC_EXPORT_TIMEOUT: 'soon' });
-  assert.deepEqual(scraped.invalid, []);
+  assert.deepEqual([scraped.invalid, scraped.invalidForOwnProvider], [[], []]);
+  // Nor the Prometheus port without the endpoint.
+  const pushed = settingsFromEnvironment({ OTEL_METRICS_EXPORTER: 'otlp', OTEL_EXPORTER_PROMETHEUS_PORT: '70000' });
+  assert.deepEqual([pushed.invalid, pushed.invalidForOwnProvider], [[], []]);
 });
 
 test('OTEL_METRIC_EXPORT_TIMEOUT=0 is no limit: the export may take the whole interval; the timeout never exceeds the interval', () => {
   const { settingsFromEnvironment } = require('../../dist/cjs/otel/index.js');
   const unlimited = settingsFromEnvironment({ OTEL_METRIC_EXPORT_TIMEOUT: '0', OTEL_METRIC_EXPORT_INTERVAL: '5000' });
-  assert.deepEqual(unlimited.invalid, []);
+  assert.deepEqual([unlimited.invalid, unlimited.invalidForOwnProvider], [[], []]);
   assert.deepEqual([unlimited.exportTimeoutMs, unlimited.exitFlushTimeoutMs], [5000, settingsFromEnvironment({}).exitFlushTimeoutMs]);
   const longer = settingsFromEnvironment({ OTEL_METRIC_EXPORT_TIMEOUT: '9000', OTEL_METRIC_EXPORT_INTERVAL: '5000' });
   assert.deepEqual([longer.exportTimeoutMs, longer.exitFlushTimeoutMs], [5000, 9000]);
@@ -584,7 +617,7 @@ test('an exporter asked for whose package is missing installs no SIGTERM listene
 test('enum values are read case-insensitively, as the OpenTelemetry environment-variable specification asks', () => {
   const { settingsFromEnvironment } = require('../../dist/cjs/otel/index.js');
   const settings = settingsFromEnvironment({ OTEL_METRICS_EXPORTER: 'Prometheus, OTLP', OTEL_EXPORTER_OTLP_PROTOCOL: 'HTTP/Protobuf', PROCMETER_NAMING: 'SemConv' });
-  assert.deepEqual(settings.invalid, []);
+  assert.deepEqual([settings.invalid, settings.invalidForOwnProvider], [[], []]);
   assert.deepEqual([settings.exporters, settings.otlpProtocol, settings.naming], [['prometheus', 'otlp'], 'http/protobuf', 'semconv']);
   assert.deepEqual(settingsFromEnvironment({ OTEL_METRICS_EXPORTER: 'NONE' }).exporters, []);
 });
@@ -626,8 +659,8 @@ test('the generic OTLP endpoint is not checked when the metrics endpoint replace
   const { settingsFromEnvironment } = require('../../dist/cjs/otel/index.js');
   // Set for other signals, in a form only some exporters take: not procmeter's concern.
   const env = { OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4317', OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'http://collector:4318/v1/metrics' };
-  assert.deepEqual(settingsFromEnvironment(env), { ...settingsFromEnvironment({}), exporters: ['otlp'], invalid: [] });
-  assert.match(settingsFromEnvironment({ ...env, OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: '' }).invalid.join(), /OTEL_EXPORTER_OTLP_ENDPOINT must be an http:\/\/ or https:\/\/ URL/);
+  assert.deepEqual(settingsFromEnvironment(env), { ...settingsFromEnvironment({}), exporters: ['otlp'], invalid: [], invalidForOwnProvider: [] });
+  assert.match(settingsFromEnvironment({ ...env, OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: '' }).invalidForOwnProvider.join(), /OTEL_EXPORTER_OTLP_ENDPOINT must be an http:\/\/ or https:\/\/ URL/);
 });
 
 test('OTEL_SDK_DISABLED=true: the zero-code start sets up nothing', async () => {
