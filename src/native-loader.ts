@@ -135,8 +135,9 @@ function systemLibc(env: NodeJS.ProcessEnv): string {
  * Where to look, in node-gyp-build's order: a local build (a developer's, or
  * one compiled by hand after install) before the shipped prebuilds.
  * PROCMETER_BINARY_PATH replaces the search: a directory (e.g. a bundle's
- * copy of prebuilds/linux-x64) is searched for the prebuild names; anything
- * else is tried alone as the binary.
+ * copy of prebuilds/linux-x64) is searched for the prebuild names, which are
+ * glibc builds, not tried on another C library; anything else is tried
+ * alone as the binary, whatever the C library (one built in place there).
  */
 export function nativeCandidates(env: NodeJS.ProcessEnv = process.env): Candidates {
   const names = prebuildNames();
@@ -144,6 +145,8 @@ export function nativeCandidates(env: NodeJS.ProcessEnv = process.env): Candidat
   if (explicit) {
     const resolved = resolve(explicit);
     if (isDirectory(resolved)) {
+      const libc = systemLibc(env);
+      if (libc !== 'glibc') return { v8: [], core: [], explicit: undefined, skipped: notForThisLibc(resolved, names, libc) };
       return { v8: [join(resolved, names.v8)], core: [join(resolved, names.core)], explicit: undefined, skipped: [] };
     }
     return { v8: [], core: [], explicit: resolved, skipped: [] };
@@ -157,12 +160,11 @@ export function nativeCandidates(env: NodeJS.ProcessEnv = process.env): Candidat
   const libc = systemLibc(env);
   if (libc !== 'glibc') {
     // A local build was made for this system; only the prebuilds are refused.
-    const error = `built for glibc; this system's C library is ${libc}`;
     return {
       v8: [join(release, 'procmeter_v8.node')],
       core: [join(release, 'procmeter_core.node')],
       explicit: undefined,
-      skipped: [names.v8, names.core].map((name) => ({ path: join(prebuilds, name), error })),
+      skipped: notForThisLibc(prebuilds, names, libc),
     };
   }
   return {
@@ -171,6 +173,11 @@ export function nativeCandidates(env: NodeJS.ProcessEnv = process.env): Candidat
     explicit: undefined,
     skipped: [],
   };
+}
+
+function notForThisLibc(directory: string, names: { v8: string; core: string }, libc: string): LoadAttempt[] {
+  const error = `built for glibc; this system's C library is ${libc}`;
+  return [names.v8, names.core].map((name) => ({ path: join(directory, name), error }));
 }
 
 // statSync() throws for more than a missing entry (ENOTDIR, ELOOP, EACCES):

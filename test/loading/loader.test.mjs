@@ -709,4 +709,16 @@ test('on musl the glibc prebuilds are skipped, saying why; on glibc the same ins
     [names.v8, names.core].map(() => "built for glibc; this system's C library is musl"),
   );
   assert.ok(onMusl.rss > 0);
+
+  // A bundle's copy of the prebuilds directory, named by PROCMETER_BINARY_PATH: the same.
+  const bundledOnMusl = runNode(REPORT, { cwd: dir, env: { LIBC: 'musl', PROCMETER_BINARY_PATH: prebuilds } }).json();
+  assert.equal(bundledOnMusl.implementation, 'fallback');
+  assert.deepEqual(
+    bundledOnMusl.diagnostics.attempts.map((attempt) => [attempt.path, attempt.error]),
+    [names.v8, names.core].map((name) => [join(prebuilds, name), "built for glibc; this system's C library is musl"]),
+  );
+  assert.equal(runNode(REPORT, { cwd: dir, env: { LIBC: '', PROCMETER_BINARY_PATH: prebuilds } }).json().implementation, 'native');
+  // One binary named outright is the user's choice (one built on that system, say): tried.
+  const namedOnMusl = runNode(REPORT, { cwd: dir, env: { LIBC: 'musl', PROCMETER_BINARY_PATH: join(prebuilds, names.v8) } }).json();
+  assert.equal(namedOnMusl.implementation, 'native');
 });
