@@ -57,7 +57,8 @@ class AttachedSlots {
     data_ = data;
     checked_ = unshared;
     base_ = base;
-    end_offset_ = static_cast<size_t>(reinterpret_cast<char*>(data) - static_cast<char*>(base)) + min_length * sizeof(double);
+    // (Only an unshared buffer has a base to measure from.)
+    end_offset_ = unshared ? static_cast<size_t>(reinterpret_cast<char*>(data) - static_cast<char*>(base)) + min_length * sizeof(double) : 0;
   }
 
   // The attached data, or nullptr (with a TypeError thrown) if none, or if

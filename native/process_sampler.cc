@@ -36,6 +36,9 @@ int FstatRaw(int fd, struct stat* st) {
   return static_cast<int>(syscall(SYS_fstat, fd, st));
 }
 
+// glibc has a gettid() wrapper only since 2.30.
+pid_t CurrentThreadId() { return static_cast<pid_t>(syscall(SYS_gettid)); }
+
 // A failure that may clear up on a later try: the fd table (or the
 // system's) full, memory short. Any other (no /proc, no permission) will
 // not, and is not retried on every sample.
@@ -165,11 +168,20 @@ void KeptFd::Open(const char* proc_self_path, int extra_flags) {
   }
   device = st.st_dev;
   inode = st.st_ino;
+  const pid_t tid = CurrentThreadId();
+  struct f_owner_ex owner = {F_OWNER_TID, tid};
+  owner_tid = fcntl(fd, F_SETOWN_EX, &owner) == 0 ? tid : 0;
+}
+
+bool KeptFd::OpenedHere() const {
+  if (owner_tid == 0) return true;  // unmarked: the file's identity is all there is
+  struct f_owner_ex owner;
+  return fcntl(fd, F_GETOWN_EX, &owner) == 0 && owner.type == F_OWNER_TID && owner.pid == owner_tid;
 }
 
 bool KeptFd::StillOurs() const {
   struct stat st;
-  return fd >= 0 && FstatRaw(fd, &st) == 0 && Is(st);
+  return fd >= 0 && FstatRaw(fd, &st) == 0 && Is(st) && OpenedHere();
 }
 
 void KeptFd::DropIfForeign() {
@@ -187,7 +199,7 @@ void KeptFd::Close(pid_t opener) {
   struct stat st;
   bool ours = false;
   if (FstatRaw(fd, &st) == 0) {
-    ours = Is(st);
+    ours = Is(st) && OpenedHere();
   } else if (errno == ENOENT && opener != getpid()) {
     ours = LinksToProcOf(fd, opener, path);
   }
@@ -319,6 +331,10 @@ bool ProcessSampler::SampleKeptFds(double* slots) {
     all_ours = false;
   } else if (fd_directory_size_is_count_ && st.st_size > 0) {
     slots[OPEN_FDS] = static_cast<double>(st.st_size) - 1;
+  } else if (!fd_dir_.OpenedHere()) {
+    // The scan rewinds the directory: not another's open of it.
+    slots[OPEN_FDS] = kNaN;
+    all_ours = false;
   } else {
     slots[OPEN_FDS] = CountDirectoryEntries(fd_dir_.fd) - 1;
   }

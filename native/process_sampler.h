@@ -16,19 +16,31 @@ struct KeptFd {
   int fd = -1;
   dev_t device = 0;
   ino_t inode = 0;
+  // procfs gives every open of /proc/self/statm the same inode: the file's
+  // identity cannot tell procmeter's open from the application's, made
+  // under the same number after it closed procmeter's. procmeter's own are
+  // marked with the opening thread as their F_SETOWN owner (a field of the
+  // open file, used only for O_ASYNC signals, which these never have);
+  // 0 where the kernel refused the mark.
+  pid_t owner_tid = 0;
   const char* path = nullptr;  // a /proc/self/... literal
   // The last open failed in a way a retry would not mend (no /proc, say).
   bool unavailable = false;
 
   // Leaves fd at -1 if the file cannot be opened or its identity read.
   void Open(const char* proc_self_path, int extra_flags);
-  // Closes fd only if it still refers to the file procmeter opened (one
-  // fstat); `opener`, the process that opened it, tells a child of fork()
-  // whose parent has exited. Either way fd is -1 afterwards.
+  // Closes fd only if it is still procmeter's open of the file (an fstat
+  // and an fcntl); `opener`, the process that opened it, tells a child of
+  // fork() whose parent has exited. Either way fd is -1 afterwards.
   void Close(pid_t opener);
-  // True if `st`, an fstat of fd, is the file procmeter opened.
+  // True if `st`, an fstat of fd, is the file procmeter opened, through
+  // procmeter's open or another's of the same file (which reads the same).
   bool Is(const struct stat& st) const { return st.st_dev == device && st.st_ino == inode; }
-  // True if fd is open and still the file procmeter opened (one fstat).
+  // True if fd carries procmeter's owner mark (one fcntl): not another
+  // open of the same file, which procmeter must not close nor move the
+  // position of.
+  bool OpenedHere() const;
+  // True if fd is open and still procmeter's open of the file.
   bool StillOurs() const;
   // Lets go of fd without closing it unless it still refers to the file
   // procmeter opened (one fstat): an application that closed it may have

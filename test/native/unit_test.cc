@@ -329,6 +329,47 @@ static int FdLinkingTo(const char* target) {
   return -1;
 }
 
+// procfs gives every open of /proc/self/fd (statm, task) the same inode, so
+// the application's own open of the same file, made under the number of
+// procmeter's after it closed that, passes the fstat identity check. The
+// sampler must tell it apart all the same: not rewind and read it (the
+// application may be iterating it), not close it, and count with an fd of
+// its own again.
+static void TestAnothersOpenOfTheSameFiles() {
+  ProcessSampler sampler(ProcessSampler::FdCounting::kScan);
+  double slots[kSlotCount];
+  sampler.Sample(slots);
+  char own[64];
+  const char* kFiles[] = {"statm", "fd", "task"};
+  int numbers[3];
+  for (int i = 0; i < 3; ++i) {
+    std::snprintf(own, sizeof own, "/proc/%d/%s", static_cast<int>(getpid()), kFiles[i]);
+    numbers[i] = FdLinkingTo(own);
+    CHECK(numbers[i] >= 0);
+  }
+  // Code that closes every fd above 2 closes the sampler's; the application
+  // then opens the same files and gets the same numbers (the lowest free).
+  for (const int fd : numbers) close(fd);
+  int applications[3];
+  for (int i = 0; i < 3; ++i) {
+    std::snprintf(own, sizeof own, "/proc/self/%s", kFiles[i]);
+    applications[i] = open(own, O_RDONLY | O_CLOEXEC);
+    CHECK(applications[i] == numbers[i]);
+  }
+  // The application is part way through listing its fd directory.
+  alignas(8) char buffer[64];
+  CHECK(syscall(SYS_getdents64, applications[1], buffer, sizeof buffer) > 0);
+  const off_t position = lseek(applications[1], 0, SEEK_CUR);
+  sampler.Sample(slots);
+  CHECK(lseek(applications[1], 0, SEEK_CUR) == position);
+  CHECK(slots[OPEN_FDS] == ListedFds() - 1);  // counted with a descriptor of its own
+  sampler.Close();
+  for (const int fd : applications) {
+    CHECK(fcntl(fd, F_GETFD) >= 0);  // still open
+    close(fd);
+  }
+}
+
 // Daemonizing code forks and lets the parent exit before the child samples.
 // Since Linux 6.2, fstat() of a gone process's /proc/<pid>/fd fails, so the
 // child must recognise that inherited fd by its link and close it too; and
@@ -516,6 +557,7 @@ int main() {
   TestForkedChildOfExitedParent(true);
   TestSamplerAtEmfile();
   TestCloseThenSample();
+  TestAnothersOpenOfTheSameFiles();
   TestClaimKeptUntilItsTakerReleases();
   TestClaimReleasedAtTeardown();
   TestFindYoungSpaces();

@@ -316,49 +316,59 @@ test("procmeter's statm alone replaced under its number by a look-alike: snapsho
   assert.equal(child.readByProcmeter, false, "once found foreign, the application's file is not read by procmeter");
 });
 
-test("a worker's kept fds closed and their numbers reused by the application: the worker's end leaves the application's files open", { skip: !isNative && 'the fallback keeps no fds in workers' }, () => {
-  // The worker closes the fds its procmeter keeps; the main thread opens
-  // files under those numbers (Node closes the fds a worker opened with fs
-  // when it exits, so the worker cannot hold them); then the worker ends.
-  const result = runNode(
-    `
-    const { Worker } = require('node:worker_threads');
-    const { once } = require('node:events');
-    const { openSync, readlinkSync } = require('node:fs');
-    const WORKER = \`
-      const { closeSync, readdirSync, readlinkSync } = require('node:fs');
-      const { parentPort } = require('node:worker_threads');
-      // Open fds, without the one the listing itself used (closed by now).
-      const listed = () => new Set(readdirSync('/proc/self/fd').filter((n) => {
-        try { readlinkSync('/proc/self/fd/' + n); return true; } catch { return false; }
-      }).map(Number));
-      const before = listed();
-      require('procmeter').collect();
-      // The worker's own kept fds: opened by its first collect().
-      const own = '/proc/' + process.pid + '/';
-      const kept = [...listed()].filter((fd) => !before.has(fd) && readlinkSync('/proc/self/fd/' + fd).startsWith(own));
-      for (const fd of kept) closeSync(fd);
-      parentPort.postMessage(kept.sort((a, b) => a - b));
-      parentPort.once('message', () => parentPort.close());\`;
-    (async () => {
-      const worker = new Worker(WORKER, { eval: true });
-      const [kept] = await once(worker, 'message');
-      const reused = [];
-      for (const number of kept) {
-        // Linux hands out the lowest free number: fill any lower gap first.
-        for (;;) {
-          const fd = openSync('/dev/zero', 'r');
-          if (fd === number) { reused.push(fd); break; }
-          if (fd > number) throw new Error('fd ' + number + ' was taken by something else');
+// procfs gives every open of /proc/self/statm (fd, task) the same inode:
+// the application's own opens of the same files under procmeter's old
+// numbers must be told apart too.
+for (const [reuse, openAs] of [
+  ['other files', () => "'/dev/zero'"],
+  ['opens of the same /proc files', (target) => `${target}.replace(/^\\/proc\\/\\d+\\//, '/proc/self/')`],
+]) {
+  test(`a worker's kept fds closed and their numbers reused by the application (${reuse}): the worker's end leaves the application's files open`, { skip: !isNative && 'the fallback keeps no fds in workers' }, () => {
+    // The worker closes the fds its procmeter keeps; the main thread opens
+    // files under those numbers (Node closes the fds a worker opened with fs
+    // when it exits, so the worker cannot hold them); then the worker ends.
+    const result = runNode(
+      `
+      const { Worker } = require('node:worker_threads');
+      const { once } = require('node:events');
+      const { openSync, readlinkSync } = require('node:fs');
+      const WORKER = \`
+        const { closeSync, readdirSync, readlinkSync } = require('node:fs');
+        const { parentPort } = require('node:worker_threads');
+        // Open fds, without the one the listing itself used (closed by now).
+        const listed = () => new Set(readdirSync('/proc/self/fd').filter((n) => {
+          try { readlinkSync('/proc/self/fd/' + n); return true; } catch { return false; }
+        }).map(Number));
+        const before = listed();
+        require('procmeter').collect();
+        // The worker's own kept fds: opened by its first collect().
+        const own = '/proc/' + process.pid + '/';
+        const kept = [...listed()].filter((fd) => !before.has(fd) && readlinkSync('/proc/self/fd/' + fd).startsWith(own));
+        const targets = kept.sort((a, b) => a - b).map((fd) => ({ fd, target: readlinkSync('/proc/self/fd/' + fd) }));
+        for (const fd of kept) closeSync(fd);
+        parentPort.postMessage(targets);
+        parentPort.once('message', () => parentPort.close());\`;
+      (async () => {
+        const worker = new Worker(WORKER, { eval: true });
+        const [kept] = await once(worker, 'message');
+        const reused = [];
+        for (const { fd: number, target } of kept) {
+          const path = ${openAs('target')};
+          // Linux hands out the lowest free number: fill any lower gap first.
+          for (;;) {
+            const fd = openSync(path, 'r');
+            if (fd === number) { reused.push({ fd, link: readlinkSync('/proc/self/fd/' + fd) }); break; }
+            if (fd > number) throw new Error('fd ' + number + ' was taken by something else');
+          }
         }
-      }
-      worker.postMessage('end');
-      await once(worker, 'exit');
-      const stillOpen = reused.filter((fd) => { try { return readlinkSync('/proc/self/fd/' + fd) === '/dev/zero'; } catch { return false; } });
-      console.log(JSON.stringify({ kept: kept.length, reused: reused.length, stillOpen: stillOpen.length }));
-    })();`,
-    { type: 'commonjs' },
-  ).json();
-  assert.equal(result.kept, 3, 'the worker kept statm, fd and task');
-  assert.deepEqual(result, { kept: 3, reused: 3, stillOpen: 3 });
-});
+        worker.postMessage('end');
+        await once(worker, 'exit');
+        const stillOpen = reused.filter(({ fd, link }) => { try { return readlinkSync('/proc/self/fd/' + fd) === link; } catch { return false; } });
+        console.log(JSON.stringify({ kept: kept.length, reused: reused.length, stillOpen: stillOpen.length }));
+      })();`,
+      { type: 'commonjs' },
+    ).json();
+    assert.equal(result.kept, 3, 'the worker kept statm, fd and task');
+    assert.deepEqual(result, { kept: 3, reused: 3, stillOpen: 3 });
+  });
+}
