@@ -78,6 +78,9 @@ export class GcObserver {
   }
 
   drainGcPauses(out: Float64Array): number {
+    // As readInto(): pauses whose entries are made but not handed over yet
+    // are drained now, not one turn after collect() counted them.
+    for (const entry of this.observer.takeRecords()) this.record(entry);
     let moved = 0;
     const room = typedArrayLength(out) >> 1;
     while (this.read !== this.written && moved < room) {

@@ -8,7 +8,7 @@ import { threadResident } from '../thread-resident';
 export { FallbackProcessSampler, type FallbackOptions } from './process-sampler';
 export { GcObserver } from './gc-observer';
 export { HeapReader } from './heap-reader';
-export { kernelReleaseAtLeast } from './procfs';
+export { kernelReleaseAtLeast, processStartSeconds } from './procfs';
 
 // One of each per thread, whichever evaluation of procmeter asks (see
 // thread-resident.ts): the sampler keeps procfs fds open, the observer

@@ -7,11 +7,13 @@ import { performance } from 'node:perf_hooks';
 
 import {
   kernelReleaseAtLeast,
+  parseBootTimeSeconds,
   parseKernelPageSize,
   parseOpenFileLimits,
   parseStatStartTicks,
   parseStatm,
   parseUptimeSeconds,
+  processStartSeconds,
 } from './procfs';
 import { PROCESS_SLOT_COUNT, SLOT, SLOT_COUNT } from '../generated/layout';
 import type { ProcessSource } from '../sampler';
@@ -216,6 +218,10 @@ export class FallbackProcessSampler implements ProcessSource {
   private nextFileCheckMs = 0;
 
   constructor(options: FallbackOptions = {}) {
+    // Read once, first, as the native sampler does: near the fd limit the
+    // kept files below would take the last fds these reads need. Where fds
+    // ran out, retried by the first samples until they can be (NaN meanwhile).
+    if (process.platform === 'linux') this.readOnceFigures();
     const keepOpen = options.keepFilesOpen ?? isMainThread;
     this.statm = new ProcFile('/proc/self/statm', keepOpen, 256);
     this.limits = new ProcFile('/proc/self/limits', keepOpen, 4096);
@@ -224,10 +230,7 @@ export class FallbackProcessSampler implements ProcessSource {
     // st_size of /proc/self/fd counts the fds since Linux 6.2; kernels
     // emulated in user space (gVisor, WSL 1) give older releases, and their
     // st_size is not taken for a count.
-    this.forceDirectoryScan = options.forceDirectoryScan ?? !kernelReleaseAtLeast(release(), 6, 2);
-    // Read once, now, while fds are surely available; where fds ran out,
-    // retried by the first samples until they can be (NaN meanwhile).
-    if (process.platform === 'linux') this.readOnceFigures();
+    this.forceDirectoryScan = options.forceDirectoryScan ?? !kernelReleaseAtLeast(kernelRelease(), 6, 2);
   }
 
   private readOnceFigures(): void {
@@ -269,6 +272,10 @@ export class FallbackProcessSampler implements ProcessSource {
     slots[SLOT.cpuUserSeconds] = usage.userCPUTime / 1e6;
     slots[SLOT.cpuSystemSeconds] = usage.systemCPUTime / 1e6;
     slots[SLOT.maxResidentMemoryBytes] = usage.maxRSS * 1024;
+    // libuv's getrusage on Windows leaves the context switches and minor
+    // faults 0 and gives every page fault, soft ones too, as major: not
+    // available there (NaN, left out), rather than 0 or a swap storm.
+    if (process.platform === 'win32') return;
     slots[SLOT.voluntaryContextSwitches] = usage.voluntaryContextSwitches;
     slots[SLOT.involuntaryContextSwitches] = usage.involuntaryContextSwitches;
     slots[SLOT.minorPageFaults] = usage.minorPageFault;
@@ -365,13 +372,15 @@ let nodeRssUnavailable = false;
 // that is missing or unreadable (a kernel without smaps, a sandbox) stays so,
 // and gets the usual guess, for good, rather than a failed open per sample.
 
-/** A procfs file's text, or undefined if it cannot be read; throws only when fds ran out. */
+const TRANSIENT_FAILURES = new Set(['EMFILE', 'ENFILE', 'ENOMEM', 'EAGAIN', 'EINTR']);
+
+/** A procfs file's text, or undefined if it cannot be read; throws only on a failure that may clear up (fds ran out, say). */
 function readOnce(path: string, capacityBytes: number): string | undefined {
   try {
     return new ProcFile(path, false, capacityBytes).readOrThrow();
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException | undefined)?.code;
-    if (code === 'EMFILE' || code === 'ENFILE') throw error;
+    // Retried later: a failure that may clear up (as the native sampler's).
+    if (TRANSIENT_FAILURES.has((error as NodeJS.ErrnoException | undefined)?.code ?? '')) throw error;
     return undefined;
   }
 }
@@ -402,10 +411,29 @@ function readStartTimeSeconds(): number {
     const after = Date.now();
     const uptimeSeconds = uptimeText === undefined ? undefined : parseUptimeSeconds(uptimeText);
     if (uptimeSeconds === undefined) return performance.timeOrigin / 1000;
-    if (after - before < bestWidth) {
+    // A negative width is the clock stepped back between the reads.
+    if (after - before >= 0 && after - before < bestWidth) {
       bestWidth = after - before;
       bootSeconds = (before + after) / 2000 - uptimeSeconds;
     }
   }
-  return bootSeconds + startTicks / CLOCK_TICKS_PER_SECOND;
+  if (Number.isNaN(bootSeconds)) return performance.timeOrigin / 1000;
+  // process.uptime() counts from Node's start on a monotonic clock.
+  const nodeStartSeconds = Date.now() / 1000 - process.uptime();
+  const bootTimeSeconds = () => {
+    // /proc/stat's intr line grows with the interrupts: room for many.
+    const text = readOnce('/proc/stat', 1 << 20);
+    return text === undefined ? undefined : parseBootTimeSeconds(text);
+  };
+  return processStartSeconds(startTicks, CLOCK_TICKS_PER_SECOND, bootSeconds, bootTimeSeconds, nodeStartSeconds);
+}
+
+// uname() refused (a seccomp sandbox): os.release() throws; then the fds
+// are counted by listing, which works on every kernel.
+function kernelRelease(): string {
+  try {
+    return release();
+  } catch {
+    return '';
+  }
 }

@@ -33,6 +33,39 @@ export function parseOpenFileLimits(text: string): { soft: number; hard: number 
   return Number.isNaN(soft) || Number.isNaN(hard) ? undefined : { soft, hard };
 }
 
+/** The boot instant in Unix seconds, truncated: the btime line of /proc/stat. */
+export function parseBootTimeSeconds(text: string): number | undefined {
+  const match = /^btime (\d+)$/m.exec(text);
+  return match ? Number(match[1]) : undefined;
+}
+
+/**
+ * The process's start in Unix seconds, from its start in clock ticks since
+ * boot and the boot instant as now minus /proc/uptime. lxcfs (LXC, LXD,
+ * Proxmox containers) serves a /proc/uptime counted from the container's
+ * start while the ticks count from the host's boot, which would put the
+ * start up to days after Node's own: then the boot instant comes from
+ * `bootTimeSeconds()` (/proc/stat's btime, the host's, to the second), and
+ * where that is no better either, Node's start is the answer.
+ * `nodeStartSeconds`: Node's start on the wall clock as it is now.
+ */
+export function processStartSeconds(
+  startTicks: number,
+  ticksPerSecond: number,
+  bootFromUptimeSeconds: number,
+  bootTimeSeconds: () => number | undefined,
+  nodeStartSeconds: number,
+): number {
+  // A process cannot start after Node started in it; a second of margin
+  // for the reads' own spread.
+  const plausible = (start: number): boolean => start <= nodeStartSeconds + 1;
+  const fromUptime = bootFromUptimeSeconds + startTicks / ticksPerSecond;
+  if (plausible(fromUptime)) return fromUptime;
+  const bootTime = bootTimeSeconds();
+  const fromBootTime = bootTime === undefined ? NaN : bootTime + startTicks / ticksPerSecond;
+  return plausible(fromBootTime) ? fromBootTime : nodeStartSeconds;
+}
+
 /** Seconds since boot, the first number of /proc/uptime. */
 export function parseUptimeSeconds(text: string): number | undefined {
   const seconds = Number(text.split(' ')[0]);

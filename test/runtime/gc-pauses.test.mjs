@@ -48,6 +48,36 @@ test('drainGcPauses(out) goes by the array\'s real length, not a length property
   assert.ok(drained >= 4, `${drained} pauses drained after 4 GCs`);
 });
 
+test('drainGcPauses() alone hands out a GC\'s pause as soon as collect() counts the GC', () => {
+  // An application that drains without calling collect() first (say, a
+  // histogram fed between scrapes) gets each pause when the counts have it.
+  const result = runNode(
+    `
+    import { collect, drainGcPauses } from 'procmeter';
+    const out = new Float64Array(2 * 64);
+    const drainAll = () => { let total = 0; for (let n; (n = drainGcPauses(out)) > 0; ) total += n; return total; };
+    const gcCount = () => Object.values(collect().gc).reduce((sum, kind) => sum + kind.count, 0);
+    const rounds = [];
+    for (let round = 0; round < 5; round++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      drainAll();
+      const before = gcCount();
+      drainAll(); // collect() may have taken in a pause of its own
+      globalThis.gc();
+      await new Promise((resolve) => setImmediate(resolve));
+      const drained = drainAll();
+      rounds.push({ drained, counted: gcCount() - before });
+    }
+    console.log(JSON.stringify(rounds));`,
+    { nodeArgs: ['--expose-gc'] },
+  );
+  assert.equal(result.status, 0, result.stderr);
+  for (const { drained, counted } of result.json()) {
+    assert.ok(counted >= 1, `the forced GC counted: ${counted}`);
+    assert.equal(drained, counted, 'pauses drained right after the GC vs GCs counted then');
+  }
+});
+
 test('drained pauses are complete and never repeated', () => {
   const result = runNode(
     `

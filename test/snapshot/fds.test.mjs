@@ -137,6 +137,33 @@ test('a child whose first snapshot comes at EMFILE gets the start time procfs gi
   assert.equal(child.later, child.atLimit);
 });
 
+test('procmeter loaded with just the fds it keeps free: its first snapshot has the memory figures and the start time', () => {
+  // The figures read once (the start time; the fallback's page size too)
+  // are read before the kept files are opened, which then take the last fds.
+  const groundTruth = new URL('../helpers/ground-truth.mjs', import.meta.url).href;
+  const keptFds = isNative ? 3 : 4; // statm, fd, task (the fallback: limits too)
+  const child = runNode(
+    `import { closeSync, openSync } from 'node:fs';
+     import { procStartTimeSeconds } from '${groundTruth}';
+     await new Promise((resolve) => setTimeout(resolve, 200)); // start-up's fds settle
+     const fds = [];
+     try { for (;;) fds.push(openSync('/dev/null', 'r')); } catch {}
+     for (const fd of fds.splice(-${keptFds})) closeSync(fd);
+     const { collect, implementation } = await import('procmeter');
+     const first = collect();
+     let stillFree = 0;
+     try { for (;;) { fds.push(openSync('/dev/null', 'r')); stillFree++; } } catch {}
+     for (const fd of fds) closeSync(fd);
+     console.log(JSON.stringify({ implementation, first, stillFree, procfs: procStartTimeSeconds() }));`,
+    { shellPrefix: 'ulimit -n 256' },
+  ).json();
+  assert.equal(child.implementation, expectedImplementation);
+  assert.equal(child.stillFree, 0, 'the kept files took the fds left');
+  assert.ok(child.first.residentMemoryBytes > 10 * 1024 * 1024, `resident ${child.first.residentMemoryBytes}`);
+  assert.ok(child.first.virtualMemoryBytes > child.first.residentMemoryBytes, `virtual ${child.first.virtualMemoryBytes}`);
+  assert.ok(Math.abs(child.first.startTimeSeconds - child.procfs) < 0.1, `start ${child.first.startTimeSeconds} vs procfs ${child.procfs}`);
+});
+
 test('the native addon reopening its kept fds into a full fd table (as in a fork\'s child) still reads the start time', { skip: !isNative && 'the fallback never reopens for another process' }, () => {
   // close() gives back the kept fds the way a fork's child lets go of its
   // parent's: the next sample reopens them and reads the start time again,

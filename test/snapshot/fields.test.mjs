@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -132,6 +133,55 @@ test('startTimeSeconds follows the wall clock as it is at the first read, also w
   ).json();
   assert.ok(report.truth - report.before > 3599, `the shim did not step the clock: ${JSON.stringify(report)}`);
   assertClose(report.ours, report.truth, 0.5, 'start time after a clock step');
+});
+
+// lxcfs (LXC, LXD, Proxmox containers) mounts a /proc/uptime of its own,
+// counted from the container's start, over the host's; /proc/self/stat still
+// counts the start from the host's boot. Made here with a bind mount in a
+// mount namespace of the child's own.
+test("in a container whose /proc/uptime counts from the container's start (lxcfs), startTimeSeconds is still the process's", (t) => {
+  if (spawnSync('unshare', ['--mount', 'true']).status !== 0) {
+    assert.notEqual(process.env.PROCMETER_REQUIRE_NO_PROC_NAMESPACE, '1', 'needs unshare --mount (CAP_SYS_ADMIN)');
+    t.skip('needs unshare --mount (CAP_SYS_ADMIN)');
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'procmeter-lxcfs-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const uptime = join(dir, 'uptime');
+  const [hostUptime] = readFileSync('/proc/uptime', 'utf8').split(' ').map(Number);
+  // The container started when the host had been up for 90% of its time.
+  writeFileSync(uptime, `${(hostUptime * 0.1).toFixed(2)} 0.00\n`);
+  const source = `const { collect } = await import('procmeter');
+    const nodeStart = Date.now() / 1000 - process.uptime();
+    const { readFileSync } = await import('node:fs');
+    console.log(JSON.stringify({ start: collect().startTimeSeconds, nodeStart, uptime: readFileSync('/proc/uptime', 'utf8') }));`;
+  const child = spawnSync(
+    'unshare',
+    ['--mount', '--propagation', 'private', 'bash', '-c', `mount --bind ${uptime} /proc/uptime && exec "$@"`, 'bash', process.execPath, '--input-type=module', '-e', source],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
+  assert.equal(child.status, 0, child.stderr);
+  const report = JSON.parse(child.stdout);
+  assert.equal(report.uptime, readFileSync(uptime, 'utf8'), "the child reads the container's uptime");
+  // Before Node's own start by little (the host's boot instant is known to
+  // the second where it comes from /proc/stat's btime), never after it.
+  assert.ok(report.start <= report.nodeStart + 0.05, `start ${report.start} after Node's ${report.nodeStart}`);
+  assert.ok(report.start > report.nodeStart - 1.5, `start ${report.start} long before Node's ${report.nodeStart}`);
+});
+
+test("the fallback's start time: the uptime's boot instant while plausible, else btime's, else Node's start", () => {
+  const { processStartSeconds } = createRequire(import.meta.url)('../../dist/cjs/fallback/index.js');
+  const boot = 1_700_000_000.25;
+  const ticks = 360_000; // an hour after boot, at 100 per second
+  const nodeStart = boot + 3600.05;
+  const unused = () => assert.fail('btime read although the uptime is plausible');
+  assert.equal(processStartSeconds(ticks, 100, boot, unused, nodeStart), boot + 3600);
+  // lxcfs: the container came up 30 minutes after the host.
+  const containerBoot = boot + 1800;
+  assert.equal(processStartSeconds(ticks, 100, containerBoot, () => Math.floor(boot), nodeStart), Math.floor(boot) + 3600);
+  // ...with btime the container's too, or unreadable.
+  assert.equal(processStartSeconds(ticks, 100, containerBoot, () => Math.floor(containerBoot), nodeStart), nodeStart);
+  assert.equal(processStartSeconds(ticks, 100, containerBoot, () => undefined, nodeStart), nodeStart);
 });
 
 // A mount namespace without procfs (a bare chroot or sandbox): what only
