@@ -15,6 +15,11 @@ const ENTRY_POINTS = [
   ['register', 'register'],
 ];
 
+// Loading register.js runs the zero-code start: told to stay out, it sets
+// up nothing (no exporter pushing the build's metrics, no flush at exit)
+// and exports the same names.
+process.env.OTEL_SDK_DISABLED = 'true';
+
 mkdirSync(`${distDir}esm`, { recursive: true });
 for (const [cjsName, esmName] of ENTRY_POINTS) {
   const exportsObject = require(`${distDir}cjs/${cjsName}.js`);

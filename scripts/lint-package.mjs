@@ -12,7 +12,7 @@ const bin = fileURLToPath(new URL('../node_modules/.bin/', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'procmeter-lint-'));
 try {
   const { path } = packTarball(work);
-  execFileSync(`${bin}publint`, ['run', path], { stdio: 'inherit' });
+  execFileSync(`${bin}publint`, ['run', '--strict', path], { stdio: 'inherit' });
   execFileSync(`${bin}attw`, [path], { stdio: 'inherit' });
 } finally {
   rmSync(work, { recursive: true, force: true });

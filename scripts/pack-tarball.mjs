@@ -22,6 +22,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { isMainModule } from './lib/main-module.mjs';
+import { SUPPORTED_NODE_MAJORS, fetchNode } from './lib/node-dist.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const GYP_FILE = 'binding.gyp';
@@ -32,12 +33,37 @@ function npmPackJson(cwd, args) {
   return JSON.parse(output)[0];
 }
 
+export const PREBUILD_ARCHES = ['x64', 'arm64'];
+
+/**
+ * The prebuilds a published package holds: per architecture, the
+ * Node-API-only binary and one V8 binary per supported Node major's ABI.
+ * (The ABIs come from the registry's Node builds, which npm run prebuild
+ * fetched into the cache.)
+ */
+function expectedPrebuilds() {
+  const abis = SUPPORTED_NODE_MAJORS.map((major) => execFileSync(fetchNode(major).bin, ['-p', 'process.versions.modules'], { encoding: 'utf8' }).trim());
+  return PREBUILD_ARCHES.flatMap((arch) => [
+    `prebuilds/linux-${arch}/procmeter_core.glibc.node`,
+    ...abis.map((abi) => `prebuilds/linux-${arch}/procmeter_v8.abi${abi}.glibc.node`),
+  ]).sort();
+}
+
 // Packs the clone (its dist and prebuilds as they are) into `destination`;
-// returns npm's description of the tarball plus its path.
+// returns npm's description of the tarball plus its path. The prebuilds
+// must be exactly the expected set: a missing one would send its users to
+// the fallback, a stale one ship a binary nothing tests.
 export function packTarball(destination) {
   // dist/ as src/ is now: `npm pack --ignore-scripts` would take any dist/ on disk.
   execFileSync('npm', ['run', '--silent', 'compile:ts'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
   const listed = npmPackJson(root, ['--dry-run']);
+  const prebuilds = listed.files.map((f) => f.path).filter((path) => path.startsWith('prebuilds/')).sort();
+  const expected = expectedPrebuilds();
+  if (JSON.stringify(prebuilds) !== JSON.stringify(expected)) {
+    const missing = expected.filter((path) => !prebuilds.includes(path));
+    const extra = prebuilds.filter((path) => !expected.includes(path));
+    throw new Error(`the prebuilds are not the expected set (run npm run prebuild):${missing.map((p) => `\n  missing ${p}`).join('')}${extra.map((p) => `\n  unexpected ${p}`).join('')}`);
+  }
   const stage = mkdtempSync(join(tmpdir(), 'procmeter-stage-'));
   try {
     const expectedFiles = [];

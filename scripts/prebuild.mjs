@@ -65,7 +65,11 @@ function prebuildify(variant, arch, node, extraArgs) {
 try {
   for (const arch of args.arch.split(',')) {
     const majors = args.node.split(',').map(Number);
-    mkdirSync(join(root, 'prebuilds', `linux-${arch}`), { recursive: true });
+    const out = join(root, 'prebuilds', `linux-${arch}`);
+    // Building them all: nothing of an earlier run (a dropped Node major, an
+    // older layout) stays to be packed. (--node for some keeps the others.)
+    if (SUPPORTED_NODE_MAJORS.every((major) => majors.includes(major))) rmSync(out, { recursive: true, force: true });
+    mkdirSync(out, { recursive: true });
     // The Node-API addon needs headers of any supported Node: the oldest.
     prebuildify('core', arch, fetchNode(Math.min(...majors), arch), ['--napi']);
     for (const major of majors) {

@@ -32,14 +32,25 @@ const runs = [
 
 const only = process.argv.slice(2);
 let failed = false;
+let filesRun = 0;
 for (const run of runs) {
   const files = only.length ? run.files.filter((file) => only.some((part) => file.includes(part))) : run.files;
+  if (files.length === 0 && only.length === 0) {
+    console.error(`no test files for ${run.label}: were they moved or renamed (*.test.mjs)?`);
+    failed = true;
+  }
   if (files.length === 0) continue;
+  filesRun += files.length;
   console.log(`\n# ${run.label}`);
   const result = spawnSync(process.execPath, ['--test', ...files], {
     stdio: 'inherit',
     env: { ...process.env, PROCMETER_FORCE_FALLBACK: '', ...run.env },
   });
   if (result.status !== 0) failed = true;
+}
+// A filter that matches nothing (a typo) is no passing run.
+if (filesRun === 0) {
+  console.error(`no test file matches ${only.map((part) => JSON.stringify(part)).join(', ')}`);
+  failed = true;
 }
 process.exit(failed ? 1 : 0);

@@ -8,7 +8,8 @@
 //   - the tarball on Node 20, 22, 24 and 26 (registry builds);
 //   - the zero-code start with OpenTelemetry SDK 2.x (api 1.9) on Node 20
 //     and SDK 3.x (api 1.10) on Node 24, scraped over HTTP;
-//   - the arm64 prebuild under qemu-user with the registry's arm64 Node.
+//   - the Node-API-only prebuild (what Node majors without a V8 prebuild load);
+//   - the arm64 prebuilds under qemu-user with the registry's arm64 Nodes.
 // Needs the prebuilds (npm run prebuild) and, for arm64, qemu-user and the
 // aarch64 C++ runtime (Debian: qemu-user, libstdc++6-arm64-cross).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -70,11 +71,10 @@ function compilerFreePath(extraBins = []) {
     if (found) link(tool, found);
   }
   for (const [name, target] of extraBins) link(name, target);
-  const path = bin;
   for (const compiler of ['gcc', 'g++', 'cc', 'c++', 'make', 'python3', 'python']) {
-    if (spawnSync('which', [compiler], { env: { PATH: path } }).status === 0) throw new Error(`${compiler} is still on the compiler-free PATH`);
+    if (existsSync(join(bin, compiler))) throw new Error(`${compiler} is on the compiler-free PATH`);
   }
-  return path;
+  return bin;
 }
 
 function freshProject(name, packageJson = {}) {
@@ -108,14 +108,25 @@ const CHECK = `
   });
 `;
 
-function checkProject(dir, nodeBin = process.execPath, expected = 'native', env = {}) {
-  const report = JSON.parse(run(nodeBin, ['-e', CHECK], { cwd: dir, env: { ...process.env, ...env } }).trim().split('\n').at(-1));
+/**
+ * Runs CHECK in `dir` with `node`: `implementation` and `gc` are what it must
+ * report; `binary`, when given, the end of the path of the binary it must
+ * have loaded (so that a prebuild is known to have been the one tested).
+ */
+function checkProject(dir, { node = process.execPath, implementation = 'native', gc = implementation, binary, env = {} } = {}) {
+  const report = JSON.parse(run(node, ['-e', CHECK], { cwd: dir, env: { ...process.env, ...env } }).trim().split('\n').at(-1));
   const problems = [];
-  if (report.cjs !== expected || report.esm !== expected) problems.push(`implementation ${report.cjs}/${report.esm}, expected ${expected}`);
-  if (expected === 'native' && report.gc !== 'native') problems.push(`GC/heap ${report.gc}`);
+  if (report.cjs !== implementation || report.esm !== implementation) problems.push(`implementation ${report.cjs}/${report.esm}, expected ${implementation}`);
+  if (report.gc !== gc) problems.push(`GC/heap ${report.gc}, expected ${gc}`);
+  if (binary !== undefined && !report.binary?.endsWith(binary)) problems.push(`binary ${report.binary}, expected …${binary}`);
   for (const key of ['sameInstance', 'threadsOk', 'rssOk', 'fdsOk', 'cpuOk', 'heapOk']) if (!report[key]) problems.push(`${key} false`);
   if (problems.length) throw new Error(`${problems.join('; ')}\n${JSON.stringify(report)}`);
   return `${report.node}: ${report.cjs}${report.binary ? ` (${report.binary.slice(report.binary.indexOf('procmeter/') + 10)})` : ''}`;
+}
+
+/** The end of the path of the V8 prebuild `node` must load. */
+function v8Prebuild(arch, node = process.execPath) {
+  return `prebuilds/linux-${arch}/procmeter_v8.abi${run(node, ['-p', 'process.versions.modules']).trim()}.glibc.node`;
 }
 
 async function scrapeZeroCode(dir, nodeBin) {
@@ -172,23 +183,23 @@ await record('npm install (defaults), no compiler, no install script to approve'
   if (/install-scripts|procmeter@.*\((?:pre|post)?(?:install|prepare)/.test(output)) throw new Error(`npm reports an install script:\n${output}`);
   const { scripts, gypfile } = JSON.parse(readFileSync(join(dir, 'node_modules', 'procmeter', 'package.json'), 'utf8'));
   if (scripts !== undefined || gypfile !== false) throw new Error(`published manifest: scripts ${JSON.stringify(scripts)}, gypfile ${gypfile}`);
-  return checkProject(dir);
+  return checkProject(dir, { binary: v8Prebuild('x64') });
 });
 await record('npm install --ignore-scripts, no compiler', () => {
   const dir = freshProject('npm-ignore-scripts');
   run('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', tarball], { cwd: dir, env });
-  return checkProject(dir);
+  return checkProject(dir, { binary: v8Prebuild('x64') });
 });
 await record('pnpm add, no compiler', () => {
   const dir = freshProject('pnpm');
   const output = runWithOutput('pnpm', ['add', tarball], { cwd: dir, env });
   if (/Ignored build scripts/i.test(output)) throw new Error(`pnpm ignored a build script:\n${output}`);
-  return checkProject(dir);
+  return checkProject(dir, { binary: v8Prebuild('x64') });
 });
 await record('no prebuilds, no compiler: installs, uses the fallback', () => {
   const dir = freshProject('no-prebuilds');
   run('npm', ['install', '--no-audit', '--no-fund', bareTarball], { cwd: dir, env });
-  return checkProject(dir, process.execPath, 'fallback');
+  return checkProject(dir, { implementation: 'fallback' });
 });
 
 await record('no prebuilds: compiled in place with the README’s lines, then native', () => {
@@ -201,14 +212,22 @@ await record('no prebuilds: compiled in place with the README’s lines, then na
   // headers (CI cannot download them), with the node first on PATH.
   const path = `${dirname(process.execPath)}:${process.env['PATH'] ?? ''}`;
   run('bash', ['-euo', 'pipefail', '-c', steps], { cwd: dir, env: { ...process.env, PATH: path } });
-  const detail = checkProject(dir);
-  if (!detail.includes('build/Release/')) throw new Error(`not the local build: ${detail}`);
-  return detail;
+  return checkProject(dir, { binary: 'build/Release/procmeter_v8.node' });
 });
 
 for (const major of SUPPORTED_NODE_MAJORS) {
-  await record(`the tarball on Node ${major}`, () => checkProject(join(work, 'npm-default'), fetchNode(major).bin));
+  await record(`the tarball on Node ${major}`, () => {
+    const node = fetchNode(major).bin;
+    return checkProject(join(work, 'npm-default'), { node, binary: v8Prebuild('x64', node) });
+  });
 }
+// The Node-API-only binary, which Node majors without a V8 binary of their
+// own load (21, 23, 25, 27...), named so that nothing is tried before it.
+await record('the Node-API-only prebuild (x64): process figures native, GC and heap from JavaScript', () => {
+  const dir = join(work, 'npm-default');
+  const core = join(dir, 'node_modules', 'procmeter', 'prebuilds', 'linux-x64', 'procmeter_core.glibc.node');
+  return checkProject(dir, { gc: 'fallback', binary: 'prebuilds/linux-x64/procmeter_core.glibc.node', env: { PROCMETER_BINARY_PATH: core } });
+});
 
 await record('zero-code start, OpenTelemetry SDK 2.x (api 1.9) on Node 20', async () => {
   const dir = freshProject('sdk2');
@@ -225,17 +244,30 @@ await record('zero-code start, OpenTelemetry SDK 3.x (api 1.10) on Node 24', asy
   return scrapeZeroCode(dir, node24.bin);
 });
 
-await record('arm64 prebuild under qemu-user with the registry’s arm64 Node', () => {
+// Each arm64 prebuild under qemu-user with the registry's arm64 Node of its
+// major, and the Node-API-only one.
+function arm64Node(major) {
   const qemu = spawnSync('which', ['qemu-aarch64'], { encoding: 'utf8' }).stdout.trim();
   if (!qemu) throw new Error('qemu-aarch64 not installed (Debian: qemu-user)');
   const sysroot = '/usr/aarch64-linux-gnu';
   if (!existsSync(join(sysroot, 'lib', 'libstdc++.so.6'))) throw new Error(`${sysroot} has no libstdc++ (Debian: libstdc++6-arm64-cross)`);
-  const node = fetchNode(20, 'arm64');
-  const wrapper = join(work, 'node-arm64');
-  writeFileSync(wrapper, `#!/bin/sh\nexec ${qemu} -L ${sysroot} ${node.bin} "$@"\n`, { mode: 0o755 });
+  const node = fetchNode(major, 'arm64');
+  const wrapper = join(work, `node-arm64-${major}`);
+  writeFileSync(wrapper, `#!/bin/sh\nexec '${qemu}' -L '${sysroot}' '${node.bin}' "$@"\n`, { mode: 0o755 });
   const arch = run(wrapper, ['-p', 'process.arch']).trim();
   if (arch !== 'arm64') throw new Error(`not running arm64 Node: ${arch}`);
-  return checkProject(join(work, 'npm-default'), wrapper);
+  return wrapper;
+}
+for (const major of SUPPORTED_NODE_MAJORS) {
+  await record(`arm64 prebuild for Node ${major} under qemu-user with the registry’s arm64 Node`, () => {
+    const node = arm64Node(major);
+    return checkProject(join(work, 'npm-default'), { node, binary: v8Prebuild('arm64', node) });
+  });
+}
+await record('the Node-API-only arm64 prebuild under qemu-user', () => {
+  const dir = join(work, 'npm-default');
+  const core = join(dir, 'node_modules', 'procmeter', 'prebuilds', 'linux-arm64', 'procmeter_core.glibc.node');
+  return checkProject(dir, { node: arm64Node(20), gc: 'fallback', binary: 'prebuilds/linux-arm64/procmeter_core.glibc.node', env: { PROCMETER_BINARY_PATH: core } });
 });
 
 console.log('\n| install test | result |');

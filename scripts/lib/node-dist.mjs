@@ -28,7 +28,9 @@ function latestVersion(packageName, major) {
 export function fetchNode(major, arch = 'x64') {
   const packageName = `node-linux-${arch}`;
   mkdirSync(cacheDir, { recursive: true });
-  const existing = readdirSync(cacheDir).find((name) => name.startsWith(`${packageName}-${major}.`) && !name.endsWith('.tgz'));
+  // A finished extraction only: not a tarball, nor an interrupted run's .partial.
+  const finished = new RegExp(`^${packageName}-${major}\\.\\d+\\.\\d+$`);
+  const existing = readdirSync(cacheDir).find((name) => finished.test(name));
   let dir = existing && join(cacheDir, existing);
   if (!dir || !existsSync(join(dir, 'bin', 'node'))) {
     const version = latestVersion(packageName, major);
