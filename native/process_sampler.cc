@@ -39,6 +39,15 @@ int FstatRaw(int fd, struct stat* st) {
 // glibc has a gettid() wrapper only since 2.30.
 pid_t CurrentThreadId() { return static_cast<pid_t>(syscall(SYS_gettid)); }
 
+// True if fd's open file has thread `tid` as its F_SETOWN owner. Zeroed
+// first: gVisor answers an unowned file without writing the struct, and
+// {F_OWNER_TID, 0} is no thread. The kernel reports a thread that has
+// exited as 0 too.
+bool OwnerIs(int fd, pid_t tid) {
+  struct f_owner_ex owner = {};
+  return fcntl(fd, F_GETOWN_EX, &owner) == 0 && owner.type == F_OWNER_TID && owner.pid == tid;
+}
+
 // A failure that may clear up on a later try: the fd table (or the
 // system's) full, memory short. Any other (no /proc, no permission) will
 // not, and is not retried on every sample.
@@ -168,15 +177,17 @@ void KeptFd::Open(const char* proc_self_path, int extra_flags) {
   }
   device = st.st_dev;
   inode = st.st_ino;
+  // Trusted only if it reads back: a kernel (or emulator, or filter) that
+  // takes the mark but does not report it would make every own fd look
+  // foreign.
   const pid_t tid = CurrentThreadId();
-  struct f_owner_ex owner = {F_OWNER_TID, tid};
-  owner_tid = fcntl(fd, F_SETOWN_EX, &owner) == 0 ? tid : 0;
+  struct f_owner_ex mark = {F_OWNER_TID, tid};
+  owner_tid = 0;
+  if (fcntl(fd, F_SETOWN_EX, &mark) == 0 && OwnerIs(fd, tid)) owner_tid = tid;
 }
 
 bool KeptFd::OpenedHere() const {
-  if (owner_tid == 0) return true;  // unmarked: the file's identity is all there is
-  struct f_owner_ex owner;
-  return fcntl(fd, F_GETOWN_EX, &owner) == 0 && owner.type == F_OWNER_TID && owner.pid == owner_tid;
+  return owner_tid == 0 || OwnerIs(fd, owner_tid);  // unmarked: the file's identity is all there is
 }
 
 bool KeptFd::StillOurs() const {
@@ -196,10 +207,14 @@ void KeptFd::Close(pid_t opener) {
   // numbers too. Once a forked child's parent has exited, fstat() of its
   // /proc/<pid>/fd fails (ENOENT since Linux 6.2): then the link's target
   // tells.
+  //
+  // In a child of fork() the mark, the parent's thread, reads 0 once that
+  // thread has exited: there the identity alone tells, and suffices, since
+  // the child's own opens of /proc/self/... are of other files (its pid's).
   struct stat st;
   bool ours = false;
   if (FstatRaw(fd, &st) == 0) {
-    ours = Is(st) && OpenedHere();
+    ours = Is(st) && (opener != getpid() || OpenedHere());
   } else if (errno == ENOENT && opener != getpid()) {
     ours = LinksToProcOf(fd, opener, path);
   }
@@ -284,13 +299,13 @@ void ProcessSampler::Sample(double* slots) {
   slots[START_TIME_SECONDS] = start_time_unreadable_ ? start_time_fallback_seconds_ : start_time_seconds_;
 }
 
-bool ProcessSampler::StatmCheckDue() {
+bool ProcessSampler::IdentityCheckDue() {
   struct timespec now;
   // The coarse clock is read in user space (vDSO): a few nanoseconds.
   if (clock_gettime(CLOCK_MONOTONIC_COARSE, &now) != 0) return true;
   const double now_seconds = TimespecSeconds(now);
-  if (now_seconds < next_statm_check_seconds_) return false;
-  next_statm_check_seconds_ = now_seconds + 1;
+  if (now_seconds < next_identity_check_seconds_) return false;
+  next_identity_check_seconds_ = now_seconds + 1;
   return true;
 }
 
@@ -303,8 +318,16 @@ bool ProcessSampler::SampleKeptFds(double* slots) {
   // that reads like a statm (the application closed procmeter's fds and
   // opened, say, /proc/<pid>/statm of another process) is caught in a
   // second, its readings never reported for good.
-  const bool statm_foreign = statm_.fd >= 0 && StatmCheckDue() && !statm_.StillOurs();
+  // The directories' marks are checked then too: the application's own
+  // open of the same directory, under procmeter's old number, reads alike
+  // but is not procmeter's to count with.
+  const bool check_due = IdentityCheckDue();
+  const bool statm_foreign = statm_.fd >= 0 && check_due && !statm_.StillOurs();
   bool all_ours = !statm_foreign;
+  if (check_due) {
+    if (fd_dir_.fd >= 0 && !fd_dir_.OpenedHere()) all_ours = false;
+    if (task_dir_.fd >= 0 && !task_dir_.OpenedHere()) all_ours = false;
+  }
 
   // A descriptor known to be someone else's is not read at all.
   char statm_text[256];

@@ -21,7 +21,8 @@ struct KeptFd {
   // under the same number after it closed procmeter's. procmeter's own are
   // marked with the opening thread as their F_SETOWN owner (a field of the
   // open file, used only for O_ASYNC signals, which these never have);
-  // 0 where the kernel refused the mark.
+  // 0 where the kernel refused the mark or does not report it back. (Two
+  // copies of the addon in one thread mark alike: they are not told apart.)
   pid_t owner_tid = 0;
   const char* path = nullptr;  // a /proc/self/... literal
   // The last open failed in a way a retry would not mend (no /proc, say).
@@ -31,7 +32,8 @@ struct KeptFd {
   void Open(const char* proc_self_path, int extra_flags);
   // Closes fd only if it is still procmeter's open of the file (an fstat
   // and an fcntl); `opener`, the process that opened it, tells a child of
-  // fork() whose parent has exited. Either way fd is -1 afterwards.
+  // fork(), where the identity alone tells (the mark names a thread of the
+  // parent, gone with it). Either way fd is -1 afterwards.
   void Close(pid_t opener);
   // True if `st`, an fstat of fd, is the file procmeter opened, through
   // procmeter's open or another's of the same file (which reads the same).
@@ -42,9 +44,9 @@ struct KeptFd {
   bool OpenedHere() const;
   // True if fd is open and still procmeter's open of the file.
   bool StillOurs() const;
-  // Lets go of fd without closing it unless it still refers to the file
-  // procmeter opened (one fstat): an application that closed it may have
-  // reused the number, which is then its own.
+  // Lets go of fd without closing it unless it is still procmeter's open
+  // of the file (an fstat and an fcntl): an application that closed it may
+  // have reused the number, which is then its own.
   void DropIfForeign();
 };
 
@@ -85,8 +87,9 @@ class ProcessSampler {
   // no longer the file procmeter opened (closed, or its number reused).
   bool SampleKeptFds(double* slots);
   // True at most once a second: time to check statm's identity, which,
-  // unlike the directories', does not come free with its read.
-  bool StatmCheckDue();
+  // unlike the directories', does not come free with its read, and the
+  // three kept fds' marks.
+  bool IdentityCheckDue();
 
   ForkWatch fork_watch_;
   pid_t owner_pid_ = -1;
@@ -97,7 +100,7 @@ class ProcessSampler {
   double start_time_seconds_;
   bool start_time_unreadable_ = false;  // not a transient failure: not retried
   double start_time_fallback_seconds_;
-  double next_statm_check_seconds_ = 0;  // CLOCK_MONOTONIC_COARSE
+  double next_identity_check_seconds_ = 0;  // CLOCK_MONOTONIC_COARSE
   // Linux >= 6.2: st_size of /proc/self/fd counts the open fds.
   bool fd_directory_size_is_count_;
 };

@@ -18,6 +18,7 @@
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -415,6 +416,11 @@ static void TestForkedChildOfExitedParent(bool number_reused) {
       sampler.Sample(slots);
       unsigned char bad = 0;
       if (FdLinkingTo(parent_fds) >= 0) bad |= 1;                             // the parent's fd kept
+      char parent_statm[64];
+      char parent_task[64];
+      std::snprintf(parent_statm, sizeof parent_statm, "/proc/%d/statm", static_cast<int>(gone));
+      std::snprintf(parent_task, sizeof parent_task, "/proc/%d/task", static_cast<int>(gone));
+      if (FdLinkingTo(parent_statm) >= 0 || FdLinkingTo(parent_task) >= 0) bad |= 8;  // its statm or task kept
       if (number_reused && FdLinkingTo(other_fds) != inherited) bad |= 2;     // the application's closed
       if (slots[OPEN_FDS] != CountFdsByScan() - 1) bad |= 4;
       if (write(result_pipe[1], &bad, 1) != 1) _exit(1);
@@ -542,6 +548,108 @@ static void TestFindYoungSpaces() {
   for (size_t word : padded.guard) CHECK(word == 0);
 }
 
+// The same with only the directories taken over, on the path that counts
+// fds by st_size (Linux 6.2 and later), which reads the directory only
+// through an fstat: the once-a-second check of the marks finds them, and
+// the sampler counts with fds of its own again.
+static int FdsLinkingTo(const char* target) {
+  int found = 0;
+  for (int fd = 0; fd < 1024; ++fd) {
+    char link[64];
+    char seen[256];
+    std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    const ssize_t n = readlink(link, seen, sizeof seen - 1);
+    if (n <= 0) continue;
+    seen[n] = '\0';
+    if (std::strcmp(seen, target) == 0) ++found;
+  }
+  return found;
+}
+
+static void TestAnothersOpenOfTheDirectoriesNoticedInASecond() {
+  ProcessSampler sampler;
+  double slots[kSlotCount];
+  sampler.Sample(slots);
+  const char* kDirectories[] = {"fd", "task"};
+  char own[2][64];
+  int applications[2];
+  for (int i = 0; i < 2; ++i) {
+    std::snprintf(own[i], sizeof own[i], "/proc/%d/%s", static_cast<int>(getpid()), kDirectories[i]);
+    applications[i] = FdLinkingTo(own[i]);
+    CHECK(applications[i] >= 0);
+  }
+  for (const int fd : applications) close(fd);
+  for (int i = 0; i < 2; ++i) {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/self/%s", kDirectories[i]);
+    CHECK(open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) == applications[i]);
+  }
+  const struct timespec past_the_check = {1, 200000000};
+  nanosleep(&past_the_check, nullptr);
+  sampler.Sample(slots);
+  for (int i = 0; i < 2; ++i) CHECK(FdsLinkingTo(own[i]) == 2);  // the application's and procmeter's own again
+  CHECK(slots[OPEN_FDS] == ListedFds() - 1);
+  sampler.Close();
+  for (const int fd : applications) {
+    CHECK(fcntl(fd, F_GETFD) >= 0);
+    close(fd);
+  }
+}
+
+// Makes fcntl(F_GETOWN_EX) fail with EINVAL, as a kernel, emulator or
+// filter that takes the F_SETOWN mark but cannot report it would.
+static bool DenyGetOwnEx() {
+  struct sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kAuditArch, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_fcntl, 0, 3),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),  // the command's low word
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, F_GETOWN_EX, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EINVAL & SECCOMP_RET_DATA)),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog program = {static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
+  return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+         syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program) == 0;
+}
+
+// Where the mark cannot be read back it is not used (the file's identity
+// is all there is): the sampler must not take its own fds for another's,
+// dropping and reopening them (a leak of fds per sample).
+static void TestMarkThatCannotBeReadBack() {
+  constexpr int kNoSeccomp = 64;
+  const pid_t child = fork();
+  if (child == 0) {
+    if (!DenyGetOwnEx()) _exit(kNoSeccomp);
+    struct f_owner_ex owner = {};
+    if (fcntl(0, F_GETOWN_EX, &owner) == 0) _exit(32);  // the filter works
+    ProcessSampler sampler(ProcessSampler::FdCounting::kScan);
+    double slots[kSlotCount];
+    sampler.Sample(slots);
+    const struct timespec past_the_check = {1, 200000000};
+    nanosleep(&past_the_check, nullptr);
+    for (int i = 0; i < 3; ++i) sampler.Sample(slots);
+    int bad = 0;
+    for (const char* file : {"statm", "fd", "task"}) {
+      char own[64];
+      std::snprintf(own, sizeof own, "/proc/%d/%s", static_cast<int>(getpid()), file);
+      if (FdsLinkingTo(own) != 1) bad |= 1;  // one kept fd each, none dropped and reopened
+    }
+    if (slots[OPEN_FDS] != ListedFds() - 1) bad |= 2;
+    _exit(bad);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == kNoSeccomp) {
+    std::fprintf(stderr, "skipped: no seccomp here for the unreadable-mark test\n");
+    return;
+  }
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  if (WIFEXITED(status) && WEXITSTATUS(status) != 0) std::fprintf(stderr, "unreadable mark: failure bits %d\n", WEXITSTATUS(status));
+}
+
 int main() {
   TestParseStatm();
   TestParseStartTicks();
@@ -558,6 +666,8 @@ int main() {
   TestSamplerAtEmfile();
   TestCloseThenSample();
   TestAnothersOpenOfTheSameFiles();
+  TestAnothersOpenOfTheDirectoriesNoticedInASecond();
+  TestMarkThatCannotBeReadBack();
   TestClaimKeptUntilItsTakerReleases();
   TestClaimReleasedAtTeardown();
   TestFindYoungSpaces();
