@@ -14,13 +14,17 @@ import { dirname, join } from 'node:path';
 const require = createRequire(import.meta.url);
 const headersIn = (dir) => join(dir, 'include', 'node');
 
-// The Node major of the headers under dir, or undefined.
+// The Node major of the headers under dir (an installation's include/node,
+// or a Node source tree's src, both of which node-gyp takes), or undefined.
 function headersMajor(dir) {
-  try {
-    return Number(/#define NODE_MAJOR_VERSION (\d+)/.exec(readFileSync(join(headersIn(dir), 'node_version.h'), 'utf8'))?.[1]);
-  } catch {
-    return undefined;
+  for (const header of [join(headersIn(dir), 'node_version.h'), join(dir, 'src', 'node_version.h')]) {
+    try {
+      return Number(/#define NODE_MAJOR_VERSION (\d+)/.exec(readFileSync(header, 'utf8'))?.[1]);
+    } catch {
+      // not this layout
+    }
   }
+  return undefined;
 }
 
 // Official builds and distribution packages alike: <prefix>/bin/node and

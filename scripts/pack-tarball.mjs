@@ -42,7 +42,9 @@ export const PREBUILD_ARCHES = ['x64', 'arm64'];
  * fetched into the cache.)
  */
 function expectedPrebuilds() {
-  const abis = SUPPORTED_NODE_MAJORS.map((major) => execFileSync(fetchNode(major).bin, ['-p', 'process.versions.modules'], { encoding: 'utf8' }).trim());
+  // This machine's builds, which run here.
+  const arch = process.arch === 'arm64' ? 'arm64' : 'x64';
+  const abis = SUPPORTED_NODE_MAJORS.map((major) => execFileSync(fetchNode(major, arch).bin, ['-p', 'process.versions.modules'], { encoding: 'utf8' }).trim());
   return PREBUILD_ARCHES.flatMap((arch) => [
     `prebuilds/linux-${arch}/procmeter_core.glibc.node`,
     ...abis.map((abi) => `prebuilds/linux-${arch}/procmeter_v8.abi${abi}.glibc.node`),

@@ -184,6 +184,27 @@ test("the fallback's start time: the uptime's boot instant while plausible, else
   assert.equal(processStartSeconds(ticks, 100, containerBoot, () => undefined, nodeStart), nodeStart);
 });
 
+test("the fallback on Windows leaves NaN what libuv does not count there, and a uname() that fails does not stop it loading", () => {
+  // Windows, as far as the fallback can tell (process.platform), and
+  // os.release() throwing, as it does when uname() is refused.
+  const report = runNode(
+    `const os = require('node:os');
+     os.release = () => { throw Object.assign(new Error('uname refused'), { code: 'ERR_SYSTEM_ERROR' }); };
+     Object.defineProperty(process, 'platform', { value: 'win32' });
+     const { collect, implementation } = require('procmeter');
+     const s = collect();
+     console.log(JSON.stringify({ implementation, ...s, gc: undefined, heapSpaces: undefined }));`,
+    { type: 'commonjs', env: { PROCMETER_FORCE_FALLBACK: '1' } },
+  ).json();
+  assert.equal(report.implementation, 'fallback');
+  // NaN, through JSON: libuv gives 0 switches and minor faults there, and every fault as major.
+  for (const field of ['voluntaryContextSwitches', 'involuntaryContextSwitches', 'minorPageFaults', 'majorPageFaults']) {
+    assert.equal(report[field], null, `${field} on Windows`);
+  }
+  assert.ok(report.cpuUserSeconds > 0 && report.maxResidentMemoryBytes > 0, JSON.stringify(report));
+  assert.ok(report.residentMemoryBytes > 10 * 1024 * 1024, `resident ${report.residentMemoryBytes}`);
+});
+
 // A mount namespace without procfs (a bare chroot or sandbox): what only
 // /proc tells is NaN, the start time is Node's time origin, and a source that
 // cannot be opened at all is not tried again on every call (strace counts
