@@ -87,8 +87,14 @@ export function registerOnceProviderIsSet(awaited: AwaitedProvider): ProcessMetr
 
   let middleware: ReturnType<ProcessMetricsHandle['middleware']> | undefined;
   return {
-    naming: awaited.naming,
-    mode: awaited.mode,
+    // Those of the registration it joined, once it has one: options the
+    // provider already had another registration of take its mode.
+    get naming() {
+      return registered?.naming ?? awaited.naming;
+    },
+    get mode() {
+      return registered?.mode ?? awaited.mode;
+    },
     get reportsProcessMetrics() {
       return registered?.reportsProcessMetrics ?? false; // false once shut down
     },

@@ -21,7 +21,7 @@ import { EventLoopMonitor } from './event-loop';
 import { registerOnceProviderIsSet } from './awaiting-provider';
 import { addPauseSink, deliverPauses } from './gc-pauses';
 import { collectionStarted, holdingDuringCollections, recordHeldPauses } from './pause-histogram';
-import { resolveOptions, settingsKey, type MetricGroup, type Mode, type Naming, type ProcessMetricsHandle, type ProcessMetricsOptions, type ResolvedOptions } from './options';
+import { METRIC_GROUPS, resolveOptions, settingsKey, type MetricGroup, type Mode, type Naming, type ProcessMetricsHandle, type ProcessMetricsOptions, type ResolvedOptions } from './options';
 import { claimProcessMetrics } from './process-claim';
 import { describeValue } from '../validate';
 import { readActiveResources } from './resources';
@@ -179,6 +179,7 @@ function inertHandle(resolved: ResolvedOptions): ProcessMetricsHandle {
  */
 export function registerProcessMetrics(options?: ProcessMetricsOptions): ProcessMetricsHandle {
   const resolved = resolveOptions(options);
+  checkGroupsHaveMetrics(resolved);
   const api = loadOtelApi();
   if (resolved.meterProvider !== undefined) return registerWith(resolved.meterProvider as MeterProvider, resolved, api);
   const globalProvider = (): MeterProvider | undefined => {
@@ -196,6 +197,18 @@ export function registerProcessMetrics(options?: ProcessMetricsOptions): Process
     unusableProvider: () => unusableGlobalProvider(api),
     register: (provider) => registerWith(provider, resolved, api),
   });
+}
+
+// A registration of nothing (metricGroups: [], or only groups the naming
+// has no metric in) is a mistake, not a choice: say so now.
+function checkGroupsHaveMetrics(resolved: ResolvedOptions): void {
+  const catalog = catalogFor(resolved.naming, resolved.eventLoopDelayStddev);
+  if (catalog.metrics.some((spec) => resolved.metricGroups.has(spec.group))) return;
+  const withMetrics = METRIC_GROUPS.filter((group) => catalog.metrics.some((spec) => spec.group === group));
+  throw new RangeError(
+    `procmeter.registerProcessMetrics(options): options.metricGroups selects no metric of naming '${resolved.naming}' ` +
+      `(got [${[...resolved.metricGroups].map((group) => `'${group}'`).join(', ')}]); groups with metrics in it: ${withMetrics.map((group) => `'${group}'`).join(', ')}`,
+  );
 }
 
 // Where the OpenTelemetry API keeps what was registered globally, by major version.

@@ -133,6 +133,23 @@ test('options the SDK provider refuses when found (another mode already on it) a
   assert.equal(report.reports, false);
 });
 
+test("a registration that waited for the SDK and joined another on its provider tells that one's mode and naming", () => {
+  const report = runNode(
+    `${PRELUDE}
+     process.on('warning', () => {}); // PROCMETER_ALREADY_REGISTERED, expected
+     const late = registerProcessMetrics({ mode: 'push', pushIntervalMs: 0 });
+     const asked = late.mode;
+     const { provider } = manualProvider();
+     metrics.setGlobalMeterProvider(provider);
+     const direct = registerProcessMetrics(); // observable, on the provider at once
+     await nextTurn(); // the waiting one finds the provider and joins it
+     console.log(JSON.stringify({ asked, joined: late.mode, naming: late.naming, direct: direct.mode }));
+     late.shutdown();
+     direct.shutdown();`,
+  ).json();
+  assert.deepEqual(report, { asked: 'push', joined: 'observable', naming: 'prometheus', direct: 'observable' });
+});
+
 for (const mode of ['push', 'observable']) {
   test(`${mode} mode: shutdown() between the SDK's start and the next look still hands the last reading over`, () => {
   const report = runNode(

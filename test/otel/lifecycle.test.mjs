@@ -18,6 +18,9 @@ test('bad options throw a TypeError or RangeError naming the option and what it 
     [{ metricGroups: ['gc', undefined] }, TypeError, /options\.metricGroups\[1\] must be one of .*; got undefined/],
     // eslint-disable-next-line no-sparse-arrays
     [{ metricGroups: [, 'gc'] }, TypeError, /options\.metricGroups\[0\] must be one of .*; got undefined/],
+    // A registration of nothing: every group left out, or only ones the naming has no metric in.
+    [{ metricGroups: [] }, RangeError, /options\.metricGroups selects no metric of naming 'prometheus' \(got \[\]\); groups with metrics in it: 'process', 'gc', 'heap', 'eventLoop', 'resources', 'runtime'$/],
+    [{ naming: 'semconv', metricGroups: ['runtime'] }, RangeError, /options\.metricGroups selects no metric of naming 'semconv' \(got \['runtime'\]\); groups with metrics in it: 'process', 'gc', 'heap', 'eventLoop', 'resources'$/],
     [{ gcDurationBuckets: [0.1, 0.01] }, RangeError, /options\.gcDurationBuckets must be non-empty, finite, non-negative and strictly ascending/],
     [{ gcDurationBuckets: ['1'] }, TypeError, /options\.gcDurationBuckets must be an array of numbers \(seconds\); got an array with the string "1" at index 0/],
     // eslint-disable-next-line no-sparse-arrays
