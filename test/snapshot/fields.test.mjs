@@ -135,16 +135,26 @@ test('startTimeSeconds follows the wall clock as it is at the first read, also w
   assertClose(report.ours, report.truth, 0.5, 'start time after a clock step');
 });
 
+/**
+ * Whether the child can have a mount namespace of its own (CAP_SYS_ADMIN,
+ * which root in a container often lacks) and the other tools named; the test
+ * is skipped if not, except under .ci/run (as root, with the tools
+ * installed), which fails it instead.
+ */
+function mountNamespaceOrSkip(t, { strace = false } = {}) {
+  const needs = `unshare --mount (CAP_SYS_ADMIN)${strace ? ' and strace' : ''}`;
+  if (spawnSync('unshare', ['--mount', 'true']).status === 0 && !(strace && spawnSync('strace', ['-V']).error)) return true;
+  assert.notEqual(process.env.PROCMETER_REQUIRE_NO_PROC_NAMESPACE, '1', `needs ${needs}`);
+  t.skip(`needs ${needs}`);
+  return false;
+}
+
 // lxcfs (LXC, LXD, Proxmox containers) mounts a /proc/uptime of its own,
 // counted from the container's start, over the host's; /proc/self/stat still
 // counts the start from the host's boot. Made here with a bind mount in a
 // mount namespace of the child's own.
 test("in a container whose /proc/uptime counts from the container's start (lxcfs), startTimeSeconds is still the process's", (t) => {
-  if (spawnSync('unshare', ['--mount', 'true']).status !== 0) {
-    assert.notEqual(process.env.PROCMETER_REQUIRE_NO_PROC_NAMESPACE, '1', 'needs unshare --mount (CAP_SYS_ADMIN)');
-    t.skip('needs unshare --mount (CAP_SYS_ADMIN)');
-    return;
-  }
+  if (!mountNamespaceOrSkip(t)) return;
   const dir = mkdtempSync(join(tmpdir(), 'procmeter-lxcfs-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const uptime = join(dir, 'uptime');
@@ -210,13 +220,7 @@ test("the fallback on Windows leaves NaN what libuv does not count there, and a 
 // cannot be opened at all is not tried again on every call (strace counts
 // the opens of /proc files around 1,000 calls).
 test('without /proc: startTimeSeconds is Node\'s time origin, procfs fields NaN, and no reopening on every call', (t) => {
-  // A mount namespace needs CAP_SYS_ADMIN (root in a container often lacks it).
-  if (spawnSync('unshare', ['--mount', 'true']).status !== 0 || spawnSync('strace', ['-V']).error) {
-    // .ci/run, as root with strace installed, fails here rather than skip.
-    assert.notEqual(process.env.PROCMETER_REQUIRE_NO_PROC_NAMESPACE, '1', 'needs unshare --mount (CAP_SYS_ADMIN) and strace');
-    t.skip('needs unshare --mount (CAP_SYS_ADMIN) and strace');
-    return;
-  }
+  if (!mountNamespaceOrSkip(t, { strace: true })) return;
   const dir = mkdtempSync(join(tmpdir(), 'procmeter-noproc-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const trace = join(dir, 'trace');
