@@ -219,7 +219,7 @@ const API_GLOBAL = Symbol.for('opentelemetry.js.api.1');
  * its no-op one: set through a copy of @opentelemetry/api with a lower minor
  * version than procmeter's, which the API does not accept.
  */
-function unusableGlobalProvider(api: OtelApi): string | undefined {
+export function unusableGlobalProvider(api: OtelApi): string | undefined {
   const registry = (globalThis as Record<symbol, { version?: unknown; metrics?: unknown } | undefined>)[API_GLOBAL];
   // The API hands out what is registered whenever it accepts it.
   if (registry?.metrics === undefined || registry.metrics === api.metrics.getMeterProvider()) return undefined;
@@ -389,7 +389,15 @@ function handleOn(shared: SharedRegistration): ProcessMetricsHandle {
       if (released) return;
       released = true;
       shared.handles -= 1;
-      if (shared.handles > 0) return;
+      // The registration goes on for the other handles, but this one's
+      // owner may shut the provider down next (the zero-code start does):
+      // what the last handle's shutdown would do first, a reading with the
+      // GC pauses it counts recorded outside any collection, so that the
+      // provider's last export has them too.
+      if (shared.handles > 0) {
+        handle.update();
+        return;
+      }
       shared.forget();
       handle.shutdown();
     },

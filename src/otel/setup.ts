@@ -11,7 +11,7 @@ import { isMainThread } from 'node:worker_threads';
 import { runtimeRequire } from '../bundling';
 import { firstLineOf } from '../error-text';
 import { NAMINGS, type Naming } from './options';
-import { isNoopMeter, procmeterMeter, registerProcessMetrics, type ProcessMetricsHandle } from './register-metrics';
+import { isNoopMeter, procmeterMeter, registerProcessMetrics, unusableGlobalProvider, type ProcessMetricsHandle } from './register-metrics';
 
 const debug = debuglog('procmeter');
 
@@ -111,6 +111,7 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): E
       active = active.filter((exporter) => exporter !== 'otlp');
     }
   }
+  const otlpTimeoutSet = active.includes('otlp') && checkOtlpTimeouts(env, invalidForOwnProvider);
   // A timeout of 0 is no limit (the specification's Timeout type): the
   // periodic export may then take up to the interval, the most the SDK
   // allows; the flush at exit keeps its own bound.
@@ -145,7 +146,7 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): E
     // process up through the exporter's retries (8 s and more): at most
     // OTEL_METRIC_EXPORT_TIMEOUT when set (and not 0), else 2 s.
     exitFlushTimeoutMs: exportTimeoutMs || DEFAULT_EXIT_FLUSH_TIMEOUT_MS,
-    otlpExporterConfig: otlpExporterConfig(env, exportIntervalMs, readerTimeoutMs),
+    otlpExporterConfig: otlpExporterConfig(env, exportIntervalMs, readerTimeoutMs, otlpTimeoutSet),
     // A metrics endpoint stays on the loopback interface unless asked.
     prometheusHost: (env['OTEL_EXPORTER_PROMETHEUS_HOST'] ?? '').trim() || '127.0.0.1',
     prometheusPort: positiveInteger('OTEL_EXPORTER_PROMETHEUS_PORT', DEFAULT_PROMETHEUS_PORT, 65535, active.includes('prometheus')),
@@ -180,7 +181,12 @@ const DEFAULT_EXIT_FLUSH_TIMEOUT_MS = 2_000;
  *   procmeter gives it the reader's export timeout or half the interval,
  *   whichever is shorter, so that an export ends before the next begins.
  */
-function otlpExporterConfig(env: NodeJS.ProcessEnv, exportIntervalMs: number, exportTimeoutMs: number): { url?: string; timeoutMillis?: number } {
+function otlpExporterConfig(
+  env: NodeJS.ProcessEnv,
+  exportIntervalMs: number,
+  exportTimeoutMs: number,
+  timeoutSet: boolean,
+): { url?: string; timeoutMillis?: number } {
   const config: { url?: string; timeoutMillis?: number } = {};
   const metricsEndpoint = env['OTEL_EXPORTER_OTLP_METRICS_ENDPOINT'];
   const endpoint = env['OTEL_EXPORTER_OTLP_ENDPOINT'];
@@ -190,9 +196,26 @@ function otlpExporterConfig(env: NodeJS.ProcessEnv, exportIntervalMs: number, ex
     const base = endpoint.trim();
     config.url = `${base}${base.endsWith('/') ? '' : '/'}v1/metrics`;
   }
-  const timeoutSet = ['OTEL_EXPORTER_OTLP_METRICS_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT'].some((variable) => env[variable]?.trim());
   if (!timeoutSet) config.timeoutMillis = Math.max(1, Math.min(DEFAULT_OTLP_TIMEOUT_MS, exportTimeoutMs, Math.floor(exportIntervalMs / 2)));
   return config;
+}
+
+// Whether the OTLP exporter will use a request timeout of the user's. It
+// takes the metrics one, else the generic one, each only if it is a number
+// above 0, and ignores any other value in silence (its diag warning is off
+// by default) for its own 10 s default: which, longer than a short export
+// interval, brings back the hang otlpExporterConfig() prevents. So an
+// invalid one is reported, and procmeter's fitted timeout is used instead.
+function checkOtlpTimeouts(env: NodeJS.ProcessEnv, invalid: string[]): boolean {
+  let valid = false;
+  for (const variable of ['OTEL_EXPORTER_OTLP_METRICS_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT']) {
+    const raw = env[variable]?.trim();
+    if (!raw) continue;
+    const milliseconds = Number(raw);
+    if (Number.isFinite(milliseconds) && milliseconds > 0) valid = true;
+    else invalid.push(`${variable} must be a number of milliseconds above 0; got '${raw}', which the OTLP exporter ignores`);
+  }
+  return valid;
 }
 
 // The exporter would take a URL without a scheme ('collector:4318') and
@@ -343,8 +366,8 @@ export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): Zero
  * them now, before a worker's registration that collects before the first
  * scrape of the endpoint (or the first export) could.
  */
-function registerClaimingProcess(meterProvider: MeterProvider, settings: EnvironmentSettings): ProcessMetricsHandle {
-  const metrics = registerProcessMetrics({ meterProvider, naming: settings.naming });
+function registerClaimingProcess(meterProvider: MeterProvider | undefined, settings: EnvironmentSettings): ProcessMetricsHandle {
+  const metrics = registerProcessMetrics(meterProvider ? { meterProvider, naming: settings.naming } : { naming: settings.naming });
   metrics.update();
   return metrics;
 }
@@ -353,6 +376,12 @@ function startWithApi(settings: EnvironmentSettings, api: Api): ZeroCodeStart {
   const existing = api.metrics.getMeterProvider();
   // With no provider registered, the api package hands out its no-op one.
   if (!isNoopMeter(api, procmeterMeter(existing))) return withoutOwnProvider(settings, registerClaimingProcess(existing, settings));
+  // The application's SDK registered its provider through an older copy of
+  // the API, which procmeter's copy does not hand out: a provider of
+  // procmeter's could not take the global place either. Waiting for a
+  // usable global one, as registerProcessMetrics() does, says why
+  // (PROCMETER_PROVIDER_UNUSABLE) instead of exporting nothing in silence.
+  if (unusableGlobalProvider(api) !== undefined) return withoutOwnProvider(settings, registerClaimingProcess(undefined, settings));
   for (const message of settings.invalidForOwnProvider) warn(message, 'PROCMETER_INVALID_SETTING');
 
   // OTEL_METRICS_EXPORTER=none: no provider of procmeter's, which would take
@@ -387,9 +416,10 @@ function startOwnProvider(settings: EnvironmentSettings, api: Api): ZeroCodeStar
   const { provider, prometheus, pushes } = made;
 
   if (!api.metrics.setGlobalMeterProvider(provider)) {
-    // Someone registered a provider in between: join theirs instead.
+    // Someone registered a provider in between: join theirs instead (once
+    // the API hands it out: not one registered through an older copy).
     provider.shutdown().catch((error: unknown) => debug('shutting down the unused provider failed: %o', error));
-    return withoutOwnProvider(settings, registerClaimingProcess(api.metrics.getMeterProvider(), settings));
+    return withoutOwnProvider(settings, registerClaimingProcess(undefined, settings));
   }
   const metrics = registerClaimingProcess(provider, settings);
   const endpoint = prometheus && serveMetrics(settings, prometheus);

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
 import { runNode } from '../helpers/child.mjs';
+import { freePort } from '../helpers/net.mjs';
 
 const HELPERS = JSON.stringify(new URL('../helpers/otel.mjs', import.meta.url).href);
 const PRELUDE = `
@@ -194,9 +195,9 @@ test('two registrations waiting for the same SDK share one set of instruments: e
   assert.equal(report.secondStillReports, true);
 });
 
-test('a provider set through an older @opentelemetry/api, which procmeter\'s copy does not accept, is a warning, once', (t) => {
-  // A real copy of the API package with an older version number: what an
-  // application that resolves its own, older copy registers through.
+// A real copy of the API package with an older version number: what an
+// application that resolves its own, older copy registers through.
+function olderApiCopy(t) {
   const olderApi = mkdtempSync(join(tmpdir(), 'procmeter-older-api-'));
   t.after(() => rmSync(olderApi, { recursive: true, force: true }));
   // Its entry point is build/src/index.js (package.json is not in its exports).
@@ -207,7 +208,11 @@ test('a provider set through an older @opentelemetry/api, which procmeter\'s cop
   const source = readFileSync(versionFile, 'utf8');
   assert.match(source, /VERSION = '1\.\d+\.\d+'/, 'the version constant the API checks');
   writeFileSync(versionFile, source.replace(/VERSION = '1\.\d+\.\d+'/, "VERSION = '1.0.0'"));
+  return olderApi;
+}
 
+test('a provider set through an older @opentelemetry/api, which procmeter\'s copy does not accept, is a warning, once', (t) => {
+  const olderApi = olderApiCopy(t);
   const report = runNode(
     `${PRELUDE}
      import { createRequire } from 'node:module';
@@ -230,6 +235,30 @@ test('a provider set through an older @opentelemetry/api, which procmeter\'s cop
   assert.equal(report.warnings.length, 1, JSON.stringify(report.warnings));
   assert.equal(report.warnings[0][0], 'PROCMETER_PROVIDER_UNUSABLE');
   assert.match(report.warnings[0][1], /@opentelemetry\/api 1\.0\.0/);
+});
+
+test('the zero-code start after a provider set through an older @opentelemetry/api sets up no provider of its own and says why', async (t) => {
+  const olderApi = olderApiCopy(t);
+  const port = await freePort();
+  const report = runNode(
+    `${PRELUDE}
+     import { createRequire } from 'node:module';
+     const warnings = [];
+     process.on('warning', (warning) => warnings.push([warning.code, warning.message]));
+     const olderApi = createRequire(import.meta.url)(${JSON.stringify(olderApi)});
+     const { provider } = manualProvider();
+     const accepted = olderApi.metrics.setGlobalMeterProvider(provider);
+     const { started } = await import('procmeter/register');
+     await sleep(100);
+     console.log(JSON.stringify({ accepted, owns: started.ownsMeterProvider, url: (await started.prometheusUrl) ?? null, warnings }));
+     await started.shutdown();`,
+    { env: { OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(port) } },
+  ).json();
+  assert.equal(report.accepted, true, "the test's premise: the older copy registered the provider");
+  // Its own provider could not take the global place, and would export only
+  // procmeter's metrics beside the application's: none, and a warning.
+  assert.deepEqual([report.owns, report.url], [false, null]);
+  assert.deepEqual(report.warnings.map(([code]) => code), ['PROCMETER_PROVIDER_UNUSABLE'], JSON.stringify(report.warnings));
 });
 
 test('a global provider that throws, even something that is not an Error, when procmeter registers with it is a warning, not an exception', () => {

@@ -468,6 +468,35 @@ for (const mode of ['observable', 'push']) {
 }
 
 for (const mode of ['observable', 'push']) {
+  // The zero-code start and the application share one registration on the
+  // provider; the start's shutdown() releases its handle, then shuts the
+  // provider down, whose last collection must still have every pause.
+  test(`${mode}: shutdown() of one of two handles on a registration, then a collection at once: the histogram counts every GC the counter reports`, () => {
+    const result = runNode(
+      `
+      import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+      import { registerProcessMetrics } from 'procmeter';
+      class Reader extends MetricReader { onShutdown() { return Promise.resolve(); } onForceFlush() { return Promise.resolve(); } }
+      const reader = new Reader();
+      const options = { meterProvider: new MeterProvider({ readers: [reader] }), mode: '${mode}', pushIntervalMs: 0, metricGroups: ['gc'] };
+      const zeroCode = registerProcessMetrics(options);
+      const application = registerProcessMetrics({ ...options });
+      zeroCode.update();
+      await reader.collect();
+      await new Promise((resolve) => setImmediate(resolve));
+      for (let i = 0; i < 3; i++) globalThis.gc();
+      zeroCode.shutdown();
+      const { resourceMetrics } = await reader.collect();
+      const metrics = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics);
+      const major = (name) => metrics.find((m) => m.descriptor.name === name)?.dataPoints.find((p) => p.attributes.kind === 'major')?.value;
+      console.log(JSON.stringify({ runs: major('nodejs_gc_runs'), pauses: major('nodejs_gc_duration_seconds')?.count ?? 0 }));
+      application.shutdown();`,
+      { nodeArgs: ['--expose-gc'] },
+    ).json();
+    assert.ok(result.runs >= 3, JSON.stringify(result));
+    assert.equal(result.pauses, result.runs, JSON.stringify(result));
+  });
+
   test(`${mode}: shutdown() called back from inside a collection or update (by the application's MeterProvider) stops after it, with every pause its GC counter counted`, () => {
     const result = runNode(
       `

@@ -543,7 +543,7 @@ test('OTEL_METRIC_EXPORT_TIMEOUT=0 is no limit: the export may take the whole in
 // itself; procmeter adds only what it gets wrong: an endpoint with spaces
 // around it (which it does not trim, and so replaces by its default), and a
 // request timeout that fits the export interval when none is set.
-test('the OTLP exporter gets the endpoint trimmed when it has spaces around it, and a timeout within the export timeout and half the interval unless one is set', () => {
+test('the OTLP exporter gets the endpoint trimmed when it has spaces around it, and a timeout within the export timeout and half the interval unless it will use a valid one of the user’s', () => {
   const { settingsFromEnvironment } = require('../../dist/cjs/otel/index.js');
   const configOf = (env) => settingsFromEnvironment(env).otlpExporterConfig;
   // The exporter's own default timeout is 10 s: kept where it fits.
@@ -552,6 +552,20 @@ test('the OTLP exporter gets the endpoint trimmed when it has spaces around it, 
   assert.deepEqual(configOf({ OTEL_METRIC_EXPORT_INTERVAL: '60000', OTEL_METRIC_EXPORT_TIMEOUT: '3000' }), { timeoutMillis: 3000 });
   assert.deepEqual(configOf({ OTEL_METRIC_EXPORT_INTERVAL: '1000', OTEL_EXPORTER_OTLP_TIMEOUT: '20000' }), {});
   assert.deepEqual(configOf({ OTEL_METRIC_EXPORT_INTERVAL: '1000', OTEL_EXPORTER_OTLP_METRICS_TIMEOUT: '300' }), {});
+  // A timeout the exporter ignores (it takes only numbers above 0, and says
+  // nothing by default) leaves it its 10 s default: procmeter's fitted one
+  // stands instead, and the value is reported.
+  for (const [variable, raw] of [['OTEL_EXPORTER_OTLP_TIMEOUT', '0'], ['OTEL_EXPORTER_OTLP_METRICS_TIMEOUT', '5s'], ['OTEL_EXPORTER_OTLP_TIMEOUT', '-1']]) {
+    const settings = settingsFromEnvironment({ OTEL_METRIC_EXPORT_INTERVAL: '1000', [variable]: raw });
+    assert.deepEqual(settings.otlpExporterConfig, { timeoutMillis: 500 }, `${variable}=${raw}`);
+    assert.equal(settings.invalidForOwnProvider.length, 1, `${variable}=${raw}`);
+    assert.match(settings.invalidForOwnProvider[0], new RegExp(`^${variable} must be a number of milliseconds above 0; got '${raw}'`));
+  }
+  // The exporter falls back from an invalid metrics timeout to a valid generic one.
+  const generic = settingsFromEnvironment({ OTEL_METRIC_EXPORT_INTERVAL: '1000', OTEL_EXPORTER_OTLP_METRICS_TIMEOUT: 'x', OTEL_EXPORTER_OTLP_TIMEOUT: '20000' });
+  assert.deepEqual([generic.otlpExporterConfig, generic.invalidForOwnProvider.length], [{}, 1]);
+  // Not checked when nothing is exported over OTLP (the variables may be the traces' concern).
+  assert.deepEqual(settingsFromEnvironment({ OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_OTLP_TIMEOUT: '0' }).invalidForOwnProvider, []);
   const endpoint = (env) => configOf({ OTEL_EXPORTER_OTLP_TIMEOUT: '1000', ...env }).url;
   assert.equal(endpoint({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }), undefined, 'left to the exporter');
   assert.equal(endpoint({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318 ' }), 'http://collector:4318/v1/metrics');
