@@ -6,7 +6,7 @@
 // processClaimCell() in implementation.ts). The native addon takes it
 // through shareClaimCell() and adds a claim of its own
 // (native/process_claim.h).
-import { debuglog } from 'node:util';
+import { debuglog, types } from 'node:util';
 import type { Worker } from 'node:worker_threads';
 
 const debug = debuglog('procmeter');
@@ -22,7 +22,9 @@ const CELL_COUNT = 2;
 function publishedCells(key: string = ENVIRONMENT_KEY, count: number = CELL_COUNT): BigInt64Array | undefined {
   const { getEnvironmentData } = require('node:worker_threads') as typeof import('node:worker_threads');
   const buffer = getEnvironmentData(key);
-  if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < count * BigInt64Array.BYTES_PER_ELEMENT) return undefined;
+  // isSharedArrayBuffer(), not instanceof: procmeter evaluated in another
+  // realm of this thread (a vm context) must find the cell, not replace it.
+  if (!types.isSharedArrayBuffer(buffer) || buffer.byteLength < count * BigInt64Array.BYTES_PER_ELEMENT) return undefined;
   return new BigInt64Array(buffer, 0, count);
 }
 

@@ -86,8 +86,12 @@ const UNAVAILABLE = new Float64Array(SLOT_COUNT).fill(NaN);
 // nested objects, or list other heap spaces (or the same in another order):
 // repair it once.
 function hasStructure(target: Snapshot): boolean {
+  return isObject(target.gc) && hasHeapSpaces(target);
+}
+
+function hasHeapSpaces(target: Snapshot): boolean {
   const spaces = target.heapSpaces as unknown;
-  if (!isObject(target.gc) || !Array.isArray(spaces) || spaces.length !== heapSpaceNames.length) return false;
+  if (!Array.isArray(spaces) || spaces.length !== heapSpaceNames.length) return false;
   for (let i = 0; i < spaces.length; i++) {
     // On the hot path: no isObject() (a revoked Proxy throws here, which
     // collect() turns into its TypeError).
@@ -104,7 +108,10 @@ function giveStructure(target: Snapshot): void {
     if (!isObject(gc[kind])) gc[kind] = fresh[kind];
   }
   target.gc = gc as unknown as Snapshot['gc'];
-  target.heapSpaces = heapSpaceNames.map(createHeapSpaceStats);
+  // Kept when it has this Node's spaces: one that cannot be written (a
+  // frozen entry) is the caller's mistake, a TypeError, not replaced behind
+  // the back of code that holds the array.
+  if (!hasHeapSpaces(target)) target.heapSpaces = heapSpaceNames.map(createHeapSpaceStats);
 }
 
 /**
@@ -129,7 +136,12 @@ export function diff(before: Snapshot, after: Snapshot, into?: Snapshot): Snapsh
     if (!sameSpaces(target.heapSpaces, after.heapSpaces)) target.heapSpaces = after.heapSpaces.map((space) => createHeapSpaceStats(space.name));
     diffSnapshots(before, after, target);
   } catch (error) {
-    if (into === undefined) throw error;
+    if (into === undefined) {
+      // A field checkSnapshotArgument() does not look at, with a getter that throws.
+      throw new TypeError(`procmeter.diff(before, after): before and after must be snapshots returned by collect(); reading them failed: ${(error as Error)?.message}`, {
+        cause: error,
+      });
+    }
     // Frozen, sealed, or with read-only fields (before and after are checked above).
     throw new TypeError(`procmeter.diff(before, after, into): into must be a writable snapshot; filling it failed: ${(error as Error)?.message}`, { cause: error });
   }
@@ -143,7 +155,16 @@ function sameSpaces(a: Snapshot['heapSpaces'], b: Snapshot['heapSpaces']): boole
 }
 
 function checkSnapshotArgument(name: string, value: unknown): asserts value is Snapshot {
-  const missing = missingSnapshotPart(value);
+  let missing: string | undefined;
+  try {
+    missing = missingSnapshotPart(value);
+  } catch (error) {
+    // A getter or Proxy trap that throws.
+    throw new TypeError(
+      `procmeter.diff(before, after, into?): ${name} must be a snapshot returned by collect(); reading it failed: ${(error as Error)?.message}`,
+      { cause: error },
+    );
+  }
   if (missing !== undefined) {
     throw new TypeError(
       `procmeter.diff(before, after, into?): ${name} must be a snapshot returned by collect(); got ${describeValue(value)}${

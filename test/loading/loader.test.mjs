@@ -108,19 +108,56 @@ test('NODE_DEBUG=procmeter prints what was tried, on stderr only', () => {
   assert.equal(JSON.parse(child.stdout).implementation, 'fallback');
 });
 
-test('require() and import() share one instance with the same exports', () => {
+test('require() and import() share one instance with the same exports, and a default export that is module.exports', () => {
   const report = runNode(`
     import { createRequire } from 'node:module';
     import * as esm from 'procmeter';
-    const cjs = createRequire(import.meta.url)('procmeter');
+    import procmeter from 'procmeter';
+    import * as esmRegister from 'procmeter/register';
+    import register from 'procmeter/register';
+    const require = createRequire(import.meta.url);
+    const cjs = require('procmeter');
     console.log(JSON.stringify({
-      esmKeys: Object.keys(esm).sort(),
+      // The default export aside, as for any CommonJS package.
+      esmKeys: Object.keys(esm).filter((name) => name !== 'default').sort(),
       // _internals (not API) is left out of the ESM entry point.
       cjsKeys: Object.keys(cjs).filter((name) => !name.startsWith('_')).sort(),
       sameCollect: esm.collect === cjs.collect,
-    }));`).json();
+      defaultIsModuleExports: procmeter === cjs && register === require('procmeter/register'),
+      registerKeys: Object.keys(esmRegister).filter((name) => name !== 'default').sort(),
+      registerCjsKeys: Object.keys(require('procmeter/register')).sort(),
+    }));`, { env: { OTEL_SDK_DISABLED: 'true' } }).json();
   assert.deepEqual(report.esmKeys, report.cjsKeys);
   assert.ok(report.sameCollect, 'ESM and CJS entry points load separate copies');
+  assert.ok(report.defaultIsModuleExports, "import procmeter from 'procmeter' is module.exports, as for a CommonJS package");
+  assert.deepEqual(report.registerKeys, report.registerCjsKeys);
+});
+
+test('procmeter evaluated again in a vm context of the thread takes the process-metrics claim cell the thread published, not one of its own', () => {
+  const report = runNode(
+    `
+    import { createRequire } from 'node:module';
+    import { readFileSync } from 'node:fs';
+    import vm from 'node:vm';
+    import { getEnvironmentData } from 'node:worker_threads';
+    const require = createRequire(import.meta.url);
+    const file = require.resolve('procmeter');
+    const first = require('procmeter')._internals.processClaimCell();
+    const published = getEnvironmentData('procmeter:process-metrics-claim:v2');
+    // A context of its own (its own SharedArrayBuffer) sharing this process.
+    const context = vm.createContext({ process, Buffer, console, performance, setImmediate, clearImmediate, setTimeout, clearTimeout, setInterval, clearInterval });
+    const wrapper = vm.runInContext('(function (exports, require, module, __filename, __dirname) {' + readFileSync(file, 'utf8') + '\\n})', context, { filename: file });
+    const module = { exports: {} };
+    wrapper(module.exports, createRequire(file), module, file, file.slice(0, file.lastIndexOf('/')));
+    const second = module.exports._internals.processClaimCell();
+    console.log(JSON.stringify({
+      premise: published === first.cells.buffer && !(published instanceof vm.runInContext('SharedArrayBuffer', context)),
+      sameCell: second.cells.buffer === first.cells.buffer,
+      stillPublished: getEnvironmentData('procmeter:process-metrics-claim:v2') === published,
+    }));`,
+  ).json();
+  assert.ok(report.premise, "the test's premise: the main realm published the cell, which is foreign to the context");
+  assert.deepEqual([report.sameCell, report.stillPublished], [true, true]);
 });
 
 test("procmeter's JavaScript evaluated again in one thread (as a test runner's fresh module registries do) shares the addon: both evaluations read live figures", () => {

@@ -43,6 +43,7 @@ test('collect() alone type-checks without @opentelemetry/api installed (an optio
     t,
     {
       'app.mts': `import { collect, createSnapshot, implementation, type Snapshot } from 'procmeter';\n${COLLECT_ONLY}`,
+      'default.mts': `import procmeter from 'procmeter';\nconst snapshot: procmeter.Snapshot = procmeter.collect(procmeter.createSnapshot());\nvoid snapshot.cpuUserSeconds;\n`,
       'app.cts': `import procmeter = require('procmeter');\nconst { collect, createSnapshot, implementation } = procmeter;\ntype Snapshot = procmeter.Snapshot;\n${COLLECT_ONLY}`,
     },
     { withOpenTelemetry: false },

@@ -115,6 +115,47 @@ test('collect(into) with a snapshot it cannot write (frozen, sealed without its 
   }
 });
 
+test('collect(into) with a heap space or GC kind it cannot write throws a TypeError, and leaves the nested objects the caller holds in place', () => {
+  const unwritable = [
+    ['a frozen heap space', (snapshot) => Object.freeze(snapshot.heapSpaces[0])],
+    ['a heap-space field with a throwing setter', (snapshot) => Object.defineProperty(snapshot.heapSpaces[1], 'usedBytes', { get: () => 1, set() { throw new Error('no'); } })],
+    ['a frozen GC kind', (snapshot) => Object.freeze(snapshot.gc.scavenge)],
+  ];
+  for (const [what, spoil] of unwritable) {
+    const snapshot = createSnapshot();
+    const { gc, heapSpaces } = snapshot;
+    spoil(snapshot);
+    assert.throws(() => collect(snapshot), (error) => {
+      assert.ok(error instanceof TypeError, `${what}: ${error}`);
+      assert.match(error.message, /collect\(into\): into must be a snapshot object .*writable; filling it failed: /, what);
+      return true;
+    });
+    assert.ok(snapshot.heapSpaces === heapSpaces && snapshot.gc === gc, `${what}: the nested objects were replaced`);
+  }
+});
+
+test('diff() with an argument whose fields throw when read (a getter, a Proxy) throws a TypeError naming that argument', () => {
+  const good = collect();
+  const throwingField = Object.defineProperty({ ...collect() }, 'cpuUserSeconds', { get() { throw new Error('boom'); } });
+  const throwingProxy = new Proxy({}, { get() { throw new RangeError('trap'); } });
+  const throwingGc = Object.defineProperty(createSnapshot(), 'gc', { get() { throw new Error('boom'); } });
+  const cases = [
+    [[throwingProxy, good], 'before'],
+    [[good, throwingField], 'after'],
+    [[good, good, throwingGc], 'into'],
+  ];
+  for (const [args, name] of cases) {
+    assert.throws(() => diff(...args), (error) => {
+      assert.ok(error instanceof TypeError, `${name}: ${error}`);
+      assert.match(error.message, new RegExp(`^procmeter\\.diff\\(before, after, into\\?\\): ${name} must be a snapshot .*; reading it failed: (boom|trap)$`));
+      return true;
+    });
+  }
+  // A field the argument check does not read.
+  const throwingLater = Object.defineProperty({ ...collect() }, 'openFds', { get() { throw new Error('late'); } });
+  assert.throws(() => diff(good, throwingLater), /^TypeError: procmeter\.diff\(before, after\): before and after must be snapshots returned by collect\(\); reading them failed: late$/);
+});
+
 test('diff(before, after, into) with an into it cannot write (frozen) throws a TypeError naming into', () => {
   const before = collect();
   const after = collect();
