@@ -182,9 +182,11 @@ function choose(): { sampler: Sampler; diagnostics: LoadDiagnostics; binding?: N
         'fallback',
         core.path,
         attempts,
-        explicit
-          ? `${BINARY_PATH_ENV} names the Node-API-only binary: GC and heap from JavaScript`
-          : 'no V8-specific binary fits this Node: GC and heap from JavaScript',
+        core.v8PartUnused !== undefined
+          ? `${BINARY_PATH_ENV} names a binary ${core.v8PartUnused}: its process part is used, GC and heap from JavaScript`
+          : explicit
+            ? `${BINARY_PATH_ENV} names the Node-API-only binary: GC and heap from JavaScript`
+            : 'no V8-specific binary fits this Node: GC and heap from JavaScript',
       ),
       binding: core.binding,
     };

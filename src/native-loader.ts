@@ -83,6 +83,8 @@ export interface LoadedV8Binding {
 export interface LoadedCoreBinding {
   readonly binding: NativeBinding;
   readonly path: string;
+  /** Why a V8-specific binary serves only as this (built for another Node ABI). */
+  readonly v8PartUnused?: string;
 }
 
 export interface NativeLoadResult {
@@ -206,7 +208,7 @@ export function loadNative(trackGc: boolean, candidates: Candidates = nativeCand
       // does not survive hot reload, after which require() would initialise
       // the addon again (see thread-resident.ts).
       const extension = extname(file);
-      if (!LOADABLE_EXTENSIONS.has(extension)) throw new Error('not a .node file');
+      if (!LOADABLE_EXTENSIONS.has(extension)) throw existsSync(file) ? new Error('not a .node file') : noSuchFile();
       loaded = (extension === '.node' ? threadResident(`binary:${file}`, () => runtimeRequire(file)) : runtimeRequire(file)) as Partial<NativeBinding>;
       const result = accept(checkCommon(loaded));
       bindingState(loaded).accepted = true;
@@ -230,9 +232,14 @@ export function loadNative(trackGc: boolean, candidates: Candidates = nativeCand
 
   if (candidates.explicit !== undefined) {
     const file = candidates.explicit;
-    const loaded = tryLoad(file, (binding) =>
-      binding.variant === 'v8' ? { full: acceptFull(file)(binding) } : { core: acceptCore(file)(binding) },
-    );
+    const loaded = tryLoad(file, (binding) => {
+      if (binding.variant !== 'v8') return { core: acceptCore(file)(binding) };
+      // A V8-specific binary for another Node (kept after an upgrade): its
+      // process part uses Node-API alone, V8 only once started, so it still
+      // serves for that (as the Node-API-only prebuild does in a search).
+      const otherAbi = otherAbiThan(binding as V8Binding);
+      return otherAbi === undefined ? { full: acceptFull(file)(binding) } : { core: { binding, path: file, v8PartUnused: otherAbi } };
+    });
     return { full: loaded?.full, core: loaded?.core, attempts, explicit: true };
   }
   for (const file of candidates.v8) {
@@ -272,12 +279,8 @@ function checkCommon(candidate: Partial<NativeBinding>): NativeBinding {
  */
 function startV8Binding(binding: NativeBinding, file: string, trackGc: boolean): LoadedV8Binding {
   const full = binding as V8Binding;
-  const runningV8 = process.versions.v8.split('.').slice(0, 2).join('.');
-  if (full.nodeModuleVersion !== Number(process.versions.modules) || full.v8Version !== runningV8) {
-    throw new Error(
-      `built for Node ABI ${full.nodeModuleVersion} (V8 ${full.v8Version}); this Node is ABI ${process.versions.modules} (V8 ${runningV8})`,
-    );
-  }
+  const otherAbi = otherAbiThan(full);
+  if (otherAbi !== undefined) throw new Error(otherAbi);
   const state = bindingState(full);
   if (state.started === undefined) {
     const started = full.start(trackGc);
@@ -287,6 +290,17 @@ function startV8Binding(binding: NativeBinding, file: string, trackGc: boolean):
     state.started = { heapSpaceNames: started.heapSpaceNames, heapTrusted };
   }
   return { binding: full, path: file, ...state.started };
+}
+
+/** Which other Node the binary was built for, or undefined when it is this one. */
+function otherAbiThan(binding: V8Binding): string | undefined {
+  const runningV8 = process.versions.v8.split('.').slice(0, 2).join('.');
+  if (binding.nodeModuleVersion === Number(process.versions.modules) && binding.v8Version === runningV8) return undefined;
+  return `built for Node ABI ${binding.nodeModuleVersion} (V8 ${binding.v8Version}); this Node is ABI ${process.versions.modules} (V8 ${runningV8})`;
+}
+
+function noSuchFile(): Error {
+  return Object.assign(new Error('no such file or directory'), { code: 'ENOENT' });
 }
 
 // The binary was built for exactly this V8, so the check is belt and braces:

@@ -268,6 +268,9 @@ test('PROCMETER_BINARY_PATH naming a file that is no binary (nor a .js wrapper) 
     assert.equal(report.implementation, 'fallback');
     assert.deepEqual(report.diagnostics.attempts, [{ path: text, error: 'not a .node file' }]);
     assert.doesNotMatch(child.stdout, /ran as JavaScript/);
+    // A path that names nothing (a copy step missed) says so.
+    const missing = join(dir, 'prebuilds', 'linux-x64');
+    assert.deepEqual(runNode(REPORT, { env: { PROCMETER_BINARY_PATH: missing } }).json().diagnostics.attempts, [{ path: missing, error: 'ENOENT: no such file or directory' }]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -288,56 +291,66 @@ test('the CommonJS exports are plain properties a test double can replace', () =
   assert.equal(typeof procmeter.collect().cpuUserSeconds, 'number');
 });
 
-test('a procmeter_v8 built for another Node ABI is refused before it touches V8', () => {
+// The V8 addon of this Node behind a wrapper that says what the test wants
+// of it (another ABI, a start() that fails): a stale build after a Node
+// upgrade looks like this to the loader.
+function wrappedRealV8Binary(dir, { nodeModuleVersion, v8Version, start }) {
+  const { LAYOUT_SIGNATURE } = require('procmeter')._internals.layout;
+  const real = require('procmeter').loadDiagnostics().binaryPath;
+  assert.match(real, /procmeter_v8[^/]*\.node$/, "the test's premise: this Node loads the V8 addon");
+  const wrapper = join(dir, 'wrapped-v8.js');
+  writeFileSync(
+    wrapper,
+    `const real = require(${JSON.stringify(real)});
+     module.exports = {
+       variant: 'v8', layoutSignature: ${JSON.stringify(LAYOUT_SIGNATURE)},
+       nodeModuleVersion: ${nodeModuleVersion}, v8Version: ${JSON.stringify(v8Version)},
+       sample: (...slots) => real.sample(...slots), attach: (slots) => real.attach(slots), close: () => real.close(),
+       shareClaimCell: (cells) => real.shareClaimCell(cells),
+       claimProcessMetrics: (token) => real.claimProcessMetrics(token), releaseProcessMetrics: (token) => real.releaseProcessMetrics(token),
+       drainGcPauses: (out) => real.drainGcPauses(out), start: ${start},
+     };`,
+  );
+  return wrapper;
+}
+
+test('PROCMETER_BINARY_PATH naming a procmeter_v8 built for another Node ABI: its process part is used, and it never touches V8', () => {
   const dir = mkdtempSync(join(tmpdir(), 'procmeter-loader-'));
   try {
-    const { LAYOUT_SIGNATURE } = require('procmeter')._internals.layout;
-    const foreign = join(dir, 'foreign.js');
-    writeFileSync(
-      foreign,
-      `module.exports = {
-        variant: 'v8', layoutSignature: ${JSON.stringify(LAYOUT_SIGNATURE)}, nodeModuleVersion: 1, v8Version: '1.0',
-        sample() {}, attach() {}, close() {}, shareClaimCell() {}, claimProcessMetrics() { return true; }, releaseProcessMetrics() {}, drainGcPauses() { return 0; },
-        start() { throw new Error('start() must not be called on a foreign ABI'); },
-      };`,
-    );
-    const report = runNode(REPORT, { env: { PROCMETER_BINARY_PATH: foreign } }).json();
-    assert.equal(report.implementation, 'fallback');
-    assert.match(report.diagnostics.attempts[0].error, /built for Node ABI 1 \(V8 1\.0\); this Node is ABI \d+/);
+    const stale = wrappedRealV8Binary(dir, { nodeModuleVersion: 1, v8Version: '1.0', start: "() => { throw new Error('start() must not be called on a foreign ABI'); }" });
+    const report = runNode(
+      `const procmeter = require('procmeter');
+       const s = procmeter.collect();
+       console.log(JSON.stringify({ ...procmeter.loadDiagnostics(), rss: s.residentMemoryBytes, heapTotal: s.heapTotalBytes, vmRssBytes: Number(/VmRSS:\\s+(\\d+)/.exec(require('node:fs').readFileSync('/proc/self/status', 'utf8'))?.[1]) * 1024 }));`,
+      { type: 'commonjs', env: { PROCMETER_BINARY_PATH: stale } },
+    ).json();
+    assert.deepEqual([report.implementation, report.gcImplementation, report.binaryPath], ['native', 'fallback', stale]);
+    assert.match(report.fallbackReason, /^PROCMETER_BINARY_PATH names a binary built for Node ABI 1 \(V8 1\.0\); this Node is ABI \d+ \(V8 [\d.]+\): its process part is used, GC and heap from JavaScript$/);
+    assert.ok(Math.abs(report.rss - report.vmRssBytes) < 8 * 2 ** 20, JSON.stringify(report));
+    assert.ok(report.heapTotal > 0, 'heap figures from the v8 module');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
-test('a real procmeter_v8 turned down for its ABI gives back the procfs fds its first sample opened', () => {
+test('a real procmeter_v8 that fails to start is turned down, and gives back the procfs fds its first sample opened', () => {
   const dir = mkdtempSync(join(tmpdir(), 'procmeter-loader-'));
   try {
-    const { LAYOUT_SIGNATURE } = require('procmeter')._internals.layout;
-    const real = require('procmeter').loadDiagnostics().binaryPath;
-    const stale = join(dir, 'stale.js');
-    // The V8 addon of this Node, claiming another ABI: a stale build after
-    // a Node upgrade looks like this to the loader.
-    writeFileSync(
-      stale,
-      `const real = require(${JSON.stringify(real)});
-       module.exports = {
-         variant: 'v8', layoutSignature: ${JSON.stringify(LAYOUT_SIGNATURE)}, nodeModuleVersion: 1, v8Version: '1.0',
-         sample: (slots) => real.sample(slots), attach: (slots) => real.attach(slots), close: () => real.close(),
-         shareClaimCell: (cells) => real.shareClaimCell(cells),
-         claimProcessMetrics: (token) => real.claimProcessMetrics(token), releaseProcessMetrics: (token) => real.releaseProcessMetrics(token),
-         drainGcPauses: (out) => real.drainGcPauses(out), start() { throw new Error('not on a foreign ABI'); },
-       };`,
-    );
+    const failing = wrappedRealV8Binary(dir, {
+      nodeModuleVersion: 'Number(process.versions.modules)',
+      v8Version: process.versions.v8.split('.').slice(0, 2).join('.'),
+      start: "() => { throw new Error('V8 part failed'); }",
+    });
     const report = runNode(
       `import * as procmeter from 'procmeter';
        import { readdirSync, readlinkSync } from 'node:fs';
        procmeter.collect();
        const targets = readdirSync('/proc/self/fd').map((fd) => { try { return readlinkSync('/proc/self/fd/' + fd); } catch { return ''; } });
-       console.log(JSON.stringify({ implementation: procmeter.implementation, statm: targets.filter((t) => t.endsWith('/statm')).length }));`,
-      { env: { PROCMETER_BINARY_PATH: stale } },
+       console.log(JSON.stringify({ implementation: procmeter.implementation, error: procmeter.loadDiagnostics().attempts[0].error, statm: targets.filter((t) => t.endsWith('/statm')).length }));`,
+      { env: { PROCMETER_BINARY_PATH: failing } },
     ).json();
     // The fallback keeps one /proc/self/statm open; the refused addon none.
-    assert.deepEqual(report, { implementation: 'fallback', statm: 1 });
+    assert.deepEqual(report, { implementation: 'fallback', error: 'V8 part failed', statm: 1 });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
