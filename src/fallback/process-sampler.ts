@@ -4,6 +4,7 @@ import { closeSync, constants, fstatSync, openSync, readSync, readdirSync, statS
 import { release } from 'node:os';
 import { isMainThread } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
+import { debuglog } from 'node:util';
 
 import {
   kernelReleaseAtLeast,
@@ -15,11 +16,13 @@ import {
   parseUptimeSeconds,
   processStartSeconds,
 } from './procfs';
+import { firstLineOf } from '../error-text';
 import { PROCESS_SLOT_COUNT, SLOT, SLOT_COUNT } from '../generated/layout';
 import type { ProcessSource } from '../sampler';
 
 // USER_HZ, the unit of /proc/<pid>/stat times, is 100 on every architecture
 // Node runs on; Node offers no sysconf(_SC_CLK_TCK) to ask.
+const debug = debuglog('procmeter');
 const CLOCK_TICKS_PER_SECOND = 100;
 const DIRECTORY_FLAGS = constants.O_RDONLY | (constants.O_DIRECTORY ?? 0);
 
@@ -53,7 +56,11 @@ function unlessRefused<T>(path: string, access: () => T): T {
   try {
     return access();
   } catch (error) {
-    if (isPermanentFailure(error)) refusals.set(path, error);
+    if (isPermanentFailure(error)) {
+      refusals.set(path, error);
+      // Said once: what it reads is NaN (or a stand-in) from now on.
+      debug('fallback: cannot read %s (%s: %s), not tried again', path, (error as NodeJS.ErrnoException).code, firstLineOf(error));
+    }
     throw error;
   }
 }
@@ -262,8 +269,9 @@ export class FallbackProcessSampler implements ProcessSource {
         slots[SLOT.residentMemoryBytes] = residentBytesFromNode();
         slots[SLOT.startTimeSeconds] = performance.timeOrigin / 1000;
       }
-    } catch {
+    } catch (error) {
       // A reading that failed stays NaN; sampling never throws.
+      debug('fallback: sampling failed: %o', error);
     }
   }
 

@@ -708,6 +708,22 @@ test("under Node's permission model without --allow-addons: the fallback, saying
   assert.equal(report.openFds, null, 'open fds: NaN (not readable here), so null in JSON');
 });
 
+test("NODE_DEBUG=procmeter says which /proc files the fallback cannot read, once each, and nothing without it", () => {
+  const run = (env) =>
+    runNode(`import * as procmeter from 'procmeter'; procmeter.collect(); procmeter.collect(); console.log(JSON.stringify({ openFds: procmeter.collect().openFds }));`, {
+      nodeArgs: [PERMISSION_FLAG, `--allow-fs-read=${packageRoot}*`, '--no-warnings'],
+      env: { PROCMETER_FORCE_FALLBACK: '', ...env },
+      cwd: packageRoot,
+    });
+  const debugged = run({ NODE_DEBUG: 'procmeter' });
+  assert.equal(debugged.json().openFds, null);
+  const refusals = debugged.stderr.match(/fallback: cannot read \/proc\/self\/fd \(ERR_ACCESS_DENIED: [^)]*\), not tried again/g) ?? [];
+  assert.equal(refusals.length, 1, debugged.stderr);
+  const quiet = run({ NODE_DEBUG: '' });
+  assert.equal(quiet.status, 0, quiet.stderr);
+  assert.equal(quiet.stderr, '');
+});
+
 test("under Node's permission model with --allow-addons, the native addon is used", () => {
   const report = runNode(REPORT, {
     nodeArgs: [PERMISSION_FLAG, `--allow-fs-read=${packageRoot}*`, '--allow-addons', '--no-warnings'],
