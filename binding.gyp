@@ -7,11 +7,15 @@
 {
   "variables": {
     "procmeter_variant%": "all",
+    # The native sources' fingerprint, set by scripts/prebuild.mjs (see
+    # native/source_stamp.h).
+    "procmeter_source%": "unstamped",
   },
   "target_defaults": {
     "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
     "defines": [
       "NAPI_VERSION=8",
+      "PROCMETER_SOURCE_STAMP=<(procmeter_source)",
       "NAPI_DISABLE_CPP_EXCEPTIONS",
       "NODE_ADDON_API_DISABLE_DEPRECATED",
       # A worker terminated while the addon loads makes Node-API calls fail

@@ -5,6 +5,7 @@
 
 #include "process_addon.h"
 #include "snapshot_layout.h"
+#include "source_stamp.h"
 
 namespace procmeter {
 
@@ -20,6 +21,7 @@ class CoreAddon : public ProcessAddon<CoreAddon> {
         InstanceMethod("claimProcessMetrics", &CoreAddon::ClaimProcess),
         InstanceMethod("releaseProcessMetrics", &CoreAddon::ReleaseProcess),
         InstanceValue("layoutSignature", Napi::String::New(env, kLayoutSignature)),
+        InstanceValue("sourceStamp", Napi::String::New(env, kSourceStamp)),
         InstanceValue("variant", Napi::String::New(env, "core")),
     });
   }

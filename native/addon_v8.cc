@@ -21,6 +21,7 @@
 #include "heap_sampler.h"
 #include "process_addon.h"
 #include "snapshot_layout.h"
+#include "source_stamp.h"
 #include "typed_array_arg.h"
 
 #define PROCMETER_STRINGIFY_(x) #x
@@ -45,6 +46,7 @@ class V8Addon : public ProcessAddon<V8Addon> {
         InstanceMethod("claimProcessMetrics", &V8Addon::ClaimProcess),
         InstanceMethod("releaseProcessMetrics", &V8Addon::ReleaseProcess),
         InstanceValue("layoutSignature", Napi::String::New(env, kLayoutSignature)),
+        InstanceValue("sourceStamp", Napi::String::New(env, kSourceStamp)),
         InstanceValue("variant", Napi::String::New(env, "v8")),
         InstanceValue("nodeModuleVersion", Napi::Number::New(env, NODE_MODULE_VERSION)),
         InstanceValue("v8Version", Napi::String::New(env, PROCMETER_STRINGIFY(V8_MAJOR_VERSION) "." PROCMETER_STRINGIFY(

@@ -22,6 +22,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { isMainModule } from './lib/main-module.mjs';
+import { binariesNotFrom } from './lib/native-sources.mjs';
 import { SUPPORTED_NODE_MAJORS, fetchNode } from './lib/node-dist.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -65,6 +66,12 @@ export function packTarball(destination) {
     const missing = expected.filter((path) => !prebuilds.includes(path));
     const extra = prebuilds.filter((path) => !expected.includes(path));
     throw new Error(`the prebuilds are not the expected set (run npm run prebuild):${missing.map((p) => `\n  missing ${p}`).join('')}${extra.map((p) => `\n  unexpected ${p}`).join('')}`);
+  }
+  // Built before the latest change to native/: the loader would take them
+  // (same snapshot layout), with the bugs that change fixed.
+  const stale = binariesNotFrom(root, prebuilds.map((path) => join(root, path)));
+  if (stale.length > 0) {
+    throw new Error(`prebuilds built from other native sources than these (run npm run prebuild):${stale.map((p) => `\n  ${p}`).join('')}`);
   }
   const stage = mkdtempSync(join(tmpdir(), 'procmeter-stage-'));
   try {

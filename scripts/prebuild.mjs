@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 
+import { nativeSourceHash } from './lib/native-sources.mjs';
 import { SUPPORTED_NODE_MAJORS, fetchNode } from './lib/node-dist.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -35,12 +36,14 @@ cpSync(join(root, 'binding.gyp'), join(staging, 'binding.gyp'));
 cpSync(join(root, 'package.json'), join(staging, 'package.json'));
 cpSync(join(root, 'native'), join(staging, 'native'), { recursive: true });
 symlinkSync(join(root, 'node_modules'), join(staging, 'node_modules'));
+// Compiled into each binary, for scripts/pack-tarball.mjs to check.
+const sourceHash = nativeSourceHash(staging);
 
 function prebuildify(variant, arch, node, extraArgs) {
   const { prefix } = TOOLCHAINS[arch];
   const env = {
     ...process.env,
-    GYP_DEFINES: `procmeter_variant=${variant}`,
+    GYP_DEFINES: `procmeter_variant=${variant} procmeter_source=${sourceHash}`,
     npm_config_nodedir: node.dir, // node-gyp: use these headers, download nothing
     PREBUILD_STRIP_BIN: `${prefix}strip`,
   };

@@ -2,9 +2,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+
+import { binariesNotFrom } from '../../scripts/lib/native-sources.mjs';
 
 const require = createRequire(import.meta.url);
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -95,4 +99,27 @@ test('the attached array is never written once its buffer is detached or shrunk'
     binding.sample();
     assert.ok(shared.subarray(0, layout.PROCESS_SLOT_COUNT).every((value) => !Number.isNaN(value)), name);
   });
+});
+
+// The packing script refuses prebuilds built before the latest change to
+// native/ (scripts/lib/native-sources.mjs): the ones npm run prebuild made
+// (CI runs this file again after it) carry the fingerprint of these sources,
+// and no longer those of a changed copy.
+test('prebuilds carry the fingerprint of the native sources they were built from', (t) => {
+  const prebuildsDir = join(root, 'prebuilds', `linux-${process.arch}`);
+  const prebuilds = existsSync(prebuildsDir) ? readdirSync(prebuildsDir).filter((name) => name.endsWith('.node')).map((name) => join(prebuildsDir, name)) : [];
+  if (prebuilds.length === 0) return t.skip('no prebuilds (npm run prebuild makes them)');
+  assert.deepEqual(binariesNotFrom(root, prebuilds), [], 'built from other sources: run npm run prebuild');
+  const changed = mkdtempSync(join(tmpdir(), 'procmeter-sources-'));
+  try {
+    cpSync(join(root, 'binding.gyp'), join(changed, 'binding.gyp'));
+    cpSync(join(root, 'native'), join(changed, 'native'), { recursive: true });
+    assert.deepEqual(binariesNotFrom(changed, prebuilds), [], 'a copy of the same sources');
+    appendFileSync(join(changed, 'native', 'process_sampler.cc'), '// a fix\n');
+    assert.deepEqual(binariesNotFrom(changed, prebuilds), prebuilds);
+  } finally {
+    rmSync(changed, { recursive: true, force: true });
+  }
+  // A local node-gyp build is unstamped.
+  assert.equal(require('../../build/Release/procmeter_core.node').sourceStamp, 'procmeter-native-source:unstamped');
 });
