@@ -46,8 +46,20 @@ function loadOtelApi(): OtelApi {
   }
 }
 
+/** A registration as its handles see it. */
+interface Registration extends ProcessMetricsHandle {
+  /**
+   * What a handle let go while others remain hands on, for a shutdown or
+   * flush of the provider that may follow: push mode, an update; observable
+   * mode, the GC pauses counted so far, recorded outside any collection
+   * (without entering the running for the process metrics, which only
+   * collections and update() do).
+   */
+  handOnCounted(): void;
+}
+
 interface SharedRegistration {
-  readonly handle: ProcessMetricsHandle;
+  readonly handle: Registration;
   readonly settings: string;
   handles: number;
   /** Called when its last handle is shut down. */
@@ -395,7 +407,7 @@ function handleOn(shared: SharedRegistration): ProcessMetricsHandle {
       // GC pauses it counts recorded outside any collection, so that the
       // provider's last export has them too.
       if (shared.handles > 0) {
-        handle.update();
+        handle.handOnCounted();
         return;
       }
       shared.forget();
@@ -436,7 +448,7 @@ function createRegistration(
   meter: Meter,
   record: ProviderRecord | undefined,
   waitingReadings: Set<WaitingReading> | undefined,
-): ProcessMetricsHandle {
+): Registration {
   const held: Held = [];
   try {
     return buildRegistration(resolved, api, meter, record, waitingReadings, held);
@@ -453,7 +465,7 @@ function buildRegistration(
   record: ProviderRecord | undefined,
   waitingReadings: Set<WaitingReading> | undefined,
   held: Held,
-): ProcessMetricsHandle {
+): Registration {
   const catalog = catalogFor(resolved.naming, resolved.eventLoopDelayStddev);
   const groups = resolved.metricGroups;
   // On the API's no-op meter (passed as options.meterProvider: without that
@@ -540,7 +552,7 @@ function buildRegistration(
   };
 
   // The handle's shape in both modes; reportsProcessMetrics follows the claim.
-  const handle = (methods: Pick<ProcessMetricsHandle, 'update' | 'countRequest' | 'middleware' | 'shutdown'>): ProcessMetricsHandle => ({
+  const handle = (methods: Pick<Registration, 'update' | 'countRequest' | 'middleware' | 'shutdown' | 'handOnCounted'>): Registration => ({
     naming: resolved.naming,
     mode: resolved.mode,
     get reportsProcessMetrics() {
@@ -600,6 +612,14 @@ function buildRegistration(
       releaseHeld(held);
     };
     meter.addBatchObservableCallback(callback, observer.observables);
+    const handOnPauses = () => {
+      try {
+        recordHeldPauses();
+        if (groups.has('gc') && exported) deliverPauses(collect(snapshot));
+      } catch (error) {
+        debug('handing on GC pauses failed: %o', error);
+      }
+    };
     return handle({
       // Records the GC pauses counted so far, outside any collection, so that
       // a flush or shutdown of the provider that follows exports them all (a
@@ -611,11 +631,13 @@ function buildRegistration(
         if (stopped || reading) return;
         try {
           ownsProcess = claim?.tryOwn() ?? false;
-          recordHeldPauses();
-          if (groups.has('gc') && exported) deliverPauses(collect(snapshot));
         } catch (error) {
           debug('update failed: %o', error);
         }
+        handOnPauses();
+      },
+      handOnCounted: () => {
+        if (!stopped && !reading) handOnPauses();
       },
       countRequest() {},
       middleware: () => passThrough,
@@ -684,6 +706,7 @@ function buildRegistration(
   };
   return handle({
     update,
+    handOnCounted: update,
     countRequest,
     middleware: () => (_request, _response, next) => {
       countRequest();

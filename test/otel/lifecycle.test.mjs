@@ -497,6 +497,27 @@ for (const mode of ['observable', 'push']) {
     assert.equal(result.pauses, result.runs, JSON.stringify(result));
   });
 
+  test(`${mode}: letting one of two handles go does not put a registration that never collected in the running for the process metrics`, () => {
+    const report = runNode(
+      `
+      import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+      import { registerProcessMetrics } from 'procmeter';
+      class Reader extends MetricReader { onShutdown() { return Promise.resolve(); } onForceFlush() { return Promise.resolve(); } }
+      const reader = new Reader();
+      const options = { meterProvider: new MeterProvider({ readers: [reader] }), mode: '${mode}', pushIntervalMs: 0 };
+      const first = registerProcessMetrics(options);
+      const second = registerProcessMetrics({ ...options });
+      first.shutdown();
+      const afterRelease = second.reportsProcessMetrics;
+      await reader.collect();
+      if ('${mode}' === 'push') second.update();
+      console.log(JSON.stringify({ afterRelease, afterCollection: second.reportsProcessMetrics }));
+      second.shutdown();`,
+    ).json();
+    // Push mode's release is an update, which does enter the running (as its timer would).
+    assert.deepEqual(report, { afterRelease: mode === 'push', afterCollection: true });
+  });
+
   test(`${mode}: shutdown() called back from inside a collection or update (by the application's MeterProvider) stops after it, with every pause its GC counter counted`, () => {
     const result = runNode(
       `
