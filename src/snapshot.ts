@@ -123,29 +123,37 @@ function giveStructure(target: Snapshot): void {
 export function diff(before: Snapshot, after: Snapshot, into?: Snapshot): Snapshot {
   checkSnapshotArgument('before', before);
   checkSnapshotArgument('after', after);
-  let target: Snapshot;
-  if (into === undefined) {
-    target = createSnapshotOf(after.heapSpaces.map((space) => space.name));
-  } else {
-    checkSnapshotArgument('into', into);
-    target = into;
-  }
+  if (into !== undefined) checkSnapshotArgument('into', into);
   try {
-    // An into with other heap spaces (from another Node, or cut short) gets
-    // after's, as collect(into) repairs a snapshot for its own.
-    if (!sameSpaces(target.heapSpaces, after.heapSpaces)) target.heapSpaces = after.heapSpaces.map((space) => createHeapSpaceStats(space.name));
-    diffSnapshots(before, after, target);
+    return diffInto(before, after, into);
   } catch (error) {
-    if (into === undefined) {
-      // A field checkSnapshotArgument() does not look at, with a getter that throws.
-      throw new TypeError(`procmeter.diff(before, after): before and after must be snapshots returned by collect(); reading them failed: ${(error as Error)?.message}`, {
-        cause: error,
-      });
+    const call = into === undefined ? 'procmeter.diff(before, after)' : 'procmeter.diff(before, after, into)';
+    // A field the checks above do not look at, with a getter that throws;
+    // whose it is shows in a diff into a snapshot of procmeter's own.
+    if (into === undefined || !readsCleanly(before, after)) {
+      throw new TypeError(`${call}: before and after must be snapshots returned by collect(); reading them failed: ${(error as Error)?.message}`, { cause: error });
     }
-    // Frozen, sealed, or with read-only fields (before and after are checked above).
-    throw new TypeError(`procmeter.diff(before, after, into): into must be a writable snapshot; filling it failed: ${(error as Error)?.message}`, { cause: error });
+    // Frozen, sealed, or with read-only fields.
+    throw new TypeError(`${call}: into must be a writable snapshot; filling it failed: ${(error as Error)?.message}`, { cause: error });
   }
+}
+
+function diffInto(before: Snapshot, after: Snapshot, into: Snapshot | undefined): Snapshot {
+  const target = into ?? createSnapshotOf(after.heapSpaces.map((space) => space.name));
+  // An into with other heap spaces (from another Node, or cut short) gets
+  // after's, as collect(into) repairs a snapshot for its own.
+  if (!sameSpaces(target.heapSpaces, after.heapSpaces)) target.heapSpaces = after.heapSpaces.map((space) => createHeapSpaceStats(space.name));
+  diffSnapshots(before, after, target);
   return target;
+}
+
+function readsCleanly(before: Snapshot, after: Snapshot): boolean {
+  try {
+    diffInto(before, after, undefined);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function sameSpaces(a: Snapshot['heapSpaces'], b: Snapshot['heapSpaces']): boolean {

@@ -154,6 +154,10 @@ test('diff() with an argument whose fields throw when read (a getter, a Proxy) t
   // A field the argument check does not read.
   const throwingLater = Object.defineProperty({ ...collect() }, 'openFds', { get() { throw new Error('late'); } });
   assert.throws(() => diff(good, throwingLater), /^TypeError: procmeter\.diff\(before, after\): before and after must be snapshots returned by collect\(\); reading them failed: late$/);
+  // Not blamed on a writable into.
+  assert.throws(() => diff(good, throwingLater, createSnapshot()), /^TypeError: procmeter\.diff\(before, after, into\): before and after must be snapshots returned by collect\(\); reading them failed: late$/);
+  const throwingName = { ...collect(), heapSpaces: collect().heapSpaces.map((space, i) => (i === 0 ? Object.defineProperty({ ...space }, 'name', { get() { throw new Error('name'); } }) : space)) };
+  assert.throws(() => diff(good, throwingName), /^TypeError: procmeter\.diff\(before, after\): before and after must be snapshots .*; reading them failed: name$/);
 });
 
 test('diff(before, after, into) with an into it cannot write (frozen) throws a TypeError naming into', () => {
