@@ -224,7 +224,7 @@ function checkGroupsHaveMetrics(resolved: ResolvedOptions): void {
 }
 
 // Where the OpenTelemetry API keeps what was registered globally, by major version.
-const API_GLOBAL = Symbol.for('opentelemetry.js.api.1');
+export const API_GLOBAL = Symbol.for('opentelemetry.js.api.1');
 
 /**
  * Why a global MeterProvider that is registered comes back from the API as

@@ -11,7 +11,7 @@ import { isMainThread } from 'node:worker_threads';
 import { runtimeRequire } from '../bundling';
 import { firstLineOf } from '../error-text';
 import { NAMINGS, type Naming } from './options';
-import { isNoopMeter, procmeterMeter, registerProcessMetrics, unusableGlobalProvider, type ProcessMetricsHandle } from './register-metrics';
+import { API_GLOBAL, isNoopMeter, procmeterMeter, registerProcessMetrics, unusableGlobalProvider, type ProcessMetricsHandle } from './register-metrics';
 
 const debug = debuglog('procmeter');
 
@@ -207,15 +207,15 @@ function otlpExporterConfig(
 // interval, brings back the hang otlpExporterConfig() prevents. So an
 // invalid one is reported, and procmeter's fitted timeout is used instead.
 function checkOtlpTimeouts(env: NodeJS.ProcessEnv, invalid: string[]): boolean {
-  let valid = false;
+  // The generic one only where the metrics one does not replace it.
   for (const variable of ['OTEL_EXPORTER_OTLP_METRICS_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT']) {
     const raw = env[variable]?.trim();
     if (!raw) continue;
     const milliseconds = Number(raw);
-    if (Number.isFinite(milliseconds) && milliseconds > 0) valid = true;
-    else invalid.push(`${variable} must be a number of milliseconds above 0; got '${raw}', which the OTLP exporter ignores`);
+    if (Number.isFinite(milliseconds) && milliseconds > 0) return true;
+    invalid.push(`${variable} must be a number of milliseconds above 0 (the OTLP exporter takes no other, 0 for no limit neither); got '${raw}', which it ignores`);
   }
-  return valid;
+  return false;
 }
 
 // The exporter would take a URL without a scheme ('collector:4318') and
@@ -361,6 +361,12 @@ export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): Zero
   }
 }
 
+// The version of the API copy that made the global record, as it says.
+function globalApiVersion(): string {
+  const record = (globalThis as Record<symbol, { version?: unknown } | undefined>)[API_GLOBAL];
+  return `@opentelemetry/api ${String(record?.version)}`;
+}
+
 /**
  * The main thread's registration reports the process metrics: it claims
  * them now, before a worker's registration that collects before the first
@@ -416,10 +422,23 @@ function startOwnProvider(settings: EnvironmentSettings, api: Api): ZeroCodeStar
   const { provider, prometheus, pushes } = made;
 
   if (!api.metrics.setGlobalMeterProvider(provider)) {
-    // Someone registered a provider in between: join theirs instead (once
-    // the API hands it out: not one registered through an older copy).
-    provider.shutdown().catch((error: unknown) => debug('shutting down the unused provider failed: %o', error));
-    return withoutOwnProvider(settings, registerClaimingProcess(undefined, settings));
+    const noMeterProvider = isNoopMeter(api, procmeterMeter(api.metrics.getMeterProvider())) && unusableGlobalProvider(api) === undefined;
+    if (!noMeterProvider) {
+      // Someone registered a provider in between: join theirs instead (once
+      // the API hands it out: not one registered through an older copy).
+      provider.shutdown().catch((error: unknown) => debug('shutting down the unused provider failed: %o', error));
+      return withoutOwnProvider(settings, registerClaimingProcess(undefined, settings));
+    }
+    // No MeterProvider anywhere, but the API's global place is another
+    // version's (a tracing set-up through an older @opentelemetry/api),
+    // which takes none from procmeter's copy: procmeter's metrics still go
+    // out, through its provider kept to itself.
+    warn(
+      `the global MeterProvider cannot be set: ${globalApiVersion()} holds the OpenTelemetry API's global place, ` +
+        'and takes none from the copy procmeter loads; procmeter exports its own metrics, but meters the application takes from the global API get no provider ' +
+        '(install one version of @opentelemetry/api: npm ls @opentelemetry/api)',
+      'PROCMETER_PROVIDER_NOT_GLOBAL',
+    );
   }
   const metrics = registerClaimingProcess(provider, settings);
   const endpoint = prometheus && serveMetrics(settings, prometheus);

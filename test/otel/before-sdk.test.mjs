@@ -261,6 +261,28 @@ test('the zero-code start after a provider set through an older @opentelemetry/a
   assert.deepEqual(report.warnings.map(([code]) => code), ['PROCMETER_PROVIDER_UNUSABLE'], JSON.stringify(report.warnings));
 });
 
+test('the zero-code start after an older @opentelemetry/api took the global place with no MeterProvider (a tracing set-up) still serves procmeter’s metrics, and says the provider is not global', async (t) => {
+  const olderApi = olderApiCopy(t);
+  const port = await freePort();
+  const report = runNode(
+    `${PRELUDE}
+     import { createRequire } from 'node:module';
+     const warnings = [];
+     process.on('warning', (warning) => warnings.push([warning.code, warning.message]));
+     const olderApi = createRequire(import.meta.url)(${JSON.stringify(olderApi)});
+     const tracing = olderApi.trace.setGlobalTracerProvider(new olderApi.ProxyTracerProvider());
+     const { started } = await import('procmeter/register');
+     const url = (await started.prometheusUrl) ?? null;
+     const scraped = url ? await (await fetch(url)).text() : '';
+     console.log(JSON.stringify({ tracing, owns: started.ownsMeterProvider, url, cpu: /^process_cpu_seconds_total\\{[^}]*\\} [0-9.e+-]+$/m.test(scraped), warnings: warnings.map(([code]) => code) }));
+     await started.shutdown();`,
+    { env: { OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(port) } },
+  ).json();
+  assert.equal(report.tracing, true, "the test's premise: the older copy took the global place");
+  assert.deepEqual([report.owns, report.url, report.cpu], [true, `http://127.0.0.1:${port}/metrics`, true], JSON.stringify(report));
+  assert.deepEqual(report.warnings, ['PROCMETER_PROVIDER_NOT_GLOBAL']);
+});
+
 test('a global provider that throws, even something that is not an Error, when procmeter registers with it is a warning, not an exception', () => {
   const report = runNode(
     `${PRELUDE}
