@@ -24,9 +24,6 @@
 #include "source_stamp.h"
 #include "typed_array_arg.h"
 
-#define PROCMETER_STRINGIFY_(x) #x
-#define PROCMETER_STRINGIFY(x) PROCMETER_STRINGIFY_(x)
-
 namespace procmeter {
 
 // Per-environment state, so each worker thread has its own isolate's

@@ -10,6 +10,7 @@
 #define PROCMETER_SOURCE_STAMP unstamped
 #endif
 
+// A macro's value as a string literal (addon_v8.cc's V8 version, too).
 #define PROCMETER_STRINGIFY_(token) #token
 #define PROCMETER_STRINGIFY(token) PROCMETER_STRINGIFY_(token)
 

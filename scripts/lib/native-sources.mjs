@@ -10,18 +10,30 @@ import { join, relative } from 'node:path';
 /** What a binary built from the sources under `root` contains, as bytes. */
 export const SOURCE_STAMP_PREFIX = 'procmeter-native-source:';
 
-function filesUnder(directory) {
-  return readdirSync(directory, { withFileTypes: true }).flatMap((entry) =>
-    entry.isDirectory() ? filesUnder(join(directory, entry.name)) : [join(directory, entry.name)],
-  );
+// What the compiler reads: an editor's swap file or a cache beside them
+// must not make every prebuild look stale.
+const SOURCE_FILE = /\.(cc|h|def)$/;
+
+function sourcesUnder(directory) {
+  return readdirSync(directory, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(directory, entry.name);
+    if (entry.isDirectory()) return sourcesUnder(path);
+    return SOURCE_FILE.test(entry.name) ? [path] : [];
+  });
 }
 
-/** 16 hex digits of SHA-256 over the native sources' paths and contents. */
+/**
+ * 'h' and 16 hex digits of SHA-256 over the native sources' paths and
+ * contents and the node-addon-api version (its headers are compiled in).
+ * The letter keeps gyp from reading an all-digit value as a number.
+ */
 export function nativeSourceHash(root) {
   const hash = createHash('sha256');
-  const files = [join(root, 'binding.gyp'), ...filesUnder(join(root, 'native'))].sort();
+  const files = [join(root, 'binding.gyp'), ...sourcesUnder(join(root, 'native'))].sort();
   for (const file of files) hash.update(`${relative(root, file)}\0`).update(readFileSync(file)).update('\0');
-  return hash.digest('hex').slice(0, 16);
+  const addonApi = JSON.parse(readFileSync(join(root, 'node_modules', 'node-addon-api', 'package.json'), 'utf8'));
+  hash.update(`node-addon-api@${addonApi.version}`);
+  return `h${hash.digest('hex').slice(0, 16)}`;
 }
 
 /** The binaries among `paths` that were not built from the sources under `root`. */

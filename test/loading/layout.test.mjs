@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
@@ -106,15 +106,20 @@ test('the attached array is never written once its buffer is detached or shrunk'
 // (CI runs this file again after it) carry the fingerprint of these sources,
 // and no longer those of a changed copy.
 test('prebuilds carry the fingerprint of the native sources they were built from', (t) => {
-  const prebuildsDir = join(root, 'prebuilds', `linux-${process.arch}`);
-  const prebuilds = existsSync(prebuildsDir) ? readdirSync(prebuildsDir).filter((name) => name.endsWith('.node')).map((name) => join(prebuildsDir, name)) : [];
+  // Every architecture's (the fingerprint is in the file, loaded or not).
+  const prebuildsRoot = join(root, 'prebuilds');
+  const prebuilds = (existsSync(prebuildsRoot) ? readdirSync(prebuildsRoot) : []).flatMap((platform) =>
+    readdirSync(join(prebuildsRoot, platform)).filter((name) => name.endsWith('.node')).map((name) => join(prebuildsRoot, platform, name)),
+  );
   if (prebuilds.length === 0) return t.skip('no prebuilds (npm run prebuild makes them)');
   assert.deepEqual(binariesNotFrom(root, prebuilds), [], 'built from other sources: run npm run prebuild');
   const changed = mkdtempSync(join(tmpdir(), 'procmeter-sources-'));
   try {
     cpSync(join(root, 'binding.gyp'), join(changed, 'binding.gyp'));
     cpSync(join(root, 'native'), join(changed, 'native'), { recursive: true });
-    assert.deepEqual(binariesNotFrom(changed, prebuilds), [], 'a copy of the same sources');
+    symlinkSync(join(root, 'node_modules'), join(changed, 'node_modules'));
+    writeFileSync(join(changed, 'native', '.process_sampler.cc.swp'), 'an editor left this');
+    assert.deepEqual(binariesNotFrom(changed, prebuilds), [], 'a copy of the same sources (and a file that is none)');
     appendFileSync(join(changed, 'native', 'process_sampler.cc'), '// a fix\n');
     assert.deepEqual(binariesNotFrom(changed, prebuilds), prebuilds);
   } finally {
