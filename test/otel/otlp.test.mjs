@@ -7,7 +7,8 @@ import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 
-import { collect, registerProcessMetrics } from 'procmeter';
+import { registerProcessMetrics } from 'procmeter';
+import { openFileLimits, procStartTimeSeconds } from '../helpers/ground-truth.mjs';
 import { startOtlpReceiver, otlpMetrics } from '../helpers/otlp-receiver.mjs';
 
 test('OTLP/HTTP export of the prometheus-named catalog, decoded', async () => {
@@ -24,9 +25,14 @@ test('OTLP/HTTP export of the prometheus-named catalog, decoded', async () => {
     await reader.forceFlush();
     // The GC pauses an export's collection counts go into the next export.
     await new Promise((resolve) => setImmediate(resolve));
+    const cpuSeconds = () => {
+      const usage = process.cpuUsage();
+      return (usage.user + usage.system) / 1e6;
+    };
+    const cpuBefore = cpuSeconds();
     await reader.forceFlush();
+    const cpuAfter = cpuSeconds();
     await receiver.waitFor((requests) => requests.length > 1);
-    const now = collect();
     const exported = otlpMetrics(receiver.requests);
     // Later exports come later in the list: the map keeps the last.
     const metrics = new Map(exported.map((m) => [m.name, m]));
@@ -44,14 +50,20 @@ test('OTLP/HTTP export of the prometheus-named catalog, decoded', async () => {
     assert.equal(maxFds.kind, 'gauge');
     assert.equal(maxFds.resource['service.name'], 'otlp-test');
     assert.equal(maxFds.scope, 'procmeter');
-    assert.equal(only('process_max_fds').asInt, now.maxFds, 'whole numbers travel as asInt');
-    assert.equal(only('process_start_time_seconds').asDouble, now.startTimeSeconds);
+    assert.equal(only('process_max_fds').asInt, openFileLimits().soft, 'whole numbers travel as asInt');
+    // 10 ms ticks and the uptime's 10 ms, either way, and a preemption
+    // between the reads (as in the snapshot tests).
+    const startTime = only('process_start_time_seconds').asDouble;
+    assert.ok(Math.abs(startTime - procStartTimeSeconds()) < 0.1, `${startTime} vs /proc ${procStartTimeSeconds()}`);
 
     const cpu = metrics.get('process_cpu_seconds');
     assert.equal(cpu.kind, 'sum');
     assert.equal(cpu.data.isMonotonic, true);
     assert.equal(cpu.data.aggregationTemporality, 2, 'cumulative');
-    assert.ok(only('process_cpu_seconds').asDouble > 0 && only('process_cpu_seconds').asDouble <= now.cpuUserSeconds + now.cpuSystemSeconds);
+    // The last export's reading, taken during the last flush (getrusage, as
+    // process.cpuUsage(), to the microsecond).
+    const exportedCpu = only('process_cpu_seconds').asDouble;
+    assert.ok(exportedCpu >= cpuBefore - 1e-6 && exportedCpu <= cpuAfter + 1e-6, `${exportedCpu} s exported, process.cpuUsage() ${cpuBefore} -> ${cpuAfter} s`);
 
     const gc = metrics.get('nodejs_gc_duration_seconds');
     assert.equal(gc.kind, 'histogram');
