@@ -30,6 +30,37 @@ test('every documented process field is a number, and the snapshot has nothing u
   }
 });
 
+// The README's field tables, written for users, against what collect()
+// returns (the layout generates both the snapshot and procmeter.SLOTS, so
+// only the README is an independent list).
+test("the README's field tables list exactly the snapshot's fields, with the kind diff() treats them as", () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const section = readme.split(/^## Snapshot fields$/m)[1]?.split(/^## /m)[0];
+  assert.ok(section, 'the README has a "## Snapshot fields" section');
+  const documented = new Map(); // name -> kind
+  const nested = { gc: new Set(), heapSpaces: new Set() };
+  for (const [, names, kind] of section.matchAll(/^\| (`[^|]+) \| [^|]* \| (counter|gauge) \|/gm)) {
+    let parent;
+    for (const [, name] of names.matchAll(/`([^`]+)`/g)) {
+      const whole = /^(gc|heapSpaces)\[\w+\]\.(\w+)$/.exec(name);
+      if (whole) {
+        parent = whole[1];
+        nested[parent].add(whole[2]);
+      } else if (name.startsWith('.')) {
+        nested[parent].add(name.slice(1));
+      } else {
+        documented.set(name, kind);
+      }
+    }
+  }
+  const snapshot = collect();
+  const flat = Object.keys(snapshot).filter((key) => typeof snapshot[key] === 'number');
+  assert.deepEqual([...documented.keys()].sort(), flat.sort());
+  assert.deepEqual([...nested.gc].sort(), Object.keys(snapshot.gc.scavenge).sort());
+  assert.deepEqual([...nested.heapSpaces].sort(), Object.keys(snapshot.heapSpaces[0]).sort());
+  for (const slot of procmeter.SLOTS) assert.equal(documented.get(slot.field), slot.kind, `${slot.field}'s kind`);
+});
+
 test('residentMemoryBytes equals VmRSS', () => {
   assertBracketedEqual(() => statusField('VmRSS'), () => collect().residentMemoryBytes, 'resident memory');
 });
