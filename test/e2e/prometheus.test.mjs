@@ -76,8 +76,12 @@ test('a real Prometheus scrapes the demo service and stores prom-client’s name
       const targets = await api('targets');
       return targets.activeTargets.some((target) => target.health === 'up');
     });
-    // A few scrapes, so counters have a rate.
+    // A few scrapes, so counters have a rate; meanwhile the demo's resident
+    // size, from /proc, every 50 ms.
+    const rssReadings = [];
+    const readRss = setInterval(() => rssReadings.push({ seconds: Date.now() / 1000, bytes: statusField('VmRSS', demo.pid) }), 50);
     await new Promise((resolve) => setTimeout(resolve, 4000));
+    clearInterval(readRss);
     const stored = new Set(await api('label/__name__/values'));
     const expected = await promClientSeriesNames();
     // Left out by default, at the README's word (it costs ~0.5 ms per scrape).
@@ -91,11 +95,17 @@ test('a real Prometheus scrapes the demo service and stores prom-client’s name
       assert.ok(result.result.length > 0, `no result for ${query}`);
       return Number(result.result[0].value[1]);
     };
-    // The demo's own figures from /proc, for the stored ones (the resident
-    // size moves with the demo's load between the last scrape and now).
-    const resident = await value('process_resident_memory_bytes');
-    const vmRss = statusField('VmRSS', demo.pid);
-    assert.ok(resident > vmRss / 2 && resident < vmRss * 2, `resident ${resident} bytes stored, VmRSS ${vmRss} now`);
+    // Each resident size Prometheus stored in those 4 s, with its scrape's
+    // time, within what /proc said around then (it moves with the demo's
+    // load; 1 MiB either way for the pages touched between the reads).
+    const residents = (await api(`query?query=${encodeURIComponent('process_resident_memory_bytes[4s]')}`)).result[0].values;
+    const checked = residents.filter(([seconds]) => seconds - 0.5 >= rssReadings[0].seconds && seconds + 0.5 <= rssReadings.at(-1).seconds);
+    assert.ok(checked.length >= 2, `${checked.length} stored samples within the readings' time: ${JSON.stringify(residents)}`);
+    for (const [seconds, text] of checked) {
+      const near = rssReadings.filter((reading) => Math.abs(reading.seconds - seconds) <= 0.5).map((reading) => reading.bytes);
+      const [low, high] = [Math.min(...near), Math.max(...near)];
+      assert.ok(Number(text) >= low - 2 ** 20 && Number(text) <= high + 2 ** 20, `resident ${text} bytes stored at ${seconds}, VmRSS ${low}..${high} then`);
+    }
     assert.ok((await value('rate(process_cpu_seconds_total[5s])')) > 0, 'the demo load uses CPU');
     assert.ok((await value('sum(nodejs_gc_duration_seconds_count)')) > 0);
     const startTime = await value('process_start_time_seconds');
