@@ -2,10 +2,10 @@
 // `npm run compile:native`: node-gyp rebuild against the headers of the Node
 // that runs it, so that building never downloads any (this machine, and CI,
 // have no network beyond the npm registry). A nodedir set in the npm
-// configuration (npm_config_nodedir) wins, if its headers are this Node's
-// major; without headers the build stops and says where to get them, rather
-// than have node-gyp fetch them from nodejs.org. Extra arguments go to
-// node-gyp.
+// configuration (npm_config_nodedir) wins if its headers are this Node's
+// major; without such headers the build stops and says where to get them,
+// rather than have node-gyp fetch them from nodejs.org. Extra arguments go
+// to node-gyp.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -28,28 +28,32 @@ function headersMajor(dir) {
 }
 
 // Official builds and distribution packages alike: <prefix>/bin/node and
-// <prefix>/include/node/.
+// <prefix>/include/node/. A nodedir set in the npm configuration comes
+// first, but only with this Node major's headers: one left from another
+// Node (npm config outlives upgrades) would build a procmeter_v8 refused
+// at load.
 const prefix = dirname(dirname(process.execPath));
 const configured = process.env.npm_config_nodedir;
-const nodedir = configured || (existsSync(join(headersIn(prefix), 'node_api.h')) ? prefix : undefined);
 const runningMajor = Number(process.versions.node.split('.')[0]);
+const candidates = [...(configured ? [{ dir: configured, what: 'npm_config_nodedir' }] : []), { dir: prefix, what: "this Node's prefix" }];
+const nodedir = candidates.find(({ dir }) => headersMajor(dir) === runningMajor)?.dir;
 if (nodedir === undefined) {
+  const found = candidates.map(({ dir, what }) => {
+    const major = headersMajor(dir);
+    return `${headersIn(dir)} (${what}): ${major === undefined || Number.isNaN(major) ? 'no headers' : `Node ${major}'s headers`}`;
+  });
   console.error(
-    `compile:native: no Node headers in ${headersIn(prefix)}, and no nodedir configured. ` +
+    `compile:native: no headers of Node ${process.versions.node} found; looked in ${found.join('; ')}. ` +
       'Install the headers of this Node (Debian: libnode-dev; Alpine: nodejs-dev; the official tarballs and nvm have them), ' +
       'or set npm_config_nodedir to a directory holding include/node of this Node version.',
   );
   process.exit(1);
 }
-const major = headersMajor(nodedir);
-if (major !== runningMajor) {
-  // procmeter_v8 built so would be refused at load (another ABI): say it now.
-  console.error(
-    `compile:native: the headers in ${headersIn(nodedir)}${configured ? ' (npm_config_nodedir)' : ''} are ` +
-      `${major === undefined ? 'unreadable' : `Node ${major}'s`}; this is Node ${process.versions.node}. Point npm_config_nodedir at this Node's.`,
-  );
-  process.exit(1);
-}
+if (configured && nodedir !== configured) console.error(`compile:native: npm_config_nodedir (${configured}) has another Node's headers or none; using ${headersIn(nodedir)}`);
 const nodeGyp = require.resolve('node-gyp/bin/node-gyp.js');
-const result = spawnSync(process.execPath, [nodeGyp, 'rebuild', `--nodedir=${nodedir}`, ...process.argv.slice(2)], { stdio: 'inherit' });
+// node-gyp reads npm_config_nodedir too, over its --nodedir argument.
+const result = spawnSync(process.execPath, [nodeGyp, 'rebuild', `--nodedir=${nodedir}`, ...process.argv.slice(2)], {
+  stdio: 'inherit',
+  env: { ...process.env, npm_config_nodedir: nodedir },
+});
 process.exit(result.status ?? 1);
