@@ -58,7 +58,8 @@ function expectedPrebuilds() {
 // the fallback, a stale one ship a binary nothing tests.
 export function packTarball(destination) {
   // dist/ as src/ is now: `npm pack --ignore-scripts` would take any dist/ on disk.
-  execFileSync('npm', ['run', '--silent', 'compile:ts'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  // (tsc reports its errors on stdout: to stderr with them, stdout stays the script's.)
+  execFileSync('npm', ['run', '--silent', 'compile:ts'], { cwd: root, stdio: ['ignore', process.stderr, 'inherit'] });
   const listed = npmPackJson(root, ['--dry-run']);
   const prebuilds = listed.files.map((f) => f.path).filter((path) => path.startsWith('prebuilds/')).sort();
   const expected = expectedPrebuilds();

@@ -52,7 +52,8 @@ function prebuildify(variant, arch, node, extraArgs) {
     process.execPath,
     [
       join(root, 'node_modules', 'prebuildify', 'bin.js'),
-      '--strip', '--tag-libc', '--quiet',
+      // Not --quiet, which throws node-gyp's output away, compiler errors too.
+      '--strip', '--tag-libc',
       '--name', `procmeter_${variant}`,
       '--arch', arch,
       '--target', `node@${node.version}`,

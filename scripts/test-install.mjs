@@ -26,6 +26,11 @@ import { freePort } from '../test/helpers/net.mjs';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'procmeter-install-'));
 const results = [];
+// A failure before the results are in (packing, say) ends the script on a
+// rejected top-level await: nothing to inspect then, nothing to keep.
+process.on('exit', (code) => {
+  if (code !== 0 && results.length === 0) rmSync(work, { recursive: true, force: true });
+});
 
 function record(name, fn) {
   return Promise.resolve()
@@ -211,7 +216,10 @@ await record('no prebuilds: compiled in place with the README’s lines, then na
   // This machine's compiler; the lines point node-gyp at this Node's own
   // headers (CI cannot download them), with the node first on PATH.
   const path = `${dirname(process.execPath)}:${process.env['PATH'] ?? ''}`;
-  run('bash', ['-euo', 'pipefail', '-c', steps], { cwd: dir, env: { ...process.env, PATH: path } });
+  // Without an npm-configured nodedir (npm run exports this machine's), which
+  // node-gyp would take over the README's --nodedir.
+  const { npm_config_nodedir: _, ...withoutNodedir } = process.env;
+  run('bash', ['-euo', 'pipefail', '-c', steps], { cwd: dir, env: { ...withoutNodedir, PATH: path } });
   return checkProject(dir, { binary: 'build/Release/procmeter_v8.node' });
 });
 
@@ -237,10 +245,9 @@ await record('zero-code start, OpenTelemetry SDK 2.x (api 1.9) on Node 20', asyn
 await record('zero-code start, OpenTelemetry SDK 3.x (api 1.10) on Node 24', async () => {
   const dir = freshProject('sdk3');
   const node24 = fetchNode(24);
-  // Node 24's own npm, so engine checks see Node 24.
-  const npm24 = join(node24.dir, 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js');
-  const npm = existsSync(npm24) ? [node24.bin, npm24] : ['npm'];
-  run(npm[0], [...npm.slice(1), 'install', '--no-audit', '--no-fund', tarball, '@opentelemetry/api@~1.10.0', '@opentelemetry/sdk-metrics@^3', '@opentelemetry/resources@^3', '@opentelemetry/exporter-prometheus@~0.301.0', '@opentelemetry/exporter-metrics-otlp-http@~0.301.0'], { cwd: dir, env });
+  // Installed with this machine's npm (the registry's Node packages carry
+  // none), run on Node 24.
+  run('npm', ['install', '--no-audit', '--no-fund', tarball, '@opentelemetry/api@~1.10.0', '@opentelemetry/sdk-metrics@^3', '@opentelemetry/resources@^3', '@opentelemetry/exporter-prometheus@~0.301.0', '@opentelemetry/exporter-metrics-otlp-http@~0.301.0'], { cwd: dir, env });
   return scrapeZeroCode(dir, node24.bin);
 });
 
