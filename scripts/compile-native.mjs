@@ -7,7 +7,7 @@
 // rather than have node-gyp fetch them from nodejs.org. Extra arguments go
 // to node-gyp.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 

@@ -7,8 +7,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
-/** What a binary built from the sources under `root` contains, as bytes. */
-export const SOURCE_STAMP_PREFIX = 'procmeter-native-source:';
+// What a binary built from the sources under `root` contains (native/source_stamp.h), then the hash.
+const SOURCE_STAMP_PREFIX = 'procmeter-native-source:';
 
 // What the compiler reads: an editor's swap file or a cache beside them
 // must not make every prebuild look stale.

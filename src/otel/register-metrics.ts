@@ -224,7 +224,12 @@ function checkGroupsHaveMetrics(resolved: ResolvedOptions): void {
 }
 
 // Where the OpenTelemetry API keeps what was registered globally, by major version.
-export const API_GLOBAL = Symbol.for('opentelemetry.js.api.1');
+const API_GLOBAL = Symbol.for('opentelemetry.js.api.1');
+
+/** What any copy of the API registered globally, with the version of the copy that made the record. */
+export function globalApiRecord(): { version?: unknown; metrics?: unknown } | undefined {
+  return (globalThis as Record<symbol, { version?: unknown; metrics?: unknown } | undefined>)[API_GLOBAL];
+}
 
 /**
  * Why a global MeterProvider that is registered comes back from the API as
@@ -232,7 +237,7 @@ export const API_GLOBAL = Symbol.for('opentelemetry.js.api.1');
  * version than procmeter's, which the API does not accept.
  */
 export function unusableGlobalProvider(api: OtelApi): string | undefined {
-  const registry = (globalThis as Record<symbol, { version?: unknown; metrics?: unknown } | undefined>)[API_GLOBAL];
+  const registry = globalApiRecord();
   // The API hands out what is registered whenever it accepts it.
   if (registry?.metrics === undefined || registry.metrics === api.metrics.getMeterProvider()) return undefined;
   return (

@@ -11,7 +11,7 @@ import { isMainThread } from 'node:worker_threads';
 import { runtimeRequire } from '../bundling';
 import { firstLineOf } from '../error-text';
 import { NAMINGS, type Naming } from './options';
-import { API_GLOBAL, isNoopMeter, procmeterMeter, registerProcessMetrics, unusableGlobalProvider, type ProcessMetricsHandle } from './register-metrics';
+import { globalApiRecord, isNoopMeter, procmeterMeter, registerProcessMetrics, unusableGlobalProvider, type ProcessMetricsHandle } from './register-metrics';
 
 const debug = debuglog('procmeter');
 
@@ -361,12 +361,6 @@ export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): Zero
   }
 }
 
-// The version of the API copy that made the global record, as it says.
-function globalApiVersion(): string {
-  const record = (globalThis as Record<symbol, { version?: unknown } | undefined>)[API_GLOBAL];
-  return `@opentelemetry/api ${String(record?.version)}`;
-}
-
 /**
  * The main thread's registration reports the process metrics: it claims
  * them now, before a worker's registration that collects before the first
@@ -422,8 +416,8 @@ function startOwnProvider(settings: EnvironmentSettings, api: Api): ZeroCodeStar
   const { provider, prometheus, pushes } = made;
 
   if (!api.metrics.setGlobalMeterProvider(provider)) {
-    const noMeterProvider = isNoopMeter(api, procmeterMeter(api.metrics.getMeterProvider())) && unusableGlobalProvider(api) === undefined;
-    if (!noMeterProvider) {
+    const someoneRegistered = !isNoopMeter(api, procmeterMeter(api.metrics.getMeterProvider())) || unusableGlobalProvider(api) !== undefined;
+    if (someoneRegistered) {
       // Someone registered a provider in between: join theirs instead (once
       // the API hands it out: not one registered through an older copy).
       provider.shutdown().catch((error: unknown) => debug('shutting down the unused provider failed: %o', error));
@@ -434,7 +428,7 @@ function startOwnProvider(settings: EnvironmentSettings, api: Api): ZeroCodeStar
     // which takes none from procmeter's copy: procmeter's metrics still go
     // out, through its provider kept to itself.
     warn(
-      `the global MeterProvider cannot be set: ${globalApiVersion()} holds the OpenTelemetry API's global place, ` +
+      `the global MeterProvider cannot be set: @opentelemetry/api ${String(globalApiRecord()?.version)} holds the OpenTelemetry API's global place, ` +
         'and takes none from the copy procmeter loads; procmeter exports its own metrics, but meters the application takes from the global API get no provider ' +
         '(install one version of @opentelemetry/api: npm ls @opentelemetry/api)',
       'PROCMETER_PROVIDER_NOT_GLOBAL',

@@ -237,48 +237,43 @@ test('a provider set through an older @opentelemetry/api, which procmeter\'s cop
   assert.match(report.warnings[0][1], /@opentelemetry\/api 1\.0\.0/);
 });
 
-test('the zero-code start after a provider set through an older @opentelemetry/api sets up no provider of its own and says why', async (t) => {
+// The zero-code start (exporting on a Prometheus endpoint) after the
+// application registered something through an older copy of the API
+// (`registerThroughOlderApi`, code run with that copy as olderApi, whose
+// value is the test's premise); what it set up, what it serves, what it said.
+async function zeroCodeAfterOlderApi(t, registerThroughOlderApi) {
   const olderApi = olderApiCopy(t);
   const port = await freePort();
   const report = runNode(
     `${PRELUDE}
      import { createRequire } from 'node:module';
      const warnings = [];
-     process.on('warning', (warning) => warnings.push([warning.code, warning.message]));
+     process.on('warning', (warning) => warnings.push(warning.code));
      const olderApi = createRequire(import.meta.url)(${JSON.stringify(olderApi)});
-     const { provider } = manualProvider();
-     const accepted = olderApi.metrics.setGlobalMeterProvider(provider);
+     const premise = ${registerThroughOlderApi};
      const { started } = await import('procmeter/register');
      await sleep(100);
-     console.log(JSON.stringify({ accepted, owns: started.ownsMeterProvider, url: (await started.prometheusUrl) ?? null, warnings }));
+     const url = (await started.prometheusUrl) ?? null;
+     const scraped = url ? await (await fetch(url)).text() : '';
+     console.log(JSON.stringify({ premise, owns: started.ownsMeterProvider, url, cpu: /^process_cpu_seconds_total\\{[^}]*\\} [0-9.e+-]+$/m.test(scraped), warnings }));
      await started.shutdown();`,
     { env: { OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(port) } },
   ).json();
-  assert.equal(report.accepted, true, "the test's premise: the older copy registered the provider");
+  return { report, port };
+}
+
+test('the zero-code start after a provider set through an older @opentelemetry/api sets up no provider of its own and says why', async (t) => {
+  const { report } = await zeroCodeAfterOlderApi(t, 'olderApi.metrics.setGlobalMeterProvider(manualProvider().provider)');
+  assert.equal(report.premise, true, "the test's premise: the older copy registered the provider");
   // Its own provider could not take the global place, and would export only
   // procmeter's metrics beside the application's: none, and a warning.
   assert.deepEqual([report.owns, report.url], [false, null]);
-  assert.deepEqual(report.warnings.map(([code]) => code), ['PROCMETER_PROVIDER_UNUSABLE'], JSON.stringify(report.warnings));
+  assert.deepEqual(report.warnings, ['PROCMETER_PROVIDER_UNUSABLE'], JSON.stringify(report.warnings));
 });
 
 test('the zero-code start after an older @opentelemetry/api took the global place with no MeterProvider (a tracing set-up) still serves procmeter’s metrics, and says the provider is not global', async (t) => {
-  const olderApi = olderApiCopy(t);
-  const port = await freePort();
-  const report = runNode(
-    `${PRELUDE}
-     import { createRequire } from 'node:module';
-     const warnings = [];
-     process.on('warning', (warning) => warnings.push([warning.code, warning.message]));
-     const olderApi = createRequire(import.meta.url)(${JSON.stringify(olderApi)});
-     const tracing = olderApi.trace.setGlobalTracerProvider(new olderApi.ProxyTracerProvider());
-     const { started } = await import('procmeter/register');
-     const url = (await started.prometheusUrl) ?? null;
-     const scraped = url ? await (await fetch(url)).text() : '';
-     console.log(JSON.stringify({ tracing, owns: started.ownsMeterProvider, url, cpu: /^process_cpu_seconds_total\\{[^}]*\\} [0-9.e+-]+$/m.test(scraped), warnings: warnings.map(([code]) => code) }));
-     await started.shutdown();`,
-    { env: { OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(port) } },
-  ).json();
-  assert.equal(report.tracing, true, "the test's premise: the older copy took the global place");
+  const { report, port } = await zeroCodeAfterOlderApi(t, 'olderApi.trace.setGlobalTracerProvider(new olderApi.ProxyTracerProvider())');
+  assert.equal(report.premise, true, "the test's premise: the older copy took the global place");
   assert.deepEqual([report.owns, report.url, report.cpu], [true, `http://127.0.0.1:${port}/metrics`, true], JSON.stringify(report));
   assert.deepEqual(report.warnings, ['PROCMETER_PROVIDER_NOT_GLOBAL']);
 });
