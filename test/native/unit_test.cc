@@ -85,6 +85,10 @@ static void TestParseStatm() {
   CHECK(!Statm("-1 2 3 4 5 6 7", &pages));
   CHECK(!Statm("99999999999999999999 2 3 4 5 6 7", &pages));  // overflows uint64
   CHECK(Statm("18446744073709551615 2 3 4 5 6 7", &pages) && pages.size == UINT64_MAX);
+  CHECK(!Statm("18446744073709551616 2 3 4 5 6 7", &pages));  // UINT64_MAX + 1
+  CHECK(!Statm("2 28446744073709551615 3 4 5 6 7", &pages));
+  // Leading zeros: more than 19 digits, a small value.
+  CHECK(Statm("0000000000000000000042 2 3 4 5 6 7", &pages) && pages.size == 42);
   // Not NUL-terminated: the parser must stop at the length.
   const char truncated[] = {'1', ' ', '2', ' ', '3', ' ', '4', ' ', '5', ' ', '6', ' ', '7'};
   CHECK(ParseStatm(truncated, sizeof truncated, &pages) && pages.dirty == 7);
