@@ -45,7 +45,7 @@ const BUNDLES = {
   'register.js': ['register.ts'],
 };
 // Stateless helpers and constants, copied into each bundle that uses them.
-const SHARED = ['bundling.ts', 'error-text.ts', 'generated/layout.ts', 'validate.ts', 'otel/options.ts', 'sampler.ts', 'claim-cell.ts', 'thread-resident.ts'];
+const SHARED = ['bundling.ts', 'error-text.ts', 'generated/layout.ts', 'validate.ts', 'otel/options.ts', 'sampler.ts', 'claim-cell.ts', 'thread-resident.ts', 'threads.ts'];
 
 const owner = new Map();
 for (const [output, modules] of Object.entries(BUNDLES)) {

@@ -9,6 +9,8 @@
 import { debuglog, types } from 'node:util';
 import type { Worker } from 'node:worker_threads';
 
+import { currentThreadId, workerThreads } from './threads';
+
 const debug = debuglog('procmeter');
 
 // Versioned: a copy of procmeter that keeps the cell another way must not
@@ -20,8 +22,7 @@ const CELL_COUNT = 2;
 
 /** The cells this thread's environment data holds under `key`, if any. */
 function publishedCells(key: string = ENVIRONMENT_KEY, count: number = CELL_COUNT): BigInt64Array | undefined {
-  const { getEnvironmentData } = require('node:worker_threads') as typeof import('node:worker_threads');
-  const buffer = getEnvironmentData(key);
+  const buffer = workerThreads()?.getEnvironmentData(key);
   // isSharedArrayBuffer(), not instanceof: procmeter evaluated in another
   // realm of this thread (a vm context) must find the cell, not replace it.
   if (!types.isSharedArrayBuffer(buffer) || buffer.byteLength < count * BigInt64Array.BYTES_PER_ELEMENT) return undefined;
@@ -34,13 +35,13 @@ function publishedCells(key: string = ENVIRONMENT_KEY, count: number = CELL_COUN
  * the worker threads started after this call.
  */
 export function sharedCells(key: string, count: number): BigInt64Array {
-  // Required here, not at the top: loading node:worker_threads costs
-  // milliseconds of start-up (see processClaimCell() in implementation.ts).
-  const { setEnvironmentData } = require('node:worker_threads') as typeof import('node:worker_threads');
+  // node:worker_threads loaded here, not at the top: it costs milliseconds
+  // of start-up (see processClaimCell() in implementation.ts). Where it
+  // cannot load, no worker thread can start: the cells go unpublished.
   let cells = publishedCells(key, count);
   if (cells === undefined) {
     cells = new BigInt64Array(new SharedArrayBuffer(count * BigInt64Array.BYTES_PER_ELEMENT));
-    setEnvironmentData(key, cells.buffer as SharedArrayBuffer);
+    workerThreads()?.setEnvironmentData(key, cells.buffer as SharedArrayBuffer);
   }
   return cells;
 }
@@ -57,10 +58,9 @@ export interface ClaimCell {
  * copy, or the same copy evaluated again in a thread).
  */
 export function sharedClaimCell(): ClaimCell {
-  const { threadId } = require('node:worker_threads') as typeof import('node:worker_threads');
   const cells = sharedCells(ENVIRONMENT_KEY, CELL_COUNT);
   const serial = BigInt.asUintN(32, Atomics.add(cells, TOKENS_GIVEN, 1n) + 1n);
-  return { cells, token: (BigInt(threadId + 1) << 32n) | serial };
+  return { cells, token: (BigInt(currentThreadId() + 1) << 32n) | serial };
 }
 
 /** True if this thread holds the claim now (taking it when free). */

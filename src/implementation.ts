@@ -8,6 +8,7 @@ import { SLOT_COUNT } from './generated/layout';
 import { releaseClaimsOfEndedWorkers, sharedClaimCell, type ClaimCell } from './claim-cell';
 import { BINARY_PATH_ENV, bindingState, loadNative, type BindingState, type LoadAttempt, type LoadedV8Binding, type NativeBinding } from './native-loader';
 import type { ProcessSource, RuntimeSource, Sampler } from './sampler';
+import { workerThreads } from './threads';
 
 // The fallbacks are loaded only when used: with the native addon, loading
 // procmeter stays cheap (process start-up counts).
@@ -85,7 +86,9 @@ function untransferableSlots(): Float64Array {
   const pooled = pooledBytes(bytes);
   const fromPool = pooled !== undefined && pooled.buffer.byteLength > bytes && pooled.byteOffset % Float64Array.BYTES_PER_ELEMENT === 0;
   const slots = fromPool ? new Float64Array(pooled.buffer, pooled.byteOffset, SLOT_COUNT) : new Float64Array(SLOT_COUNT);
-  if (!fromPool) (require('node:worker_threads') as typeof import('node:worker_threads')).markAsUntransferable(slots.buffer);
+  // Where node:worker_threads cannot load, it goes unmarked: one detached
+  // by structuredClone() is replaced before the next sample, as above.
+  if (!fromPool) workerThreads()?.markAsUntransferable(slots.buffer);
   return slots.fill(NaN);
 }
 

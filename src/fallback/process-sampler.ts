@@ -2,7 +2,6 @@
 // from Node built-ins and procfs. Used where no native binary loads.
 import { closeSync, constants, fstatSync, openSync, readSync, readdirSync, statSync, type Stats } from 'node:fs';
 import { release } from 'node:os';
-import { isMainThread } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { debuglog } from 'node:util';
 
@@ -17,6 +16,7 @@ import {
   processStartSeconds,
 } from './procfs';
 import { firstLineOf } from '../error-text';
+import { onMainThread } from '../threads';
 import { PROCESS_SLOT_COUNT, SLOT, SLOT_COUNT } from '../generated/layout';
 import type { ProcessSource } from '../sampler';
 
@@ -229,7 +229,7 @@ export class FallbackProcessSampler implements ProcessSource {
     // kept files below would take the last fds these reads need. Where fds
     // ran out, retried by the first samples until they can be (NaN meanwhile).
     if (process.platform === 'linux') this.readOnceFigures();
-    const keepOpen = options.keepFilesOpen ?? isMainThread;
+    const keepOpen = options.keepFilesOpen ?? onMainThread();
     this.statm = new ProcFile('/proc/self/statm', keepOpen, 256);
     this.limits = new ProcFile('/proc/self/limits', keepOpen, 4096);
     this.fdDirectory = new ProcDirectory('/proc/self/fd', keepOpen);

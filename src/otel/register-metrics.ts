@@ -13,7 +13,6 @@ import type {
   UpDownCounter,
 } from '@opentelemetry/api';
 import { debuglog } from 'node:util';
-import { isMainThread, threadId } from 'node:worker_threads';
 
 import { createSnapshot, collect } from '../index';
 import { catalogFor, sourceRead, type MetricSpec, type Reading } from './catalog';
@@ -26,6 +25,7 @@ import { claimProcessMetrics } from './process-claim';
 import { describeValue } from '../validate';
 import { readActiveResources } from './resources';
 import { threadResident } from '../thread-resident';
+import { currentThreadId, onMainThread } from '../threads';
 import { packageVersion, thisFile } from '../bundling';
 
 export type { ProcessMetricsHandle } from './options';
@@ -764,8 +764,8 @@ export const mainThreadAttributes: WithThread = (attributes) => attributes;
 const withThread: WithThread = threadResident(`otel thread attributes:${thisFile}`, threadAttributes);
 
 function threadAttributes(): WithThread {
-  if (isMainThread) return mainThreadAttributes;
-  const thread = Object.freeze({ 'thread.id': threadId });
+  if (onMainThread()) return mainThreadAttributes;
+  const thread = Object.freeze({ 'thread.id': currentThreadId() });
   const merged = new WeakMap<Attributes, Attributes>();
   return (attributes, processWide) => {
     if (processWide) return attributes;

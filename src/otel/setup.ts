@@ -6,10 +6,10 @@ import type { MeterProvider } from '@opentelemetry/api';
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { debuglog } from 'node:util';
-import { isMainThread } from 'node:worker_threads';
 
 import { runtimeRequire } from '../bundling';
 import { firstLineOf } from '../error-text';
+import { onMainThread } from '../threads';
 import { NAMINGS, type Naming } from './options';
 import { globalApiRecord, isNoopMeter, procmeterMeter, registerProcessMetrics, unusableGlobalProvider, type ProcessMetricsHandle } from './register-metrics';
 
@@ -342,7 +342,7 @@ export function startFromEnvironment(env: NodeJS.ProcessEnv = process.env): Zero
     debug('not started in a package manager (%s)', process.argv[1]);
     return withoutOwnProvider(settings, undefined);
   }
-  if (settings.sdkDisabled || !isMainThread) {
+  if (settings.sdkDisabled || !onMainThread()) {
     // Worker threads inherit the -r / --import preload. A provider of their
     // own would mean an exporter per thread (and a second server on the
     // Prometheus port); the main thread's registration reports the process.

@@ -620,13 +620,14 @@ test('the native addon, loaded and sampled, loads neither node:worker_threads no
   assert.deepEqual(report, { listed: true, implementation: 'native', before: [], afterCollect: [], afterRegister: ['worker_threads', 'perf_hooks'] });
 });
 
-// Some hardened applications freeze `process`; Node's own node:worker_threads
-// cannot load after that (it assigns process.chdir), so the scenario where it
-// loaded first is the one such an application can run in at all.
-for (const implementation of ['native', 'fallback']) {
-  test(`${implementation}: with the process object frozen, procmeter loads, collects and registers`, () => {
+// Some hardened applications freeze `process`. Node's own node:worker_threads
+// cannot load after that (it assigns process.chdir while it loads), which
+// procmeter, loaded later, must live with: it then acts as the only thread.
+for (const [implementation, workerThreadsFirst] of [['native', true], ['fallback', true], ['native', false], ['fallback', false]]) {
+  const when = workerThreadsFirst ? 'after node:worker_threads loaded' : 'before node:worker_threads ever loaded';
+  test(`${implementation}: with the process object frozen ${when}, procmeter loads, collects and registers`, () => {
     const report = runNode(
-      `require('node:worker_threads');
+      `${workerThreadsFirst ? "require('node:worker_threads');" : ''}
        Object.freeze(process);
        const procmeter = require('procmeter');
        const { residentMemoryBytes, openFds } = procmeter.collect();
