@@ -1,6 +1,6 @@
 // Finds and validates the native addons. Every candidate that fails is kept
 // with its reason, for loadDiagnostics() and NODE_DEBUG=procmeter.
-import { existsSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 
 import { runtimeRequire, thisDirectory } from './bundling';
@@ -215,7 +215,7 @@ export function loadNative(trackGc: boolean, candidates: Candidates = nativeCand
       attempts.push({ path: file });
       return result;
     } catch (error) {
-      attempts.push({ path: file, error: describeError(error) });
+      attempts.push({ path: file, error: describeError(error, file) });
       // A binary turned down after its first sample keeps its procfs fds
       // open until the thread ends: give them back (unless an earlier
       // evaluation of procmeter uses it).
@@ -336,7 +336,46 @@ function heapUsage(): { heapTotal: number; external: number } | undefined {
   }
 }
 
-function describeError(error: unknown): string {
+function describeError(error: unknown, file: string): string {
   const code = error instanceof Error ? (error as NodeJS.ErrnoException).code : undefined;
-  return typeof code === 'string' ? `${code}: ${firstLineOf(error)}` : firstLineOf(error);
+  const text = typeof code === 'string' ? `${code}: ${firstLineOf(error)}` : firstLineOf(error);
+  // glibc answers "No such file or directory" for a binary built for
+  // another CPU, which sends the reader looking for a file that is there.
+  if (code !== 'ERR_DLOPEN_FAILED' || !text.endsWith('No such file or directory') || !existsSync(file)) return text;
+  const machine = elfMachineOf(file);
+  return machine === undefined || machine === process.arch
+    ? text
+    : `${text} (the file is there, built for ${machine}; this process runs on ${process.arch})`;
+}
+
+// ELF e_machine values, by the names process.arch gives them.
+const ELF_MACHINES = new Map([
+  [3, 'ia32'],
+  [8, 'mips'],
+  [20, 'ppc'],
+  [21, 'ppc64'],
+  [22, 's390x'],
+  [40, 'arm'],
+  [62, 'x64'],
+  [183, 'arm64'],
+  [243, 'riscv64'],
+  [258, 'loong64'],
+]);
+
+/** The CPU architecture an ELF file was built for, if it is one. */
+function elfMachineOf(file: string): string | undefined {
+  try {
+    const header = Buffer.alloc(20);
+    const fd = openSync(file, 'r');
+    try {
+      if (readSync(fd, header, 0, header.length, 0) < header.length) return undefined;
+    } finally {
+      closeSync(fd);
+    }
+    if (header.readUInt32BE(0) !== 0x7f454c46) return undefined; // "\x7fELF"
+    const machine = header[5] === 2 ? header.readUInt16BE(18) : header.readUInt16LE(18); // EI_DATA: 2 is big-endian
+    return ELF_MACHINES.get(machine) ?? `ELF machine ${machine}`;
+  } catch {
+    return undefined;
+  }
 }

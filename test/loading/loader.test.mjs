@@ -276,6 +276,26 @@ test('PROCMETER_BINARY_PATH naming a file that is no binary (nor a .js wrapper) 
   }
 });
 
+test('PROCMETER_BINARY_PATH naming a binary for another CPU: the diagnostics say so, not just the loader\'s "No such file or directory"', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'procmeter-loader-'));
+  try {
+    // This machine's binary with another e_machine in its ELF header
+    // (little-endian, at byte 18): what glibc's loader rejects as it
+    // rejects a real binary for that CPU.
+    const binary = readFileSync(new URL('../../build/Release/procmeter_core.node', import.meta.url));
+    const [machine, name] = process.arch === 'arm64' ? [62, 'x64'] : [183, 'arm64'];
+    binary.writeUInt16LE(machine, 18);
+    const foreign = join(dir, 'procmeter_core.node');
+    writeFileSync(foreign, binary);
+    const report = runNode(REPORT, { env: { PROCMETER_BINARY_PATH: foreign } }).json();
+    assert.equal(report.implementation, 'fallback');
+    assert.equal(report.diagnostics.attempts.length, 1);
+    assert.match(report.diagnostics.attempts[0].error, new RegExp(`^ERR_DLOPEN_FAILED: .*\\(the file is there, built for ${name}; this process runs on ${process.arch}\\)$`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('the CommonJS exports are plain properties a test double can replace', () => {
   const procmeter = require('procmeter');
   const original = procmeter.collect;
