@@ -78,8 +78,9 @@ export function registerProcessMetrics(options?: ProcessMetricsOptions): Process
 }
 
 /**
- * @internal Not part of the API, not in the type declarations nor the ESM
- * entry point: what the OpenTelemetry layer (a file of its own in the build,
+ * @internal Not part of the API, not in the type declarations nor among the
+ * ESM entry point's named exports (its default export, module.exports, has
+ * it): what the OpenTelemetry layer (a file of its own in the build,
  * loaded on first use) and procmeter's own tests reach of this thread's
  * sampler and addon. It lives in procmeter's entry point so that there is
  * one of each per thread.

@@ -25,7 +25,8 @@ export function createSnapshot(): Snapshot {
 /**
  * Reads the process and this thread's V8 runtime now. Without an argument,
  * returns a new snapshot; with one, refills it and returns it (the hot-path
- * form: with the native addon it allocates nothing).
+ * form: with the full native addon, gcImplementation 'native', it allocates
+ * nothing).
  */
 export function collect(into?: Snapshot): Snapshot {
   let target: Snapshot;
@@ -102,16 +103,21 @@ function hasHeapSpaces(target: Snapshot): boolean {
 }
 
 function giveStructure(target: Snapshot): void {
+  giveGcStructure(target);
+  // Kept when it has this Node's spaces: one that cannot be written (a
+  // frozen entry) is the caller's mistake, a TypeError, not replaced behind
+  // the back of code that holds the array.
+  if (!hasHeapSpaces(target)) target.heapSpaces = heapSpaceNames.map(createHeapSpaceStats);
+}
+
+/** Adds the GC kinds `target` lacks (all of gc, if it has none). */
+function giveGcStructure(target: Snapshot): void {
   const fresh = createGcStats();
   const gc = isObject(target.gc) ? (target.gc as unknown as Record<string, unknown>) : {};
   for (const kind of Object.keys(fresh) as (keyof typeof fresh)[]) {
     if (!isObject(gc[kind])) gc[kind] = fresh[kind];
   }
   target.gc = gc as unknown as Snapshot['gc'];
-  // Kept when it has this Node's spaces: one that cannot be written (a
-  // frozen entry) is the caller's mistake, a TypeError, not replaced behind
-  // the back of code that holds the array.
-  if (!hasHeapSpaces(target)) target.heapSpaces = heapSpaceNames.map(createHeapSpaceStats);
 }
 
 /**
@@ -123,7 +129,9 @@ function giveStructure(target: Snapshot): void {
 export function diff(before: Snapshot, after: Snapshot, into?: Snapshot): Snapshot {
   checkSnapshotArgument('before', before);
   checkSnapshotArgument('after', after);
-  if (into !== undefined) checkSnapshotArgument('into', into);
+  if (into !== undefined && !(isObject(into) && !ArrayBuffer.isView(into))) {
+    throw new TypeError(`procmeter.diff(before, after, into?): ${INTO_ACCEPTED} or undefined; got ${describeValue(into)}`);
+  }
   try {
     return diffInto(before, after, into);
   } catch (error) {
@@ -140,8 +148,10 @@ export function diff(before: Snapshot, after: Snapshot, into?: Snapshot): Snapsh
 
 function diffInto(before: Snapshot, after: Snapshot, into: Snapshot | undefined): Snapshot {
   const target = into ?? createSnapshotOf(after.heapSpaces.map((space) => space.name));
-  // An into with other heap spaces (from another Node, or cut short) gets
-  // after's, as collect(into) repairs a snapshot for its own.
+  // An into that lacks parts is given them, and one with other heap spaces
+  // (from another Node, or cut short) gets after's, as collect(into)
+  // repairs a snapshot for its own.
+  if (into !== undefined) giveGcStructure(target);
   if (!sameSpaces(target.heapSpaces, after.heapSpaces)) target.heapSpaces = after.heapSpaces.map((space) => createHeapSpaceStats(space.name));
   diffSnapshots(before, after, target);
   return target;
@@ -156,9 +166,13 @@ function readsCleanly(before: Snapshot, after: Snapshot): boolean {
   }
 }
 
-function sameSpaces(a: Snapshot['heapSpaces'], b: Snapshot['heapSpaces']): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i]!.name !== b[i]!.name) return false;
+// `a` is into's, which may be anything: not an array, with holes or nulls.
+function sameSpaces(a: unknown, b: Snapshot['heapSpaces']): boolean {
+  if (!Array.isArray(a) || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const space: unknown = a[i];
+    if (typeof space !== 'object' || space === null || (space as { name?: unknown }).name !== b[i]!.name) return false;
+  }
   return true;
 }
 

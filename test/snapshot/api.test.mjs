@@ -140,14 +140,15 @@ test('diff() with an argument whose fields throw when read (a getter, a Proxy) t
   const throwingProxy = new Proxy({}, { get() { throw new RangeError('trap'); } });
   const throwingGc = Object.defineProperty(createSnapshot(), 'gc', { get() { throw new Error('boom'); } });
   const cases = [
-    [[throwingProxy, good], 'before'],
-    [[good, throwingField], 'after'],
-    [[good, good, throwingGc], 'into'],
+    [[throwingProxy, good], /^procmeter\.diff\(before, after, into\?\): before must be a snapshot .*; reading it failed: trap$/],
+    [[good, throwingField], /^procmeter\.diff\(before, after, into\?\): after must be a snapshot .*; reading it failed: boom$/],
+    // into is filled, and repaired where it lacks parts, not checked first.
+    [[good, good, throwingGc], /^procmeter\.diff\(before, after, into\): into must be a writable snapshot; filling it failed: boom$/],
   ];
-  for (const [args, name] of cases) {
+  for (const [args, message] of cases) {
     assert.throws(() => diff(...args), (error) => {
-      assert.ok(error instanceof TypeError, `${name}: ${error}`);
-      assert.match(error.message, new RegExp(`^procmeter\\.diff\\(before, after, into\\?\\): ${name} must be a snapshot .*; reading it failed: (boom|trap)$`));
+      assert.ok(error instanceof TypeError, String(error));
+      assert.match(error.message, message);
       return true;
     });
   }
@@ -278,6 +279,24 @@ test('diff(before, after, into) gives into the heap spaces of after when it has 
   const renamed = createSnapshot();
   renamed.heapSpaces[0].name = 'no_such_space';
   assert.deepEqual(diff(before, after, renamed).heapSpaces, after.heapSpaces);
+});
+
+test('diff(before, after, into) gives an into that lacks parts what it lacks, as collect(into) does: the result is diff(before, after)', () => {
+  const before = collect();
+  const after = collect();
+  const expected = diff(before, after);
+  const holes = createSnapshot();
+  holes.heapSpaces = new Array(3);
+  const nullSpace = createSnapshot();
+  nullSpace.heapSpaces[0] = null;
+  const oneKindLess = createSnapshot();
+  delete oneKindLess.gc.minorMarkSweep;
+  const noGc = createSnapshot();
+  delete noGc.gc;
+  for (const into of [holes, nullSpace, oneKindLess, noGc, {}]) {
+    assert.equal(diff(before, after, into), into);
+    assert.deepStrictEqual(into, expected);
+  }
 });
 
 test('a revoked Proxy passed as a snapshot gets the TypeError naming the argument', () => {
