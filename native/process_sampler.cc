@@ -334,13 +334,16 @@ bool ProcessSampler::SampleKeptFds(double* slots) {
   StatmPages pages;
   const ssize_t statm_length =
       statm_.fd >= 0 && !statm_foreign ? PreadFully(statm_.fd, statm_text, sizeof statm_text) : -1;
-  if (statm_length > 0 && ParseStatm(statm_text, static_cast<size_t>(statm_length), &pages)) {
+  // A virtual size of 0 is no live process's: /proc/self of a thread group
+  // whose main thread has ended (pthread_exit) reads all zeros.
+  const bool statm_parsed = statm_length > 0 && ParseStatm(statm_text, static_cast<size_t>(statm_length), &pages);
+  if (statm_parsed && pages.size > 0) {
     slots[RESIDENT_MEMORY_BYTES] = static_cast<double>(pages.resident) * page_size_bytes_;
     slots[VIRTUAL_MEMORY_BYTES] = static_cast<double>(pages.size) * page_size_bytes_;
     slots[DATA_BYTES] = static_cast<double>(pages.data) * page_size_bytes_;
   } else {
     slots[RESIDENT_MEMORY_BYTES] = slots[VIRTUAL_MEMORY_BYTES] = slots[DATA_BYTES] = kNaN;
-    if (statm_.fd >= 0) all_ours = false;
+    if (statm_.fd >= 0 && !statm_parsed) all_ours = false;  // text no statm has: whose fd is it?
   }
 
   // st_size of /proc/self/fd where it is the number of open fds (see
@@ -359,7 +362,11 @@ bool ProcessSampler::SampleKeptFds(double* slots) {
     slots[OPEN_FDS] = kNaN;
     all_ours = false;
   } else {
-    slots[OPEN_FDS] = CountDirectoryEntries(fd_dir_.fd) - 1;
+    // At least the kept fd itself is listed, unless the listing is not this
+    // process's fd table (a thread group whose main thread has ended lists
+    // none): NaN then, never a count of -1.
+    const double entries = CountDirectoryEntries(fd_dir_.fd);
+    slots[OPEN_FDS] = entries >= 1 ? entries - 1 : std::numeric_limits<double>::quiet_NaN();
   }
 
   // st_nlink of /proc/self/task is 2 plus the number of threads.

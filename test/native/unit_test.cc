@@ -190,6 +190,63 @@ static void TestSamplerCountsFdsEitherWay() {
   CHECK(by_size[OPEN_FDS] == listed - 1);
 }
 
+// The state letter of a thread of this process ('Z' once it has ended but
+// the thread group lives on), or 0 if it cannot be read.
+static char ThreadState(pid_t tid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/task/%d/stat", static_cast<int>(getpid()), static_cast<int>(tid));
+  const int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char text[512];
+  const ssize_t n = read(fd, text, sizeof text - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  text[n] = '\0';
+  const char* close_paren = std::strrchr(text, ')');
+  return close_paren != nullptr && close_paren[1] == ' ' ? close_paren[2] : 0;
+}
+
+struct OrphanedSampling {
+  ProcessSampler* sampler;
+  pid_t main_thread;
+};
+
+// Runs in a thread group whose main thread has ended: /proc/self then reads
+// as the ended leader's, with no fds listed and statm all zeros. Never a
+// count of -1 or a resident size of 0: NaN. Exits with failure bits.
+static void* SampleWithMainThreadGone(void* data) {
+  const auto* run = static_cast<OrphanedSampling*>(data);
+  int waited_ms = 0;
+  while (ThreadState(run->main_thread) != 'Z' && waited_ms < 5000) {
+    const struct timespec ms = {0, 1000000};
+    nanosleep(&ms, nullptr);
+    ++waited_ms;
+  }
+  if (ThreadState(run->main_thread) != 'Z') _exit(1);  // the premise
+  double slots[kSlotCount];
+  run->sampler->Sample(slots);
+  int bad = 0;
+  if (!std::isnan(slots[OPEN_FDS])) bad |= 2;
+  if (!std::isnan(slots[RESIDENT_MEMORY_BYTES]) || !std::isnan(slots[VIRTUAL_MEMORY_BYTES])) bad |= 4;
+  if (!(slots[THREADS] >= 1)) bad |= 8;  // what is still right stays right
+  _exit(bad);
+}
+
+static void TestSamplerAfterMainThreadExit(ProcessSampler::FdCounting counting) {
+  const pid_t child = fork();
+  if (child == 0) {
+    static ProcessSampler sampler(counting);
+    double slots[kSlotCount];
+    sampler.Sample(slots);  // kept fds open while the main thread lives
+    if (!(slots[OPEN_FDS] >= 1)) _exit(16);
+    static OrphanedSampling run = {&sampler, static_cast<pid_t>(syscall(SYS_gettid))};
+    pthread_t thread;
+    if (pthread_create(&thread, nullptr, SampleWithMainThreadGone, &run) != 0) _exit(32);
+    pthread_exit(nullptr);
+  }
+  ExpectChildPassed(child, counting == ProcessSampler::FdCounting::kScan ? "main thread gone, fds scanned" : "main thread gone");
+}
+
 #if defined(__x86_64__)
 constexpr unsigned kAuditArch = AUDIT_ARCH_X86_64;
 #elif defined(__aarch64__)
@@ -650,6 +707,8 @@ int main() {
   TestKernelReleaseAtLeast();
   TestCountDirectoryEntries();
   TestSamplerCountsFdsEitherWay();
+  TestSamplerAfterMainThreadExit(ProcessSampler::FdCounting::kAuto);
+  TestSamplerAfterMainThreadExit(ProcessSampler::FdCounting::kScan);
   TestForkWatchAsksOnlyAfterFork();
   for (const ForkWatch::Mode mode : {ForkWatch::Mode::kAuto, ForkWatch::Mode::kGetpid}) {
     TestSamplerFollowsFork(mode);
