@@ -8,7 +8,7 @@ namespace procmeter {
 namespace {
 
 uint64_t MonotonicNs() {
-  struct timespec now;
+  struct timespec now = {};  // CLOCK_MONOTONIC does not fail on Linux; never read unset
   clock_gettime(CLOCK_MONOTONIC, &now);
   return static_cast<uint64_t>(now.tv_sec) * 1000000000u + static_cast<uint64_t>(now.tv_nsec);
 }
