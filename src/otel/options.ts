@@ -81,10 +81,25 @@ export interface ProcessMetricsOptions {
   pushEveryRequests?: number;
 }
 
-/** Everything but the provider, in a form two registrations can compare. */
+/**
+ * What shapes a registration, in a form two registrations can compare: the
+ * same for two calls that would register alike. An option a registration
+ * ignores (push settings in observable mode, a metric group's settings with
+ * that group off) does not count.
+ */
 export function settingsKey(options: ResolvedOptions): string {
-  const { meterProvider: _provider, metricGroups, ...rest } = options;
-  return JSON.stringify({ ...rest, metricGroups: [...metricGroups].sort() });
+  const { naming, mode, metricGroups } = options;
+  const eventLoop = metricGroups.has('eventLoop');
+  return JSON.stringify({
+    naming,
+    mode,
+    metricGroups: [...metricGroups].sort(),
+    gcDurationBuckets: metricGroups.has('gc') ? options.gcDurationBuckets : null,
+    eventLoopDelayResolutionMs: eventLoop ? options.eventLoopDelayResolutionMs : null,
+    eventLoopDelayStddev: eventLoop ? options.eventLoopDelayStddev : null,
+    pushIntervalMs: mode === 'push' ? options.pushIntervalMs : null,
+    pushEveryRequests: mode === 'push' ? options.pushEveryRequests : null,
+  });
 }
 
 export interface ResolvedOptions {

@@ -669,3 +669,25 @@ test('registering twice with one MeterProvider and naming counts everything once
     second.shutdown();
   }
 });
+
+test('registering again with only options the registration ignores changed (push settings in observable mode, a group\'s settings with the group off) shares it without a warning; a change that matters warns', async () => {
+  const { provider } = manualProvider();
+  const warnings = [];
+  const onWarning = (warning) => warnings.push(warning.code);
+  process.on('warning', onWarning);
+  const handles = [];
+  try {
+    const base = { meterProvider: provider, metricGroups: ['process', 'heap'] };
+    handles.push(registerProcessMetrics(base));
+    handles.push(registerProcessMetrics({ ...base, pushIntervalMs: 0, pushEveryRequests: 5 }));
+    handles.push(registerProcessMetrics({ ...base, gcDurationBuckets: [0.5, 1], eventLoopDelayResolutionMs: 50, eventLoopDelayStddev: false }));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(warnings, [], 'nothing that takes effect differs');
+    handles.push(registerProcessMetrics({ ...base, metricGroups: ['process', 'heap', 'gc'], gcDurationBuckets: [0.5, 1] }));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(warnings, ['PROCMETER_ALREADY_REGISTERED'], 'another metric group does');
+  } finally {
+    process.off('warning', onWarning);
+    for (const handle of handles) handle.shutdown();
+  }
+});
