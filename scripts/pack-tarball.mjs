@@ -10,6 +10,11 @@
 // (`npm publish procmeter-<version>.tgz`); `npm pack` and `npm publish` in
 // the clone stop at prepack, which this skips (--ignore-scripts).
 //
+// `files` also names the addon built in place (build/Release): npm packs a
+// git dependency's clone after its `prepare` with that list, which is how
+// such an install keeps the binary it built. The published tarball leaves
+// it out; it carries the prebuilds.
+//
 // binding.gyp goes in as native/binding.gyp: pnpm and yarn take a
 // binding.gyp at a package's root for an install script (`node-gyp
 // rebuild`) whatever "gypfile" says, which pnpm 10 reports as a build to
@@ -28,6 +33,9 @@ import { SUPPORTED_NODE_MAJORS, fetchNode } from './lib/node-dist.mjs';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const GYP_FILE = 'binding.gyp';
 const STAGED_GYP_FILE = 'native/binding.gyp';
+const BUILT_IN_PLACE = 'build/';
+// All that a published tarball holds.
+const PUBLISHED = [/^dist\//, /^prebuilds\//, /^native\//, /^README\.md$/, /^LICENSE$/, /^package\.json$/];
 
 function npmPackJson(cwd, args) {
   const output = execFileSync('npm', ['pack', '--ignore-scripts', '--json', ...args], { cwd, encoding: 'utf8', maxBuffer: 1 << 26 });
@@ -78,7 +86,7 @@ export function packTarball(destination) {
   try {
     const expectedFiles = [];
     for (const { path } of listed.files) {
-      if (path === 'package.json') continue;
+      if (path === 'package.json' || path.startsWith(BUILT_IN_PLACE)) continue;
       const stagedPath = path === GYP_FILE ? STAGED_GYP_FILE : path;
       mkdirSync(dirname(join(stage, stagedPath)), { recursive: true });
       cpSync(join(root, path), join(stage, stagedPath), { preserveTimestamps: true });
@@ -86,8 +94,8 @@ export function packTarball(destination) {
     }
     if (!expectedFiles.includes(STAGED_GYP_FILE)) throw new Error(`${GYP_FILE} is not in the files npm packs`);
     const { scripts, ...manifest } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-    // native/ carries it now.
-    manifest.files = manifest.files.filter((entry) => entry !== GYP_FILE);
+    // native/ carries it now; the prebuilds stand for the build in place.
+    manifest.files = manifest.files.filter((entry) => entry !== GYP_FILE && !entry.startsWith(BUILT_IN_PLACE));
     writeFileSync(join(stage, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
     expectedFiles.push('package.json');
     mkdirSync(destination, { recursive: true });
@@ -97,6 +105,8 @@ export function packTarball(destination) {
     if (JSON.stringify(stagedFiles) !== JSON.stringify(expectedFiles)) {
       throw new Error(`the staged tarball's files differ from the clone's:\n${stagedFiles.join('\n')}\n---\n${expectedFiles.join('\n')}`);
     }
+    const strays = stagedFiles.filter((path) => !PUBLISHED.some((allowed) => allowed.test(path)));
+    if (strays.length > 0) throw new Error(`the tarball would hold files outside its allowlist:\n${strays.join('\n')}`);
     return { ...packed, path: join(destination, packed.filename) };
   } finally {
     rmSync(stage, { recursive: true, force: true });
