@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // Checks every prebuilt binary against the oldest Linux that Node's own
 // builds run on: no glibc symbol version above 2.28, and no libstdc++
-// (GLIBCXX/CXXABI) version above what Node 20's binary itself needs. Reads
-// the ELF version-needs section with readelf, which handles any
-// architecture. Exits 1 and says which symbol version is too new otherwise.
+// (GLIBCXX/CXXABI) version above what Node 20's binary itself needs; and
+// stripped (no symbol table), as prebuildify should have left them. Reads
+// the dynamic symbols' versions and the symbol table with objdump, which
+// reads any architecture's ELF files. Exits 1 and says what is wrong
+// otherwise.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,15 +23,16 @@ const compare = (a, b) => {
   return 0;
 };
 
-/** The versions a binary needs, and those above the floors. */
+/** The versions a binary needs, those above the floors, and whether it is stripped. */
 export function checkBinary(file) {
-  const text = execFileSync('readelf', ['-V', '--wide', file], { encoding: 'utf8' });
-  const needed = [...new Set([...text.matchAll(/Name: ((GLIBC|GLIBCXX|CXXABI)_([0-9.]+))/g)].map((m) => m[1]))];
+  const text = execFileSync('objdump', ['-T', '--wide', file], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const needed = [...new Set([...text.matchAll(/\b((GLIBC|GLIBCXX|CXXABI)_([0-9.]+))\b/g)].map((m) => m[1]))];
   const tooNew = needed.filter((version) => {
     const [, family, number] = /^(GLIBC|GLIBCXX|CXXABI)_(.*)$/.exec(version);
     return compare(number, FLOORS[family]) > 0;
   });
-  return { needed, tooNew };
+  const symbols = execFileSync('objdump', ['-t', file], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  return { needed, tooNew, stripped: /^SYMBOL TABLE:\s*\nno symbols\s*$/m.test(symbols) };
 }
 
 function main() {
@@ -42,10 +45,14 @@ function main() {
   }
   let failed = false;
   for (const file of files) {
-    const { needed, tooNew } = checkBinary(file);
+    const { needed, tooNew, stripped } = checkBinary(file);
     const newest = (family) => needed.filter((v) => v.startsWith(`${family}_`)).sort((a, b) => compare(a.split('_')[1], b.split('_')[1])).at(-1) ?? '-';
-    console.log(`${tooNew.length ? 'FAIL' : 'ok  '} ${file.slice(root.length)}: ${newest('GLIBC')} ${newest('GLIBCXX')} ${newest('CXXABI')}${tooNew.length ? `  too new: ${tooNew.join(', ')}` : ''}`);
-    if (tooNew.length) failed = true;
+    const bad = tooNew.length > 0 || !stripped;
+    console.log(
+      `${bad ? 'FAIL' : 'ok  '} ${file.slice(root.length)}: ${newest('GLIBC')} ${newest('GLIBCXX')} ${newest('CXXABI')}` +
+        `${tooNew.length ? `  too new: ${tooNew.join(', ')}` : ''}${stripped ? '' : '  not stripped (a symbol table left in)'}`,
+    );
+    if (bad) failed = true;
   }
   console.log(`floors: GLIBC_${FLOORS.GLIBC}, GLIBCXX_${FLOORS.GLIBCXX}, CXXABI_${FLOORS.CXXABI} (what Node 20's own Linux binary needs)`);
   process.exit(failed ? 1 : 0);
