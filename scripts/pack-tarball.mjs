@@ -82,6 +82,11 @@ export function packTarball(destination) {
   if (stale.length > 0) {
     throw new Error(`prebuilds built from other native sources than these (run npm run prebuild):${stale.map((p) => `\n  ${p}`).join('')}`);
   }
+  // native/ ships whole: a scratch file left there (untracked) must not.
+  // (Outside a git checkout, a copy of the sources, there is no telling.)
+  const tracked = trackedFiles(['native', GYP_FILE]);
+  const untracked = listed.files.map((f) => f.path).filter((path) => tracked && (path.startsWith('native/') || path === GYP_FILE) && !tracked.has(path));
+  if (untracked.length > 0) throw new Error(`native sources that git does not track would ship (commit or remove them):\n${untracked.join('\n')}`);
   const stage = mkdtempSync(join(tmpdir(), 'procmeter-stage-'));
   try {
     const expectedFiles = [];
@@ -110,6 +115,14 @@ export function packTarball(destination) {
     return { ...packed, path: join(destination, packed.filename) };
   } finally {
     rmSync(stage, { recursive: true, force: true });
+  }
+}
+
+function trackedFiles(paths) {
+  try {
+    return new Set(execFileSync('git', ['ls-files', '--', ...paths], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n'));
+  } catch {
+    return undefined;
   }
 }
 
