@@ -80,7 +80,7 @@ function runFloor(calls, samples, pauseMs = 0) {
   return report.nsPerOp;
 }
 const cFloorCandidates = args.floor
-  ? [{ name: C_FLOOR, time: (calls) => runFloor(calls, 1)[0], spaced: (samples, pauseMs) => runFloor(1, samples, pauseMs) }]
+  ? [{ name: C_FLOOR, time: (calls) => runFloor(calls, 1)[0], spacedOnce: (pauseMs) => runFloor(1, 1, pauseMs)[0] }]
   : [];
 
 // bench/floor-v8.cc: C++ loops of the same work in this process, 1,000

@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* The fork check's page, as native/fork_watch.cc keeps it (NULL, and a
@@ -86,9 +87,11 @@ static inline double floor_sample(const struct floor_fds* fds, double out[16]) {
   floor_parse_u64(&p, end);
   out[4] = (double)floor_parse_u64(&p, end) * fds->page_bytes;
   struct stat fd_stat, task_stat;
-  fstat(fds->fd_dir, &fd_stat);
+  /* The fstat syscall itself, as procmeter makes it: glibc's fstat() is
+   * newfstatat(fd, "", AT_EMPTY_PATH), dearer on kernels before 6.11. */
+  syscall(SYS_fstat, fds->fd_dir, &fd_stat);
   out[6] = (double)fd_stat.st_size - 1;
-  fstat(fds->task_dir, &task_stat);
+  syscall(SYS_fstat, fds->task_dir, &task_stat);
   out[9] = (double)task_stat.st_nlink - 2;
   struct rlimit rl;
   getrlimit(RLIMIT_NOFILE, &rl);

@@ -22,7 +22,8 @@
 // baseline over groups of rounds. (With one CPU, or no taskset, each pair
 // runs one after the other.) Writes bench/results/gc-overhead.json.
 //
-// Options: --rounds N (default 12, rounded up to a multiple of 4)
+// Options: --rounds N (default 20, rounded up to a multiple of 4: medians
+// over 5 groups)
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -36,7 +37,7 @@ import { median } from './lib/stats.mjs';
 
 const benchDir = fileURLToPath(new URL('.', import.meta.url));
 const { values: args } = parseArgs({
-  options: { rounds: { type: 'string', default: '12' } },
+  options: { rounds: { type: 'string', default: '20' } },
 });
 const ROUND_GROUP = 4; // every combination of CPU and start order
 const rounds = Math.ceil(Number(args.rounds) / ROUND_GROUP) * ROUND_GROUP;

@@ -24,7 +24,7 @@ import { HostMetrics } from '@opentelemetry/host-metrics';
 import promClient from 'prom-client';
 
 import { collect, createSnapshot, registerProcessMetrics, implementation, gcImplementation } from 'procmeter';
-import { formatNs, measureSideBySide, median } from './lib/stats.mjs';
+import { formatNs, measureSideBySide, median, pairedRatio } from './lib/stats.mjs';
 
 const benchDir = fileURLToPath(new URL('.', import.meta.url));
 const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '45' } } });
@@ -169,16 +169,24 @@ const results = await measureSideBySide(candidates, { rounds: Number(args.rounds
 // collects every 15-60 s: there the histogram has samples to read and the
 // caches are cold. Collections 12 ms apart, procmeter and the mirror in
 // turn, timed one by one, show that case.
-const spaced = { procmeter: [], mirror: [] };
+// The goal's baseline, the trivial gauges, takes its turn too.
+const spacedReaders = [
+  ['procmeter', procmeter.reader],
+  ['mirror', mirrorReader],
+  ['sameInstruments', sameInstruments],
+];
+const spaced = Object.fromEntries(spacedReaders.map(([name]) => [name, []]));
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-for (let i = 0; i < 2 * SPACED_COLLECTIONS; i++) {
-  const [name, reader] = i % 2 === 0 ? ['procmeter', procmeter.reader] : ['mirror', mirrorReader];
+for (let i = 0; i < spacedReaders.length * SPACED_COLLECTIONS; i++) {
+  const [name, reader] = spacedReaders[i % spacedReaders.length];
   await sleep(12);
   const started = process.hrtime.bigint();
   await reader.collect();
   spaced[name].push(Number(process.hrtime.bigint() - started));
 }
-const spacedNs = { procmeter: median(spaced.procmeter), mirror: median(spaced.mirror) };
+const spacedNs = Object.fromEntries(Object.entries(spaced).map(([name, samples]) => [name, median(samples)]));
+// Turn by turn (each procmeter collection against the next of the other).
+const spacedRatio = (name) => median(spaced.procmeter.map((ns, i) => ns / spaced[name][i]));
 
 const promRegistry = new promClient.Registry();
 promClient.collectDefaultMetrics({ register: promRegistry });
@@ -196,10 +204,14 @@ console.log(`procmeter: ${implementation} sampler, ${gcImplementation} GC/heap\n
 console.log('| candidate | time per call | vs procmeter |');
 console.log('|---|--:|--:|');
 for (const r of results) console.log(`| ${r.name} | ${formatNs(r.nsPerOp)} | ${(r.nsPerOp / nsOf.procmeter).toFixed(2)}x |`);
-const ratioInstruments = nsOf.procmeter / nsOf.sameInstruments;
-const ratioMirror = nsOf.procmeter / nsOf.mirror;
-const ratioPoints = nsOf.procmeter / nsOf.samePoints;
-const snapshotInMirrorNs = nsOf.mirrorWithSnapshot - nsOf.mirror;
+// Medians of the round-by-round ratios, as in the collect() benchmark.
+const timingOf = (key) => results.find((r) => r.name === candidates.find((c) => c.key === key).name);
+const ratioTo = (key) => pairedRatio(timingOf('procmeter'), timingOf(key));
+const ratioInstruments = ratioTo('sameInstruments');
+const ratioMirror = ratioTo('mirror');
+const ratioPoints = ratioTo('samePoints');
+// Round by round too: the two mirrors' difference within each round.
+const snapshotInMirrorNs = median(timingOf('mirrorWithSnapshot').samples.map((ns, round) => ns - timingOf('mirror').samples[round]));
 console.log(`\nprocmeter / equal number of trivial gauges (goal <= 1.3): ${ratioInstruments.toFixed(2)}`);
 console.log(`procmeter / as many trivial gauges as it exports data points: ${ratioPoints.toFixed(2)}`);
 console.log(`procmeter / the same instruments and points with constant values: ${ratioMirror.toFixed(2)}`);
@@ -211,13 +223,15 @@ console.log(
 );
 console.log(
   `\ncollections 12 ms apart (event-loop histogram with samples, caches cold), medians of ${SPACED_COLLECTIONS}: ` +
-    `procmeter ${formatNs(spacedNs.procmeter)}, mirror ${formatNs(spacedNs.mirror)}, procmeter adds ${formatNs(spacedNs.procmeter - spacedNs.mirror)}`,
+    `procmeter ${formatNs(spacedNs.procmeter)}, mirror ${formatNs(spacedNs.mirror)}, ${procmeterShape.instruments} trivial gauges ${formatNs(spacedNs.sameInstruments)}; ` +
+    `procmeter adds ${formatNs(spacedNs.procmeter - spacedNs.mirror)} to the mirror; ` +
+    `procmeter / trivial gauges ${spacedRatio('sameInstruments').toFixed(2)}, / mirror ${spacedRatio('mirror').toFixed(2)}`,
 );
 
 mkdirSync(`${benchDir}results`, { recursive: true });
 writeFileSync(
   `${benchDir}results/otel-collect.json`,
-  `${JSON.stringify({ benchmark: 'otel-collect', date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, rounds: Number(args.rounds), procmeterShape, ratioInstruments, ratioPoints, ratioMirror, snapshotInMirrorNs, spacedNs, results }, null, 2)}\n`,
+  `${JSON.stringify({ benchmark: 'otel-collect', date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, rounds: Number(args.rounds), procmeterShape, ratioInstruments, ratioPoints, ratioMirror, snapshotInMirrorNs, spacedNs, spacedRatioInstruments: spacedRatio('sameInstruments'), spacedRatioMirror: spacedRatio('mirror'), results }, null, 2)}\n`,
 );
 console.log('\nwritten to bench/results/otel-collect.json');
 pushHandle.shutdown();

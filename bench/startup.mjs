@@ -34,6 +34,9 @@ const promClientDefaults = join(benchDir, 'gc', 'prom-client-defaults-preload.cj
 const variants = [
   { name: 'node, empty script (baseline)', preload: [] },
   { name: 'node -r procmeter', preload: ['-r', 'procmeter'] },
+  // By path: without Node resolving a package name through an exports map
+  // (its ESM resolver, loaded by the first package that has one).
+  { name: 'node -r <procmeter>/dist/cjs/index.js (by path)', preload: ['-r', fileURLToPath(new URL('../dist/cjs/index.js', import.meta.url))] },
   { name: 'node -r procmeter, fallback forced', preload: ['-r', 'procmeter'], env: { PROCMETER_FORCE_FALLBACK: '1' } },
   { name: 'node -r prom-client', preload: ['-r', 'prom-client'] },
   { name: 'prom-client with collectDefaultMetrics()', preload: ['-r', promClientDefaults] },

@@ -86,19 +86,22 @@ export async function measureSideBySide(candidates, { rounds, targetSampleMs = 2
  * then has one call timed. What a service pays per collection, with cold
  * caches, where measureSideBySide() times calls back to back. Returns, per
  * candidate, the median ns per call and the samples. A candidate that
- * times itself elsewhere gives spaced(rounds, pauseMs), returning the
- * samples, instead of fn.
+ * times itself elsewhere gives spacedOnce(pauseMs), which pauses, times one
+ * call and returns its ns, instead of fn: it takes its turn in every round
+ * like the others, so that drift in machine speed reaches it alike.
  */
 export async function measureSpaced(candidates, { rounds, pauseMs }) {
   const sleep = () => new Promise((resolve) => setTimeout(resolve, pauseMs));
   const samples = new Map(candidates.map((c) => [c.name, []]));
   for (const candidate of candidates) {
-    if (candidate.spaced) samples.set(candidate.name, candidate.spaced(rounds, pauseMs));
-    else await (candidate.async ? timeAsync(candidate.fn, 20) : timeSync(candidate.fn, 200)); // optimised, as in a service
+    if (!candidate.spacedOnce) await (candidate.async ? timeAsync(candidate.fn, 20) : timeSync(candidate.fn, 200)); // optimised, as in a service
   }
   for (let round = 0; round < rounds; round++) {
     for (const candidate of inRoundOrder(candidates, round)) {
-      if (candidate.spaced) continue;
+      if (candidate.spacedOnce) {
+        samples.get(candidate.name).push(candidate.spacedOnce(pauseMs));
+        continue;
+      }
       await sleep();
       const ns = await (candidate.async ? timeAsync(candidate.fn, 1) : timeSync(candidate.fn, 1));
       samples.get(candidate.name).push(ns);
