@@ -25,14 +25,14 @@ const compare = (a, b) => {
 
 /** The versions a binary needs, those above the floors, and whether it is stripped. */
 export function checkBinary(file) {
-  const text = execFileSync('objdump', ['-T', '--wide', file], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  // The symbol table (-t: "no symbols" once stripped), then the dynamic one.
+  const text = execFileSync('objdump', ['-t', '-T', '--wide', file], { encoding: 'utf8', maxBuffer: 1 << 26 });
   const needed = [...new Set([...text.matchAll(/\b((GLIBC|GLIBCXX|CXXABI)_([0-9.]+))\b/g)].map((m) => m[1]))];
   const tooNew = needed.filter((version) => {
     const [, family, number] = /^(GLIBC|GLIBCXX|CXXABI)_(.*)$/.exec(version);
     return compare(number, FLOORS[family]) > 0;
   });
-  const symbols = execFileSync('objdump', ['-t', file], { encoding: 'utf8', maxBuffer: 1 << 26 });
-  return { needed, tooNew, stripped: /^SYMBOL TABLE:\s*\nno symbols\s*$/m.test(symbols) };
+  return { needed, tooNew, stripped: /^SYMBOL TABLE:\s*\nno symbols\s*$/m.test(text) };
 }
 
 function main() {

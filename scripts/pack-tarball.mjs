@@ -85,7 +85,8 @@ export function packTarball(destination) {
   // native/ ships whole: a scratch file left there (untracked) must not.
   // (Outside a git checkout, a copy of the sources, there is no telling.)
   const tracked = trackedFiles(['native', GYP_FILE]);
-  const untracked = listed.files.map((f) => f.path).filter((path) => tracked && (path.startsWith('native/') || path === GYP_FILE) && !tracked.has(path));
+  const untracked =
+    tracked === undefined ? [] : listed.files.map((f) => f.path).filter((path) => (path.startsWith('native/') || path === GYP_FILE) && !tracked.has(path));
   if (untracked.length > 0) throw new Error(`native sources that git does not track would ship (commit or remove them):\n${untracked.join('\n')}`);
   const stage = mkdtempSync(join(tmpdir(), 'procmeter-stage-'));
   try {

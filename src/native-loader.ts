@@ -341,7 +341,7 @@ function describeError(error: unknown, file: string): string {
   const text = typeof code === 'string' ? `${code}: ${firstLineOf(error)}` : firstLineOf(error);
   // glibc answers "No such file or directory" for a binary built for
   // another CPU, which sends the reader looking for a file that is there.
-  if (code !== 'ERR_DLOPEN_FAILED' || !text.endsWith('No such file or directory') || !existsSync(file)) return text;
+  if (code !== 'ERR_DLOPEN_FAILED' || !text.endsWith('No such file or directory')) return text;
   const machine = elfMachineOf(file);
   return machine === undefined || machine === process.arch
     ? text
@@ -362,7 +362,7 @@ const ELF_MACHINES = new Map([
   [258, 'loong64'],
 ]);
 
-/** The CPU architecture an ELF file was built for, if it is one. */
+/** The CPU architecture an ELF file was built for, if it is one (undefined if there is no such file). */
 function elfMachineOf(file: string): string | undefined {
   try {
     const header = Buffer.alloc(20);

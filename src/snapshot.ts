@@ -33,7 +33,7 @@ export function collect(into?: Snapshot): Snapshot {
   let structured = true;
   if (into === undefined) {
     target = createSnapshotOf(heapSpaceNames);
-  } else if (isObject(into) && !ArrayBuffer.isView(into)) {
+  } else if (isFillable(into)) {
     target = into;
     try {
       structured = hasStructure(target);
@@ -66,6 +66,11 @@ export function collect(into?: Snapshot): Snapshot {
 }
 
 const INTO_ACCEPTED = 'into must be a snapshot object (from collect() or createSnapshot())';
+
+/** What collect(into) and diff(..., into) accept to fill: a plain object, repaired where it lacks parts. */
+function isFillable(value: unknown): value is Snapshot {
+  return isObject(value) && !ArrayBuffer.isView(value);
+}
 
 /**
  * Takes one reading into the sampler's own slots and returns them (valid
@@ -129,7 +134,7 @@ function giveGcStructure(target: Snapshot): void {
 export function diff(before: Snapshot, after: Snapshot, into?: Snapshot): Snapshot {
   checkSnapshotArgument('before', before);
   checkSnapshotArgument('after', after);
-  if (into !== undefined && !(isObject(into) && !ArrayBuffer.isView(into))) {
+  if (into !== undefined && !isFillable(into)) {
     throw new TypeError(`procmeter.diff(before, after, into?): ${INTO_ACCEPTED} or undefined; got ${describeValue(into)}`);
   }
   try {
